@@ -1,0 +1,39 @@
+use thiserror::Error;
+
+/// Errors of the pure PKI layer. Each names what was wrong with the input so that the
+/// API can turn it into a 4xx problem document; `Crypto` is the only server-side failure.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("unknown key type '{0}' (expected one of rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384, ed25519)")]
+    UnknownKeyType(String),
+    #[error("invalid CSR: {0}")]
+    InvalidCsr(String),
+    #[error("CSR signature does not verify")]
+    CsrSignature,
+    #[error("CSR requests CA:TRUE; service certificates are never CA certificates")]
+    CsrRequestsCa,
+    #[error("unsupported public key: {0}")]
+    UnsupportedKey(String),
+    #[error("invalid DNS name '{0}'")]
+    InvalidDnsName(String),
+    #[error("invalid IP address '{0}'")]
+    InvalidIpAddress(String),
+    #[error("invalid subject: {0}")]
+    InvalidSubject(String),
+    #[error("invalid validity: {0}")]
+    InvalidValidity(String),
+    #[error("unknown revocation reason '{0}'")]
+    UnknownReason(String),
+    #[error("wrong CA password or corrupt encrypted key")]
+    KeyDecryption,
+    #[error("PEM: {0}")]
+    Pem(String),
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+}
+
+impl From<rcgen::Error> for CoreError {
+    fn from(e: rcgen::Error) -> Self {
+        CoreError::Crypto(e.to_string())
+    }
+}

@@ -1,0 +1,84 @@
+use rand::RngCore;
+use std::fmt;
+
+/// A certificate serial number: 16 bytes (127 bits of entropy) from the OS CSPRNG, positive,
+/// without a leading zero byte. RFC 5280 allows up to 20 octets; CA/B Forum asks for ≥ 64 random bits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Serial(Vec<u8>);
+
+impl Serial {
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        // Positive (top bit clear) and minimal (first byte non-zero) DER INTEGER.
+        bytes[0] &= 0x7f;
+        if bytes[0] == 0 {
+            bytes[0] = 0x01;
+        }
+        Serial(bytes.to_vec())
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        Serial(if trimmed.is_empty() { vec![0] } else { trimmed })
+    }
+
+    /// Parse lower- or upper-case hex, with or without colons.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let clean: String = s.chars().filter(|c| *c != ':').collect();
+        if clean.is_empty() || clean.len() > 40 {
+            return None;
+        }
+        let padded = if clean.len() % 2 == 1 {
+            format!("0{clean}")
+        } else {
+            clean
+        };
+        hex::decode(padded).ok().map(|b| Serial::from_bytes(&b))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Lower-case hex without colons: the form used on the wire and in the database.
+    pub fn to_hex(&self) -> String {
+        hex::encode(&self.0)
+    }
+}
+
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Serial({})", self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_serials_are_positive_minimal_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let s = Serial::random();
+            assert!(s.as_bytes()[0] & 0x80 == 0 && s.as_bytes()[0] != 0);
+            assert!(s.as_bytes().len() == 16);
+            assert!(seen.insert(s.to_hex()));
+        }
+    }
+
+    #[test]
+    fn hex_round_trip_accepts_colons() {
+        let s = Serial::from_hex("0A:bc:01").unwrap();
+        assert_eq!(s.to_hex(), "0abc01");
+        assert!(Serial::from_hex("zz").is_none());
+        assert!(Serial::from_hex("").is_none());
+    }
+}
