@@ -1,0 +1,252 @@
+//! The audit trail: one row per state change or refusal, hash-chained so that editing or
+//! deleting a row is detected by `verify_chain`.
+use crate::{format_time, Result, Store};
+use sha2::{Digest, Sha256};
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Denied,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One audit record, before it is chained.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub outcome: AuditOutcome,
+    pub details: serde_json::Value,
+    pub source_ip: Option<String>,
+}
+
+impl AuditEntry {
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target_type: impl Into<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target_type: target_type.into(),
+            target_id: None,
+            outcome: AuditOutcome::Success,
+            details: serde_json::json!({}),
+            source_ip: None,
+        }
+    }
+    pub fn target(mut self, id: impl Into<String>) -> Self {
+        self.target_id = Some(id.into());
+        self
+    }
+    pub fn outcome(mut self, outcome: AuditOutcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+    pub fn source(mut self, ip: Option<String>) -> Self {
+        self.source_ip = ip;
+        self
+    }
+}
+
+/// Result of walking the chain.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditVerification {
+    pub rows: i64,
+    pub intact: bool,
+    /// Id of the first row whose hash or link does not match, if any.
+    pub first_broken_id: Option<i64>,
+    pub head_hash: String,
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[allow(clippy::too_many_arguments)]
+fn row_hash(
+    prev: &str,
+    occurred_at: &str,
+    actor: &str,
+    action: &str,
+    target_type: &str,
+    target_id: Option<&str>,
+    outcome: &str,
+    details: &str,
+    source_ip: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    // Length-prefixed fields: no two different rows serialise to the same bytes.
+    for field in [
+        Some(prev),
+        Some(occurred_at),
+        Some(actor),
+        Some(action),
+        Some(target_type),
+        target_id,
+        Some(outcome),
+        Some(details),
+        source_ip,
+    ] {
+        match field {
+            Some(s) => {
+                h.update((s.len() as u64).to_be_bytes());
+                h.update(s.as_bytes());
+            }
+            None => h.update(u64::MAX.to_be_bytes()),
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// Append one audit row inside the caller's transaction (the single writer connection
+/// serialises appends, so reading the head and inserting after it is race-free).
+pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, entry: &AuditEntry) -> Result<()> {
+    let prev: Option<(String,)> =
+        sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.to_string());
+    let occurred_at = format_time(OffsetDateTime::now_utc());
+    let details = entry.details.to_string();
+    let hash = row_hash(
+        &prev,
+        &occurred_at,
+        &entry.actor,
+        &entry.action,
+        &entry.target_type,
+        entry.target_id.as_deref(),
+        entry.outcome.as_str(),
+        &details,
+        entry.source_ip.as_deref(),
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&occurred_at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.target_type)
+    .bind(&entry.target_id)
+    .bind(entry.outcome.as_str())
+    .bind(&details)
+    .bind(&entry.source_ip)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+type AuditRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+);
+
+impl Store {
+    /// Record an event that changes nothing else (a refusal, a login failure).
+    pub async fn audit(&self, entry: AuditEntry) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        append(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Walk the whole chain and recompute every hash.
+    pub async fn verify_audit_chain(&self) -> Result<AuditVerification> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash
+             FROM audit_log ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut prev = GENESIS.to_string();
+        let mut first_broken_id = None;
+        for (
+            id,
+            occurred_at,
+            actor,
+            action,
+            target_type,
+            target_id,
+            outcome,
+            details,
+            source_ip,
+            prev_hash,
+            hash,
+        ) in &rows
+        {
+            let expect = row_hash(
+                &prev,
+                occurred_at,
+                actor,
+                action,
+                target_type,
+                target_id.as_deref(),
+                outcome,
+                details,
+                source_ip.as_deref(),
+            );
+            if *prev_hash != prev || *hash != expect {
+                first_broken_id = Some(*id);
+                break;
+            }
+            prev = hash.clone();
+        }
+        Ok(AuditVerification {
+            rows: rows.len() as i64,
+            intact: first_broken_id.is_none(),
+            first_broken_id,
+            head_hash: prev,
+        })
+    }
+
+    /// Most recent audit rows, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<serde_json::Value>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash
+             FROM audit_log ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.0, "occurred_at": r.1, "actor": r.2, "action": r.3, "target_type": r.4,
+                    "target_id": r.5, "outcome": r.6,
+                    "details": serde_json::from_str::<serde_json::Value>(&r.7).unwrap_or_default(),
+                    "source_ip": r.8, "row_hash": r.10,
+                })
+            })
+            .collect())
+    }
+}

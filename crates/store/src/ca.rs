@@ -1,0 +1,131 @@
+//! Root and intermediate CA records. Keys are stored only as encrypted PKCS#8 PEM.
+use crate::audit::{append, AuditEntry};
+use crate::{format_time, Result, Store, StoreError};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaLevel {
+    Root,
+    Intermediate,
+}
+
+impl CaLevel {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Root => "root_ca",
+            Self::Intermediate => "intermediate_ca",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCa {
+    pub common_name: String,
+    pub subject: String,
+    pub serial_number: String,
+    pub key_type: String,
+    pub certificate_der: Vec<u8>,
+    pub encrypted_private_key: String,
+    pub fingerprint_sha256: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaRecord {
+    pub id: i64,
+    pub common_name: String,
+    pub subject: String,
+    pub serial_number: String,
+    pub key_type: String,
+    pub certificate_der: Vec<u8>,
+    pub encrypted_private_key: String,
+    pub fingerprint_sha256: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+const CA_COLUMNS: &str =
+    "id, common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key, \
+                          fingerprint_sha256, not_before, not_after, status, created_at";
+
+impl Store {
+    /// The active CA of a level, if one exists.
+    pub async fn active_ca(&self, level: CaLevel) -> Result<Option<CaRecord>> {
+        let sql = format!(
+            "SELECT {CA_COLUMNS} FROM {} WHERE status = 'active' ORDER BY id DESC LIMIT 1",
+            level.table()
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Store a new CA; refuses when an active one of the same level exists (409).
+    pub async fn insert_ca(&self, level: CaLevel, ca: &NewCa, audit: &AuditEntry) -> Result<i64> {
+        let mut tx = self.write.begin().await?;
+        let existing: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {} WHERE status = 'active' LIMIT 1",
+            level.table()
+        )))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if existing.is_some() {
+            return Err(StoreError::Conflict(match level {
+                CaLevel::Root => "a root CA already exists".into(),
+                CaLevel::Intermediate => "an intermediate CA already exists".into(),
+            }));
+        }
+        let now = format_time(OffsetDateTime::now_utc());
+        let id = match level {
+            CaLevel::Root => {
+                sqlx::query(
+                    "INSERT INTO root_ca (common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key,
+                     fingerprint_sha256, not_before, not_after, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                )
+                .bind(&ca.common_name)
+                .bind(&ca.subject)
+                .bind(&ca.serial_number)
+                .bind(&ca.key_type)
+                .bind(&ca.certificate_der)
+                .bind(&ca.encrypted_private_key)
+                .bind(&ca.fingerprint_sha256)
+                .bind(format_time(ca.not_before))
+                .bind(format_time(ca.not_after))
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid()
+            }
+            CaLevel::Intermediate => {
+                let root: Option<(i64,)> = sqlx::query_as("SELECT id FROM root_ca WHERE status = 'active' LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let root_id = root.ok_or_else(|| StoreError::Conflict("no root CA exists yet".into()))?.0;
+                sqlx::query(
+                    "INSERT INTO intermediate_ca (root_ca_id, common_name, subject, serial_number, key_type, certificate_der,
+                     encrypted_private_key, fingerprint_sha256, not_before, not_after, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                )
+                .bind(root_id)
+                .bind(&ca.common_name)
+                .bind(&ca.subject)
+                .bind(&ca.serial_number)
+                .bind(&ca.key_type)
+                .bind(&ca.certificate_der)
+                .bind(&ca.encrypted_private_key)
+                .bind(&ca.fingerprint_sha256)
+                .bind(format_time(ca.not_before))
+                .bind(format_time(ca.not_after))
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid()
+            }
+        };
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,381 @@
+//! Service certificates: issuance records, inventory queries and revocation.
+use crate::audit::{append, AuditEntry};
+use crate::services::NewService;
+use crate::{format_time, json_list, parse_json_list, Result, Store, StoreError};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct NewCertificate {
+    pub serial_number: String,
+    pub service_id: String,
+    pub common_name: String,
+    pub san_dns: Vec<String>,
+    pub san_ip: Vec<String>,
+    pub profile: String,
+    pub key_type: String,
+    pub key_source: String,
+    pub public_key_sha256: String,
+    pub fingerprint_sha256: String,
+    pub certificate_der: Vec<u8>,
+    pub issuer_ca_id: i64,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub renewed_from: Option<String>,
+}
+
+/// A stored certificate with its derived status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertificateRecord {
+    pub id: i64,
+    pub serial_number: String,
+    pub service_id: String,
+    pub common_name: String,
+    pub san_dns: Vec<String>,
+    pub san_ip: Vec<String>,
+    pub profile: String,
+    pub key_type: String,
+    pub key_source: String,
+    pub public_key_sha256: String,
+    pub fingerprint_sha256: String,
+    #[serde(skip)]
+    pub certificate_der: Vec<u8>,
+    pub issuer_ca_id: i64,
+    pub not_before: String,
+    pub not_after: String,
+    /// active, expiring, expired or revoked.
+    pub status: String,
+    pub days_until_expiry: i64,
+    pub renewed_from: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CertificateRow {
+    id: i64,
+    serial_number: String,
+    service_id: String,
+    common_name: String,
+    san_dns: String,
+    san_ip: String,
+    profile: String,
+    key_type: String,
+    key_source: String,
+    public_key_sha256: String,
+    fingerprint_sha256: String,
+    certificate_der: Vec<u8>,
+    issuer_ca_id: i64,
+    not_before: String,
+    not_after: String,
+    derived_status: String,
+    days_until_expiry: i64,
+    renewed_from: Option<String>,
+    created_at: String,
+    revoked_at: Option<String>,
+    reason: Option<String>,
+}
+
+impl From<CertificateRow> for CertificateRecord {
+    fn from(r: CertificateRow) -> Self {
+        Self {
+            id: r.id,
+            serial_number: r.serial_number,
+            service_id: r.service_id,
+            common_name: r.common_name,
+            san_dns: parse_json_list(&r.san_dns),
+            san_ip: parse_json_list(&r.san_ip),
+            profile: r.profile,
+            key_type: r.key_type,
+            key_source: r.key_source,
+            public_key_sha256: r.public_key_sha256,
+            fingerprint_sha256: r.fingerprint_sha256,
+            certificate_der: r.certificate_der,
+            issuer_ca_id: r.issuer_ca_id,
+            not_before: r.not_before,
+            not_after: r.not_after,
+            status: r.derived_status,
+            days_until_expiry: r.days_until_expiry,
+            renewed_from: r.renewed_from,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.reason,
+        }
+    }
+}
+
+const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_name, c.san_dns, c.san_ip, c.profile,
+    c.key_type, c.key_source, c.public_key_sha256, c.fingerprint_sha256, c.certificate_der, c.issuer_ca_id,
+    c.not_before, c.not_after,
+    CASE WHEN c.status = 'revoked' THEN 'revoked'
+         WHEN julianday(c.not_after) <= julianday('now') THEN 'expired'
+         WHEN julianday(c.not_after) - julianday('now') <= 30 THEN 'expiring'
+         ELSE 'active' END AS derived_status,
+    CAST(julianday(c.not_after) - julianday('now') AS INTEGER) AS days_until_expiry,
+    c.renewed_from, c.created_at, r.revoked_at, r.reason
+    FROM certificates c LEFT JOIN revoked_certificates r ON r.certificate_id = c.id";
+
+/// Filters of `GET /api/certificates`.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// active (valid, expiring included), expiring (≤ 30 days), expired, revoked.
+    pub status: Option<String>,
+    pub service_id: Option<String>,
+    pub limit: i64,
+    /// Return certificates with an id below this one (newest first).
+    pub cursor: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificatePage {
+    pub items: Vec<CertificateRecord>,
+    pub next_cursor: Option<i64>,
+}
+
+/// What a revocation changed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RevokedRecord {
+    pub serial_number: String,
+    pub service_id: String,
+    pub revoked_at: String,
+    pub reason: String,
+}
+
+/// How an issuance is authorised, for the parts that must change in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub struct IssueEffects {
+    /// Create this service record if the service does not exist yet (admin issues first, registers after).
+    pub create_service: Option<NewService>,
+    /// Use up this service's enrollment token (matched by hash); fails if it was used meanwhile.
+    pub consume_enrollment: Option<(String, String)>,
+}
+
+impl Store {
+    /// Store an issued certificate (and its rotation schedule and audit row) in one transaction.
+    /// Returns only after the commit: the caller may hand the certificate out afterwards.
+    pub async fn insert_certificate(
+        &self,
+        cert: &NewCertificate,
+        effects: &IssueEffects,
+        audit: &AuditEntry,
+    ) -> Result<i64> {
+        let mut tx = self.write.begin().await?;
+        let now = format_time(OffsetDateTime::now_utc());
+        if let Some(service) = &effects.create_service {
+            sqlx::query(
+                "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
+                 VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(service_id) DO NOTHING",
+            )
+            .bind(&service.service_id)
+            .bind(&service.service_name)
+            .bind(&service.description)
+            .bind(json_list(&service.endpoints))
+            .bind(json_list(&service.allowed_dns))
+            .bind(json_list(&service.allowed_ip))
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((service_id, token_hash)) = &effects.consume_enrollment {
+            let used = sqlx::query(
+                "UPDATE services SET enrollment_used_at = ?, updated_at = ?
+                 WHERE service_id = ? AND enrollment_token_hash = ? AND enrollment_used_at IS NULL",
+            )
+            .bind(&now)
+            .bind(&now)
+            .bind(service_id)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+            if used.rows_affected() != 1 {
+                return Err(StoreError::Conflict("enrollment token already used".into()));
+            }
+        }
+        let id = sqlx::query(
+            "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
+             public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at)
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&cert.serial_number)
+        .bind(&cert.service_id)
+        .bind(&cert.common_name)
+        .bind(json_list(&cert.san_dns))
+        .bind(json_list(&cert.san_ip))
+        .bind(&cert.profile)
+        .bind(&cert.key_type)
+        .bind(&cert.key_source)
+        .bind(&cert.public_key_sha256)
+        .bind(&cert.fingerprint_sha256)
+        .bind(&cert.certificate_der)
+        .bind(cert.issuer_ca_id)
+        .bind(format_time(cert.not_before))
+        .bind(format_time(cert.not_after))
+        .bind(&cert.renewed_from)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound("service".into()),
+            other => StoreError::Database(other),
+        })?
+        .last_insert_rowid();
+        // Renewal is due two thirds into the lifetime.
+        let renew_after = cert.not_before + (cert.not_after - cert.not_before) * 2 / 3;
+        sqlx::query(
+            "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES (?,?,?,?)",
+        )
+        .bind(id)
+        .bind(&cert.service_id)
+        .bind(format_time(renew_after))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(previous) = &cert.renewed_from {
+            sqlx::query(
+                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = ?
+                 WHERE certificate_id = (SELECT id FROM certificates WHERE serial_number = ?) AND status = 'pending'",
+            )
+            .bind(&now)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertificateRecord>> {
+        let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CERT} WHERE c.serial_number = ?"
+        )))
+        .bind(serial)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// The service's newest certificate that is neither revoked nor expired, else its newest one.
+    pub async fn current_certificate(&self, service_id: &str) -> Result<Option<CertificateRecord>> {
+        let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CERT} WHERE c.service_id = ?
+             ORDER BY (c.status = 'active' AND julianday(c.not_after) > julianday('now')) DESC, c.id DESC LIMIT 1"
+        )))
+        .bind(service_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn list_certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
+        let status_clause = match filter.status.as_deref() {
+            None => "1=1",
+            Some("active") => "c.status = 'active' AND julianday(c.not_after) > julianday('now')",
+            Some("expiring") => {
+                "c.status = 'active' AND julianday(c.not_after) > julianday('now') AND julianday(c.not_after) - julianday('now') <= 30"
+            }
+            Some("expired") => "c.status = 'active' AND julianday(c.not_after) <= julianday('now')",
+            Some("revoked") => "c.status = 'revoked'",
+            Some(other) => return Err(StoreError::NotFound(format!("status filter '{other}'"))),
+        };
+        let limit = filter.limit.clamp(1, 1000);
+        let rows: Vec<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CERT} WHERE {status_clause} AND (?1 IS NULL OR c.service_id = ?1) AND (?2 IS NULL OR c.id < ?2)
+             ORDER BY c.id DESC LIMIT ?3"
+        )))
+        .bind(&filter.service_id)
+        .bind(filter.cursor)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let mut items: Vec<CertificateRecord> = rows.into_iter().map(Into::into).collect();
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| c.id)
+        } else {
+            None
+        };
+        Ok(CertificatePage { items, next_cursor })
+    }
+
+    /// Revoke certificates by serial in one transaction. Already revoked ones are left as they are
+    /// and not returned. `reason_code` is the RFC 5280 CRLReason value of `reason`.
+    pub async fn revoke_certificates(
+        &self,
+        serials: &[String],
+        reason: &str,
+        reason_code: u8,
+        revoked_by: &str,
+        audit: &AuditEntry,
+    ) -> Result<Vec<RevokedRecord>> {
+        let mut tx = self.write.begin().await?;
+        let now = format_time(OffsetDateTime::now_utc());
+        let mut revoked = Vec::new();
+        for serial in serials {
+            let row: Option<(i64, String, i64)> = sqlx::query_as(
+                "UPDATE certificates SET status = 'revoked' WHERE serial_number = ? AND status = 'active'
+                 RETURNING id, service_id, issuer_ca_id",
+            )
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((id, service_id, issuer)) = row else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by)
+                 VALUES (?,?,?,?,?,?,?)",
+            )
+            .bind(id)
+            .bind(serial)
+            .bind(issuer)
+            .bind(&now)
+            .bind(reason)
+            .bind(i64::from(reason_code))
+            .bind(revoked_by)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = ? WHERE certificate_id = ?")
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            revoked.push(RevokedRecord {
+                serial_number: serial.clone(),
+                service_id,
+                revoked_at: now.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        let mut audit = audit.clone();
+        audit.details["revoked"] =
+            serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>());
+        append(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Serials of a service's certificates that are unrevoked and unexpired.
+    pub async fn revocable_serials(&self, service_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT serial_number FROM certificates WHERE service_id = ? AND status = 'active'
+             AND julianday(not_after) > julianday('now') ORDER BY id",
+        )
+        .bind(service_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Every revocation of an issuer, for its CRL: (serial, revoked_at, reason_code).
+    pub async fn revoked_entries(&self, issuer_ca_id: i64) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT serial_number, revoked_at, reason_code FROM revoked_certificates WHERE issuer_ca_id = ? ORDER BY id",
+        )
+        .bind(issuer_ca_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -1,0 +1,84 @@
+//! CRL history: every CRL ever issued, numbers strictly increasing.
+use crate::audit::{append, AuditEntry};
+use crate::{format_time, Result, Store, StoreError};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CrlRecord {
+    pub crl_number: i64,
+    pub issuer_ca_id: i64,
+    pub this_update: String,
+    pub next_update: String,
+    pub revoked_count: i64,
+    pub crl_der: Vec<u8>,
+    pub fingerprint_sha256: String,
+    pub created_at: String,
+}
+
+/// A signed CRL, produced by the caller for the number the store reserved.
+pub struct SignedCrl {
+    pub der: Vec<u8>,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    pub revoked_count: i64,
+    pub fingerprint_sha256: String,
+}
+
+impl Store {
+    pub async fn latest_crl(&self) -> Result<Option<CrlRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at
+             FROM crl_history ORDER BY crl_number DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Reserve the next CRL number, let `sign` build the CRL for it, and store it — all inside one
+    /// write transaction, so two CRLs never share a number and numbers only grow.
+    pub async fn insert_crl_with<F>(
+        &self,
+        issuer_ca_id: i64,
+        audit: &AuditEntry,
+        sign: F,
+    ) -> Result<CrlRecord>
+    where
+        F: FnOnce(i64) -> std::result::Result<SignedCrl, String>,
+    {
+        let mut tx = self.write.begin().await?;
+        let (number,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(crl_number), 0) + 1 FROM crl_history")
+                .fetch_one(&mut *tx)
+                .await?;
+        let signed = sign(number).map_err(StoreError::Corrupt)?;
+        let now = format_time(OffsetDateTime::now_utc());
+        sqlx::query(
+            "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at)
+             VALUES (?,?,?,?,?,?,?,?)",
+        )
+        .bind(number)
+        .bind(issuer_ca_id)
+        .bind(format_time(signed.this_update))
+        .bind(format_time(signed.next_update))
+        .bind(signed.revoked_count)
+        .bind(&signed.der)
+        .bind(&signed.fingerprint_sha256)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        let mut audit = audit.clone();
+        audit.target_id = Some(number.to_string());
+        append(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(CrlRecord {
+            crl_number: number,
+            issuer_ca_id,
+            this_update: format_time(signed.this_update),
+            next_update: format_time(signed.next_update),
+            revoked_count: signed.revoked_count,
+            crl_der: signed.der,
+            fingerprint_sha256: signed.fingerprint_sha256,
+            created_at: now,
+        })
+    }
+}
