@@ -1,1 +1,129 @@
+//! VCC PKI server: the HTTPS front end (REST API), the Authority (policy + signing through
+//! vcc-pki-core) and TLS with hot swap. Storage goes through vcc-pki-store only.
+pub mod api;
+pub mod auth;
+pub mod authority;
+pub mod config;
+pub mod files;
+pub mod problem;
+pub mod state;
+pub mod tls;
 
+use crate::auth::{new_token, token_hash, ADMIN_TOKEN_PREFIX};
+use crate::authority::Authority;
+use crate::config::ServeConfig;
+use crate::state::AppState;
+use crate::tls::TlsState;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vcc_pki_store::{AuditEntry, Store};
+
+/// File holding the first admin token (0600), for the CLI on the same host.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Start the server and run until SIGINT/SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    files::ensure_private_dir(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", config.database_url))?;
+    ensure_admin_token(&store, &config).await?;
+
+    let tls = TlsState::new_self_signed(&config.dns_names)?;
+    let authority = Authority::load(store.clone(), config.clone(), tls.clone())
+        .await
+        .context("cannot unlock the CA (is VCC_CA_PASSWORD right?)")?;
+    if authority.is_sealed() {
+        tracing::warn!("the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)");
+    }
+    authority.refresh_server_certificate_if_possible().await;
+
+    tokio::spawn(authority.clone().run_crl_worker());
+    tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
+
+    let state = AppState { store, authority, tls: tls.clone(), config: config.clone(), started: Instant::now() };
+    let app = api::router(state);
+
+    let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.server_config()?));
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    // Announce the bound address on stdout (tests and scripts read this line).
+    println!("vcc-pki listening on https://{}", display_addr(addr));
+    axum_server::from_tcp_rustls(listener, rustls_config)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
+    Ok(())
+}
+
+fn display_addr(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// On first start, create an admin token, store its hash, and hand it over once (file 0600 + stderr).
+async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
+    if !store.list_tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let token = zeroize::Zeroizing::new(new_token(ADMIN_TOKEN_PREFIX));
+    let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    files::write_secret(&path, format!("{}\n", token.as_str()).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    store
+        .insert_admin_token("initial admin", &token_hash(&token), &AuditEntry::new("system", "token.create", "token").target("initial admin"))
+        .await?;
+    eprintln!(
+        "\nFirst start: created admin token (shown once; also saved to {} with mode 0600):\n\n    {}\n",
+        path.display(),
+        token.as_str()
+    );
+    Ok(())
+}
+
+/// Renew the server's own TLS certificate when a third of its lifetime remains.
+async fn server_certificate_renewal(authority: Arc<Authority>, tls: Arc<TlsState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let due = tls.served().is_some_and(|s| {
+            let (Ok(nb), Ok(na)) = (vcc_pki_store::parse_time(&s.not_before), vcc_pki_store::parse_time(&s.not_after)) else {
+                return true;
+            };
+            !s.issued_by_ca || time::OffsetDateTime::now_utc() > na - (na - nb) / 3
+        });
+        if due {
+            authority.refresh_server_certificate_if_possible().await;
+        }
+    }
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}

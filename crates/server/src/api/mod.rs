@@ -1,0 +1,46 @@
+//! The REST API with the seed's paths (SPEC §5).
+mod ca;
+mod certificates;
+mod docs;
+mod services;
+mod system;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .route("/api/ca/root", post(ca::create_root))
+        .route("/api/ca/intermediate", post(ca::create_intermediate))
+        .route("/api/ca/unlock", post(ca::unlock))
+        .route("/api/ca/info", get(ca::info))
+        .route("/api/ca/bundle", get(ca::bundle))
+        .route("/ca/root.crt", get(ca::root_crt))
+        .route("/ca/intermediate.crt", get(ca::intermediate_crt))
+        .route("/api/certificates/issue", post(certificates::issue))
+        .route("/api/certificates/renew", post(certificates::renew))
+        .route("/api/certificates/revoke", post(certificates::revoke))
+        .route("/api/certificates", get(certificates::list))
+        .route("/api/certificates/{service_id}", get(certificates::current))
+        .route("/api/services/register", post(services::register))
+        .route("/api/services", get(services::list))
+        .route("/api/services/{service_id}", get(services::info))
+        .route("/api/crl/generate", post(certificates::generate_crl))
+        .route("/api/crl/info", get(certificates::crl_info))
+        .route("/crl", get(certificates::crl_der))
+        .route("/api/health", get(system::health))
+        .route("/api/audit/verify", get(system::audit_verify))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(state)
+}

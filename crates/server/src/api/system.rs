@@ -1,0 +1,38 @@
+use crate::auth::RequestContext;
+use crate::problem::ApiResult;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::json;
+
+/// Health and statistics. 200 when the database answers, 503 otherwise.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let database = state.store.ping().await;
+    let stats = state.store.statistics().await.ok();
+    let info = state.authority.info().await.ok();
+    let served = state.tls.served();
+    let healthy = database.is_ok();
+    let body = json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "database": { "status": if healthy { "ok" } else { "unavailable" } },
+        "ca": {
+            "root": info.as_ref().map(|i| i.root.is_some()).unwrap_or(false),
+            "intermediate": info.as_ref().map(|i| i.intermediate.is_some()).unwrap_or(false),
+            "sealed": state.authority.is_sealed(),
+            "chain_status": info.as_ref().map(|i| i.chain_status),
+            "root_days_until_expiry": info.as_ref().and_then(|i| i.root.as_ref().map(|r| r.days_until_expiry)),
+            "intermediate_days_until_expiry": info.as_ref().and_then(|i| i.intermediate.as_ref().map(|r| r.days_until_expiry)),
+        },
+        "tls": served.map(|s| json!({"issued_by_ca": s.issued_by_ca, "not_after": s.not_after})),
+        "statistics": stats,
+    });
+    (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+pub async fn audit_verify(State(state): State<AppState>, ctx: RequestContext) -> ApiResult<Json<vcc_pki_store::AuditVerification>> {
+    ctx.require_admin(&state.store, "audit.verify", None).await?;
+    Ok(Json(state.store.verify_audit_chain().await?))
+}

@@ -1,0 +1,263 @@
+//! Creating and unlocking the Root and Intermediate CA.
+use super::Authority;
+use crate::auth::RequestContext;
+use crate::problem::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use vcc_pki_core::keys::encrypt_private_key_pem;
+use vcc_pki_core::signer::self_signed_root;
+use vcc_pki_core::{certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType, Serial};
+use vcc_pki_store::{CaLevel, CaRecord, NewCa};
+use zeroize::Zeroizing;
+
+/// Body of `POST /api/ca/root` and `POST /api/ca/intermediate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaCreateRequest {
+    pub common_name: String,
+    pub country: Option<String>,
+    pub organization: Option<String>,
+    pub key_type: Option<String>,
+    pub validity_years: Option<u32>,
+    /// Encrypts the CA key; else the server's configured CA password.
+    pub password: Option<Zeroizing<String>>,
+}
+
+#[derive(Serialize)]
+pub struct CaCreated {
+    pub level: &'static str,
+    pub common_name: String,
+    pub subject: String,
+    pub serial_number: String,
+    pub key_type: String,
+    pub certificate_pem: String,
+    pub fingerprint_sha256: String,
+    pub not_before: String,
+    pub not_after: String,
+}
+
+#[derive(Serialize)]
+pub struct CaSummary {
+    pub common_name: String,
+    pub subject: String,
+    pub serial_number: String,
+    pub key_type: String,
+    pub fingerprint_sha256: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_until_expiry: i64,
+    pub certificate_pem: String,
+}
+
+#[derive(Serialize)]
+pub struct CaInfo {
+    pub root: Option<CaSummary>,
+    pub intermediate: Option<CaSummary>,
+    pub sealed: bool,
+    /// "complete" when the intermediate verifies under the root, "no-root", "no-intermediate" or "broken".
+    pub chain_status: &'static str,
+}
+
+pub const MIN_CA_PASSWORD_LEN: usize = 8;
+
+fn summary(r: &CaRecord) -> CaSummary {
+    let days = vcc_pki_store::parse_time(&r.not_after)
+        .map(|t| (t - OffsetDateTime::now_utc()).whole_days())
+        .unwrap_or(0);
+    CaSummary {
+        common_name: r.common_name.clone(),
+        subject: r.subject.clone(),
+        serial_number: r.serial_number.clone(),
+        key_type: r.key_type.clone(),
+        fingerprint_sha256: r.fingerprint_sha256.clone(),
+        not_before: r.not_before.clone(),
+        not_after: r.not_after.clone(),
+        days_until_expiry: days,
+        certificate_pem: certificate_pem(&r.certificate_der),
+    }
+}
+
+fn subject_string(s: &CaSubject) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &s.country {
+        parts.push(format!("C={c}"));
+    }
+    if let Some(o) = &s.organization {
+        parts.push(format!("O={o}"));
+    }
+    parts.push(format!("CN={}", s.common_name));
+    parts.join(", ")
+}
+
+impl Authority {
+    fn choose_password(&self, body: Option<Zeroizing<String>>) -> ApiResult<Zeroizing<String>> {
+        let password = body
+            .or_else(|| self.password())
+            .ok_or_else(|| ApiError::bad_request("no CA password: send 'password' or start the server with VCC_CA_PASSWORD"))?;
+        if password.chars().count() < MIN_CA_PASSWORD_LEN {
+            return Err(ApiError::bad_request(format!("the CA password must have at least {MIN_CA_PASSWORD_LEN} characters")));
+        }
+        if let Some(known) = self.password() {
+            if known.as_bytes() != password.as_bytes() && self.root_pem().is_some() {
+                return Err(ApiError::bad_request("all CA keys use the server's one CA password; this one differs"));
+            }
+        }
+        Ok(password)
+    }
+
+    pub async fn create_ca(&self, ctx: &RequestContext, level: CaLevel, req: CaCreateRequest) -> ApiResult<CaCreated> {
+        let action = match level {
+            CaLevel::Root => "ca.create_root",
+            CaLevel::Intermediate => "ca.create_intermediate",
+        };
+        ctx.require_admin(&self.store, action, None).await?;
+        let subject = CaSubject {
+            common_name: req.common_name.trim().to_string(),
+            country: req.country.map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()),
+            organization: req.organization.map(|o| o.trim().to_string()).filter(|o| !o.is_empty()),
+        };
+        subject.validate()?;
+        let (default_key, default_years, max_years) = match level {
+            CaLevel::Root => (KeyType::Rsa4096, 10, 30),
+            CaLevel::Intermediate => (KeyType::Rsa2048, 5, 20),
+        };
+        let key_type = req.key_type.as_deref().map(KeyType::parse).transpose()?.unwrap_or(default_key);
+        let years = req.validity_years.unwrap_or(default_years);
+        if years == 0 || years > max_years {
+            return Err(ApiError::bad_request(format!("validity_years must be between 1 and {max_years}")));
+        }
+        let password = self.choose_password(req.password)?;
+        let root = match level {
+            CaLevel::Root => {
+                if self.root_pem().is_some() {
+                    return Err(ApiError::conflict("a root CA already exists"));
+                }
+                None
+            }
+            CaLevel::Intermediate => {
+                if self.intermediate_pem().is_some() {
+                    return Err(ApiError::conflict("an intermediate CA already exists"));
+                }
+                let keys = self.keys.read().map_err(|_| ApiError::internal("lock poisoned"))?;
+                match (&keys.root, &keys.root_pem) {
+                    (Some(r), _) => Some(r.clone()),
+                    (None, Some(_)) => return Err(ApiError::sealed()),
+                    (None, None) => return Err(ApiError::conflict("create the root CA first (POST /api/ca/root)")),
+                }
+            }
+        };
+
+        let serial = Serial::random();
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+        let not_before = now - Duration::minutes(5);
+        let not_after = now + Duration::days(365 * i64::from(years));
+        let pw = password.clone();
+        let subject_for_sign = subject.clone();
+        let serial_for_sign = serial.clone();
+        let (der, key_pem) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String), vcc_pki_core::CoreError> {
+            let key = key_type.generate()?;
+            let der = match &root {
+                None => self_signed_root(&subject_for_sign, &key, &serial_for_sign, not_before, not_after)?,
+                Some(root) => root.issue_intermediate(&subject_for_sign, &key, &serial_for_sign, not_before, not_after)?,
+            };
+            let key_pem = encrypt_private_key_pem(&Zeroizing::new(key.serialize_der()), pw.as_bytes())?;
+            // Proves the key and certificate pair before anything is stored.
+            IssuingAuthority::new(der.clone(), Arc::new(key))?;
+            Ok((der, key_pem))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??;
+
+        let fingerprint = fingerprint_sha256(&der);
+        let parsed_not_after = x509_parser::parse_x509_certificate(&der)
+            .map(|(_, c)| c.validity().not_after.to_datetime())
+            .unwrap_or(not_after);
+        let record = NewCa {
+            common_name: subject.common_name.clone(),
+            subject: subject_string(&subject),
+            serial_number: serial.to_hex(),
+            key_type: key_type.as_str().into(),
+            certificate_der: der.clone(),
+            encrypted_private_key: key_pem,
+            fingerprint_sha256: fingerprint.clone(),
+            not_before,
+            not_after: parsed_not_after,
+        };
+        let audit = ctx
+            .audit(action, "ca")
+            .target(serial.to_hex())
+            .details(serde_json::json!({"subject": record.subject, "key_type": key_type.as_str(), "fingerprint_sha256": fingerprint}));
+        self.store.insert_ca(level, &record, &audit).await?;
+        // Keep the password in memory so the new CA is usable at once.
+        if let Ok(mut keys) = self.keys.write() {
+            keys.password = Some(password);
+        }
+        self.reload_ca().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        if level == CaLevel::Intermediate {
+            self.refresh_server_certificate().await;
+            self.trigger_crl();
+        }
+        Ok(CaCreated {
+            level: match level {
+                CaLevel::Root => "root",
+                CaLevel::Intermediate => "intermediate",
+            },
+            common_name: record.common_name,
+            subject: record.subject,
+            serial_number: record.serial_number,
+            key_type: record.key_type,
+            certificate_pem: certificate_pem(&der),
+            fingerprint_sha256: fingerprint,
+            not_before: vcc_pki_store::format_time(not_before),
+            not_after: vcc_pki_store::format_time(parsed_not_after),
+        })
+    }
+
+    /// Unlock a sealed CA with its password.
+    pub async fn unlock(&self, ctx: &RequestContext, password: Zeroizing<String>) -> ApiResult<()> {
+        ctx.require_admin(&self.store, "ca.unlock", None).await?;
+        if !self.is_sealed() {
+            return Err(ApiError::conflict("the CA is not sealed"));
+        }
+        let previous = self.password();
+        if let Ok(mut keys) = self.keys.write() {
+            keys.password = Some(password);
+        }
+        if let Err(e) = self.reload_ca().await {
+            if let Ok(mut keys) = self.keys.write() {
+                keys.password = previous;
+            }
+            let _ = self.reload_ca().await;
+            let err = ApiError::forbidden(format!("unlock failed: {e}"));
+            return Err(ctx.deny(&self.store, "ca.unlock", None, err).await);
+        }
+        self.store.audit(ctx.audit("ca.unlock", "ca")).await?;
+        self.refresh_server_certificate().await;
+        self.trigger_crl();
+        Ok(())
+    }
+
+    pub async fn info(&self) -> ApiResult<CaInfo> {
+        let root = self.store.active_ca(CaLevel::Root).await?;
+        let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
+        let chain_status = match (&root, &intermediate) {
+            (None, _) => "no-root",
+            (Some(_), None) => "no-intermediate",
+            (Some(r), Some(i)) => {
+                let ok = (|| {
+                    let (_, root) = x509_parser::parse_x509_certificate(&r.certificate_der).ok()?;
+                    let (_, inter) = x509_parser::parse_x509_certificate(&i.certificate_der).ok()?;
+                    inter.verify_signature(Some(root.public_key())).ok()
+                })();
+                if ok.is_some() { "complete" } else { "broken" }
+            }
+        };
+        Ok(CaInfo {
+            root: root.as_ref().map(summary),
+            intermediate: intermediate.as_ref().map(summary),
+            sealed: self.is_sealed(),
+            chain_status,
+        })
+    }
+}

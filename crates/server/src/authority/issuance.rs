@@ -1,0 +1,447 @@
+//! Issuance and renewal of service certificates: the one path every certificate takes.
+use super::{Authority, SERVER_SERVICE_ID};
+use crate::auth::{Caller, RequestContext};
+use crate::problem::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+use vcc_pki_core::csr::verify_csr_pem;
+use vcc_pki_core::names::{normalize_dns_name, parse_ip};
+use vcc_pki_core::profile::LeafRequest;
+use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Serial};
+use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, ServiceRecord};
+use zeroize::Zeroizing;
+
+/// Body of `POST /api/certificates/issue`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    pub service_id: String,
+    pub common_name: String,
+    #[serde(default)]
+    pub san_dns: Vec<String>,
+    #[serde(default)]
+    pub san_ip: Vec<String>,
+    pub csr_pem: Option<String>,
+    pub key_type: Option<String>,
+    pub validity_days: Option<u32>,
+    pub profile: Option<String>,
+}
+
+/// Body of `POST /api/certificates/renew` (empty over mTLS).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    pub service_id: Option<String>,
+    pub serial_number: Option<String>,
+    pub csr_pem: Option<String>,
+    pub validity_days: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct IssuedCertificate {
+    pub service_id: String,
+    pub serial_number: String,
+    pub common_name: String,
+    pub san_dns: Vec<String>,
+    pub san_ip: Vec<String>,
+    pub certificate_pem: String,
+    pub ca_chain_pem: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_pem: Option<Zeroizing<String>>,
+    pub not_before: String,
+    pub not_after: String,
+    pub fingerprint_sha256: String,
+    pub key_type: String,
+    pub profile: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewed_from: Option<String>,
+}
+
+pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
+pub const MAX_VALIDITY_DAYS: u32 = 825;
+const MAX_NAMES: usize = 100;
+
+/// `service_id`: 1–64 of [A-Za-z0-9._-], starting with a letter or digit.
+pub fn validate_service_id(id: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid service_id '{id}': use 1 to 64 letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+/// The names a certificate will carry: CN, requested SANs and the CSR's SANs, validated and de-duplicated.
+struct Names {
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+}
+
+fn collect_names(common_name: &str, dns: &[String], ips: &[String], csr: Option<&vcc_pki_core::csr::VerifiedCsr>) -> ApiResult<Names> {
+    let mut out = Names { dns: Vec::new(), ips: Vec::new() };
+    let cn = common_name.trim();
+    if cn.is_empty() {
+        return Err(ApiError::bad_request("common_name is required"));
+    }
+    match cn.parse::<IpAddr>() {
+        Ok(ip) => out.ips.push(ip),
+        Err(_) => out.dns.push(normalize_dns_name(cn)?),
+    }
+    let csr_dns = csr.map(|c| c.dns_names.clone()).unwrap_or_default();
+    for d in dns.iter().chain(csr_dns.iter()) {
+        let d = normalize_dns_name(d)?;
+        if !out.dns.contains(&d) {
+            out.dns.push(d);
+        }
+    }
+    let csr_ips = csr.map(|c| c.ip_addresses.clone()).unwrap_or_default();
+    for ip in ips.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>, _>>()?.into_iter().chain(csr_ips) {
+        if !out.ips.contains(&ip) {
+            out.ips.push(ip);
+        }
+    }
+    if out.dns.len() + out.ips.len() > MAX_NAMES {
+        return Err(ApiError::bad_request(format!("at most {MAX_NAMES} names per certificate")));
+    }
+    Ok(out)
+}
+
+/// Policy: a service gets only names in its allowed list. The one place this rule lives.
+fn names_outside_allowed(service: &ServiceRecord, names: &Names) -> Vec<String> {
+    let allowed_dns: Vec<String> = service.allowed_dns.iter().filter_map(|d| normalize_dns_name(d).ok()).collect();
+    let allowed_ip: Vec<IpAddr> = service.allowed_ip.iter().filter_map(|i| i.parse().ok()).collect();
+    let mut outside: Vec<String> = names.dns.iter().filter(|d| !allowed_dns.contains(d)).cloned().collect();
+    outside.extend(names.ips.iter().filter(|ip| !allowed_ip.contains(ip)).map(|ip| ip.to_string()));
+    outside
+}
+
+/// Everything policy decided about one certificate, ready to sign.
+struct Issuance {
+    service_id: String,
+    common_name: String,
+    names: Names,
+    subject_spki: Vec<u8>,
+    key_type: KeyType,
+    /// "csr" when the subject made its own key, "server" when this server made it.
+    key_source: &'static str,
+    profile: LeafProfile,
+    validity_days: u32,
+    renewed_from: Option<String>,
+}
+
+fn spki_of(der: &[u8]) -> ApiResult<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| ApiError::internal("stored certificate does not parse"))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
+impl Authority {
+    pub async fn issue(&self, ctx: &RequestContext, req: IssueRequest) -> ApiResult<IssuedCertificate> {
+        const ACTION: &str = "certificate.issue";
+        validate_service_id(&req.service_id)?;
+        let service = self.store.service(&req.service_id).await?;
+        let mut effects = IssueEffects::default();
+        match &ctx.caller {
+            Caller::Admin => {
+                if service.is_none() {
+                    effects.create_service = Some(NewService {
+                        service_id: req.service_id.clone(),
+                        service_name: req.service_id.clone(),
+                        ..Default::default()
+                    });
+                }
+            }
+            Caller::Enrollment { token_hash } => {
+                let valid = service.as_ref().is_some_and(|s| {
+                    let stored = s.enrollment_token_hash.as_deref().unwrap_or("");
+                    let unexpired = s
+                        .enrollment_expires_at
+                        .as_deref()
+                        .and_then(|t| vcc_pki_store::parse_time(t).ok())
+                        .is_some_and(|t| t > OffsetDateTime::now_utc());
+                    bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes())) && s.enrollment_used_at.is_none() && unexpired
+                });
+                if !valid {
+                    let err = ApiError::unauthorized("the enrollment token is not valid for this service, expired, or already used");
+                    return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+                }
+                effects.consume_enrollment = Some((req.service_id.clone(), token_hash.clone()));
+            }
+            Caller::Service { .. } => {
+                let err = ApiError::forbidden("a service with a certificate renews it (POST /api/certificates/renew)");
+                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+            }
+            Caller::Anonymous => {
+                let detail = if ctx.bad_token { "the bearer token is not valid" } else { "issuing needs an admin or enrollment token" };
+                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), ApiError::unauthorized(detail)).await);
+            }
+        }
+
+        let csr = req.csr_pem.as_deref().map(verify_csr_pem).transpose()?;
+        if csr.is_some() && req.key_type.is_some() {
+            return Err(ApiError::bad_request("key_type is for server-made keys; a CSR brings its own key"));
+        }
+        let key_type = req.key_type.as_deref().map(KeyType::parse).transpose()?.unwrap_or(KeyType::EcdsaP256);
+        let names = collect_names(&req.common_name, &req.san_dns, &req.san_ip, csr.as_ref())?;
+        if let (Caller::Enrollment { .. }, Some(service)) = (&ctx.caller, &service) {
+            let outside = names_outside_allowed(service, &names);
+            if !outside.is_empty() {
+                let err = ApiError::forbidden(format!("names not allowed for service '{}': {}", service.service_id, outside.join(", ")));
+                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+            }
+        }
+        let profile = req.profile.as_deref().map(LeafProfile::parse).transpose()?.unwrap_or_default();
+        let validity_days = req.validity_days.unwrap_or(DEFAULT_VALIDITY_DAYS);
+        if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
+            return Err(ApiError::bad_request(format!("validity_days must be between 1 and {MAX_VALIDITY_DAYS}")));
+        }
+        let (subject_spki, key_type, private_key) = match csr {
+            Some(csr) => (csr.subject_public_key_info, csr.key_type, None),
+            None => {
+                let key = tokio::task::spawn_blocking(move || key_type.generate())
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))??;
+                (vcc_pki_core::keys::spki_der(&key), key_type, Some(vcc_pki_core::keys::private_key_pem(&key)))
+            }
+        };
+        let audit_action = if effects.consume_enrollment.is_some() { "certificate.enroll" } else { ACTION };
+        let key_source = if private_key.is_some() { "server" } else { "csr" };
+        let issuance = Issuance {
+            service_id: req.service_id.clone(),
+            common_name: req.common_name.clone(),
+            names,
+            subject_spki,
+            key_type,
+            key_source,
+            profile,
+            validity_days,
+            renewed_from: None,
+        };
+        let mut issued = self.sign_and_store(ctx, audit_action, issuance, effects).await?;
+        issued.private_key_pem = private_key;
+        Ok(issued)
+    }
+
+    pub async fn renew(&self, ctx: &RequestContext, req: RenewRequest) -> ApiResult<IssuedCertificate> {
+        const ACTION: &str = "certificate.renew";
+        let target = req.serial_number.clone().or_else(|| req.service_id.clone());
+        let current: CertificateRecord = match &ctx.caller {
+            Caller::Admin => {
+                let found = match (&req.serial_number, &req.service_id) {
+                    (Some(serial), _) => {
+                        let serial = Serial::from_hex(serial).ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?;
+                        self.store.certificate_by_serial(&serial.to_hex()).await?
+                    }
+                    (None, Some(id)) => self.store.current_certificate(id).await?,
+                    (None, None) => return Err(ApiError::bad_request("send service_id or serial_number")),
+                };
+                found.ok_or_else(|| ApiError::not_found(format!("no certificate for {}", target.clone().unwrap_or_default())))?
+            }
+            Caller::Service { certificate } => {
+                let own = req.service_id.as_deref().is_none_or(|id| id == certificate.service_id)
+                    && req.serial_number.as_deref().is_none_or(|s| Serial::from_hex(s).map(|s| s.to_hex()) == Some(certificate.serial_number.clone()));
+                if !own {
+                    let err = ApiError::forbidden("a service renews only its own certificate");
+                    return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
+                }
+                (**certificate).clone()
+            }
+            Caller::Enrollment { .. } | Caller::Anonymous => {
+                let err = ApiError::unauthorized(
+                    "renewal needs the service's current certificate (mTLS) or an admin token",
+                );
+                return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
+            }
+        };
+        if current.status == "revoked" {
+            let err = ApiError::forbidden(format!("certificate {} is revoked and cannot be renewed", current.serial_number));
+            return Err(ctx.deny(&self.store, ACTION, Some(&current.serial_number), err).await);
+        }
+        let (subject_spki, key_type) = match &req.csr_pem {
+            Some(pem) => {
+                let csr = verify_csr_pem(pem)?;
+                (csr.subject_public_key_info, csr.key_type)
+            }
+            None => (spki_of(&current.certificate_der)?, KeyType::parse(&current.key_type)?),
+        };
+        let names = Names {
+            dns: current.san_dns.clone(),
+            ips: current.san_ip.iter().filter_map(|i| i.parse().ok()).collect(),
+        };
+        let lifetime_days = vcc_pki_store::parse_time(&current.not_after)
+            .ok()
+            .zip(vcc_pki_store::parse_time(&current.not_before).ok())
+            .map(|(a, b)| ((a - b).whole_days() as u32).clamp(1, MAX_VALIDITY_DAYS))
+            .unwrap_or(DEFAULT_VALIDITY_DAYS);
+        let validity_days = req.validity_days.unwrap_or(lifetime_days);
+        if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
+            return Err(ApiError::bad_request(format!("validity_days must be between 1 and {MAX_VALIDITY_DAYS}")));
+        }
+        let issuance = Issuance {
+            service_id: current.service_id.clone(),
+            common_name: current.common_name.clone(),
+            names,
+            subject_spki,
+            key_type,
+            key_source: if req.csr_pem.is_some() { "csr" } else { if current.key_source == "server" { "server" } else { "csr" } },
+            profile: LeafProfile::parse(&current.profile)?,
+            validity_days,
+            renewed_from: Some(current.serial_number.clone()),
+        };
+        self.sign_and_store(ctx, ACTION, issuance, IssueEffects::default()).await
+    }
+
+    /// Sign with the intermediate and store durably; only then return the certificate.
+    async fn sign_and_store(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        issuance: Issuance,
+        effects: IssueEffects,
+    ) -> ApiResult<IssuedCertificate> {
+        let Issuance { service_id, common_name, names, subject_spki, key_type, key_source, profile, validity_days, renewed_from } =
+            issuance;
+        let service_id = service_id.as_str();
+        let (issuer_id, issuer) = self.intermediate()?;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+        let public = self.config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string());
+        let request = LeafRequest {
+            subject_public_key_info: subject_spki.clone(),
+            key_type,
+            common_name: common_name.trim().to_string(),
+            dns_names: names.dns.clone(),
+            ip_addresses: names.ips.clone(),
+            profile,
+            serial: Serial::random(),
+            // Backdated a minute for clocks that lag behind.
+            not_before: now - Duration::minutes(1),
+            not_after: now + Duration::days(i64::from(validity_days)),
+            crl_url: public.as_ref().map(|u| format!("{u}/crl")),
+            ocsp_url: None,
+            ca_issuers_url: public.as_ref().map(|u| format!("{u}/ca/intermediate.crt")),
+        };
+        let serial = request.serial.clone();
+        let req_for_sign = request.clone();
+        let der = tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).map_err(|_| ApiError::internal("issued certificate does not parse"))?;
+        let not_before = parsed.validity().not_before.to_datetime();
+        let not_after = parsed.validity().not_after.to_datetime();
+        let fingerprint = fingerprint_sha256(&der);
+        let record = NewCertificate {
+            serial_number: serial.to_hex(),
+            service_id: service_id.to_string(),
+            common_name: request.common_name.clone(),
+            san_dns: names.dns.clone(),
+            san_ip: names.ips.iter().map(|i| i.to_string()).collect(),
+            profile: profile.as_str().into(),
+            key_type: key_type.as_str().into(),
+            key_source: key_source.into(),
+            public_key_sha256: hex::encode(Sha256::digest(&subject_spki)),
+            fingerprint_sha256: fingerprint.clone(),
+            certificate_der: der.clone(),
+            issuer_ca_id: issuer_id,
+            not_before,
+            not_after,
+            renewed_from: renewed_from.clone(),
+        };
+        let audit = ctx
+            .audit(action, "certificate")
+            .target(serial.to_hex())
+            .details(serde_json::json!({
+                "service_id": service_id, "common_name": record.common_name, "san_dns": record.san_dns,
+                "san_ip": record.san_ip, "key_type": record.key_type, "profile": record.profile,
+                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
+            }));
+        self.store.insert_certificate(&record, &effects, &audit).await?;
+        Ok(IssuedCertificate {
+            service_id: service_id.to_string(),
+            serial_number: serial.to_hex(),
+            common_name: record.common_name,
+            san_dns: record.san_dns,
+            san_ip: record.san_ip,
+            certificate_pem: certificate_pem(&der),
+            ca_chain_pem: self.chain_pem(),
+            private_key_pem: None,
+            not_before: vcc_pki_store::format_time(not_before),
+            not_after: vcc_pki_store::format_time(not_after),
+            fingerprint_sha256: fingerprint,
+            key_type: record.key_type,
+            profile: record.profile,
+            renewed_from,
+        })
+    }
+
+    /// Issue the server's own TLS certificate from the intermediate and swap it in.
+    pub async fn refresh_server_certificate(&self) {
+        if let Err(e) = self.try_refresh_server_certificate().await {
+            tracing::warn!(error = %e, "could not issue the server's TLS certificate; keeping the current one");
+        }
+    }
+
+    async fn try_refresh_server_certificate(&self) -> ApiResult<()> {
+        let mut dns = vec!["localhost".to_string()];
+        if let Some(host) = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .and_then(|h| normalize_dns_name(h.trim()).ok())
+        {
+            dns.push(host);
+        }
+        for d in &self.config.dns_names {
+            dns.push(normalize_dns_name(d)?);
+        }
+        let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().map_err(|_| ApiError::internal("ip"))?, "::1".parse().map_err(|_| ApiError::internal("ip"))?];
+        if let Ok(ip) = self.config.host.parse::<IpAddr>() {
+            if !ip.is_unspecified() && !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+        dns.dedup();
+        let key = tokio::task::spawn_blocking(|| KeyType::EcdsaP256.generate())
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let ctx = RequestContext { caller: Caller::Admin, source_ip: None, bad_token: false };
+        let mut effects = IssueEffects::default();
+        if self.store.service(SERVER_SERVICE_ID).await?.is_none() {
+            effects.create_service = Some(NewService {
+                service_id: SERVER_SERVICE_ID.into(),
+                service_name: "VCC PKI server (TLS)".into(),
+                ..Default::default()
+            });
+        }
+        let issuance = Issuance {
+            service_id: SERVER_SERVICE_ID.into(),
+            common_name: "localhost".into(),
+            names: Names { dns, ips },
+            subject_spki: vcc_pki_core::keys::spki_der(&key),
+            key_type: KeyType::EcdsaP256,
+            key_source: "server",
+            profile: LeafProfile::Server,
+            validity_days: 90,
+            renewed_from: None,
+        };
+        let issued = self.sign_and_store(&ctx, "certificate.issue_server_tls", issuance, effects).await?;
+        self.tls
+            .install(&issued.certificate_pem, &self.chain_pem(), &key.serialize_der(), &issued.not_before, &issued.not_after)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");
+        Ok(())
+    }
+}
+
+impl Authority {
+    /// Issue the server certificate if an unlocked intermediate exists; otherwise keep the current one.
+    pub async fn refresh_server_certificate_if_possible(&self) {
+        if self.intermediate().is_ok() {
+            self.refresh_server_certificate().await;
+        }
+    }
+}

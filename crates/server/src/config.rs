@@ -1,0 +1,52 @@
+//! Server configuration (SPEC §2). The CLI fills it from flags, environment and a TOML file.
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub host: String,
+    /// 0 picks a free port; the bound address is printed on stdout.
+    pub port: u16,
+    pub database_url: String,
+    pub ca_password: Option<Zeroizing<String>>,
+    /// Extra DNS names for the server's own TLS certificate.
+    pub dns_names: Vec<String>,
+    /// Base URL certificates name in AIA and CRL distribution points.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Longest a request may take, seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database_url", &self.database_url)
+            .field("ca_password", &self.ca_password.as_ref().map(|_| "[set]"))
+            .field("dns_names", &self.dns_names)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        let database_url = format!("sqlite://{}", data_dir.join("pki.db").display());
+        Self {
+            data_dir,
+            host: "127.0.0.1".into(),
+            port: 8443,
+            database_url,
+            ca_password: None,
+            dns_names: Vec::new(),
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}

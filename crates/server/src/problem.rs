@@ -1,0 +1,130 @@
+//! RFC 9457 problem documents: every error the API returns.
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vcc_pki_core::CoreError;
+use vcc_pki_store::StoreError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// An API error: a status, a short machine-readable kind and a human-readable detail.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, kind, detail: detail.into() }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+    pub fn sealed() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ca-sealed",
+            "the CA is sealed: its keys are locked until an admin unlocks it (POST /api/ca/unlock) \
+             or the server is started with VCC_CA_PASSWORD / --ca-password-file",
+        )
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:vcc-pki:problem:{}", self.kind),
+            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Crypto(detail) => {
+                tracing::error!(%detail, "cryptographic failure");
+                ApiError::internal("cryptographic operation failed")
+            }
+            CoreError::KeyDecryption => ApiError::forbidden(e.to_string()),
+            CoreError::UnknownKeyType(_) => ApiError::new(StatusCode::BAD_REQUEST, "unknown-key-type", e.to_string()),
+            CoreError::CsrSignature | CoreError::InvalidCsr(_) | CoreError::CsrRequestsCa => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad-csr", e.to_string())
+            }
+            CoreError::UnsupportedKey(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-public-key", e.to_string()),
+            CoreError::InvalidDnsName(_) | CoreError::InvalidIpAddress(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad-identifier", e.to_string())
+            }
+            _ => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(d) => ApiError::conflict(d),
+            StoreError::NotFound(d) => ApiError::not_found(format!("{d} not found")),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        let status = r.status();
+        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "body-too-large" } else { "bad-request" };
+        ApiError::new(status, kind, r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,16 @@
+use crate::authority::Authority;
+use crate::config::ServeConfig;
+use crate::tls::TlsState;
+use std::sync::Arc;
+use std::time::Instant;
+use vcc_pki_store::Store;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub authority: Arc<Authority>,
+    pub tls: Arc<TlsState>,
+    pub config: Arc<ServeConfig>,
+    pub started: Instant,
+}

@@ -1,0 +1,186 @@
+//! The server's TLS: a certificate that can be swapped without a restart (self-signed until the
+//! intermediate exists, then issued by it), and optional client-certificate authentication whose
+//! trust anchors follow the CA.
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use std::sync::{Arc, RwLock};
+
+/// The certificate the server presents, plus when it was issued and expires (for self-renewal).
+#[derive(Debug, Clone)]
+pub struct ServedCertificate {
+    pub key: Arc<CertifiedKey>,
+    pub issued_by_ca: bool,
+    pub not_before: String,
+    pub not_after: String,
+}
+
+#[derive(Debug)]
+pub struct TlsState {
+    provider: Arc<CryptoProvider>,
+    current: RwLock<ServedCertificate>,
+    client_verifier: RwLock<Option<Arc<dyn ClientCertVerifier>>>,
+}
+
+impl TlsState {
+    /// Start with a fresh self-signed certificate (memory only) for localhost and the host's addresses.
+    pub fn new_self_signed(dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        names.extend(dns_names.iter().cloned());
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = rcgen::CertificateParams::new(names)?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "VCC PKI bootstrap (self-signed)");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::minutes(5);
+        params.not_after = now + time::Duration::days(30);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(vcc_pki_core::Serial::random().as_bytes()));
+        let cert = params.self_signed(&key)?;
+        let certified = CertifiedKey::from_der(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            &provider,
+        )?;
+        Ok(Arc::new(Self {
+            provider,
+            current: RwLock::new(ServedCertificate {
+                key: Arc::new(certified),
+                issued_by_ca: false,
+                not_before: vcc_pki_store::format_time(params.not_before),
+                not_after: vcc_pki_store::format_time(params.not_after),
+            }),
+            client_verifier: RwLock::new(None),
+        }))
+    }
+
+    /// Swap in a certificate issued by the CA (chain = intermediate + root PEM).
+    pub fn install(&self, cert_pem: &str, chain_pem: &str, key_pkcs8: &[u8], not_before: &str, not_after: &str) -> anyhow::Result<()> {
+        let mut chain: Vec<CertificateDer<'static>> = Vec::new();
+        for der in vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?
+            .into_iter()
+            .chain(vcc_pki_core::pem_decode_all(chain_pem, "CERTIFICATE")?.into_iter().take(1))
+        {
+            chain.push(CertificateDer::from(der));
+        }
+        let certified = CertifiedKey::from_der(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())), &self.provider)?;
+        let mut current = self.current.write().map_err(|_| anyhow::anyhow!("TLS lock poisoned"))?;
+        *current = ServedCertificate {
+            key: Arc::new(certified),
+            issued_by_ca: true,
+            not_before: not_before.to_string(),
+            not_after: not_after.to_string(),
+        };
+        Ok(())
+    }
+
+    pub fn served(&self) -> Option<ServedCertificate> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+
+    /// Trust these CA certificates (DER) for client certificates; empty turns client auth off.
+    pub fn set_client_trust(&self, ca_ders: &[Vec<u8>]) {
+        let verifier = if ca_ders.is_empty() {
+            None
+        } else {
+            let mut roots = RootCertStore::empty();
+            for der in ca_ders {
+                if let Err(e) = roots.add(CertificateDer::from(der.clone())) {
+                    tracing::warn!(error = %e, "CA certificate not usable as a client trust anchor");
+                }
+            }
+            match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .allow_unauthenticated()
+                .build()
+            {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(error = %e, "client certificate verifier not built");
+                    None
+                }
+            }
+        };
+        if let Ok(mut slot) = self.client_verifier.write() {
+            *slot = verifier;
+        }
+    }
+
+    pub fn server_config(self: &Arc<Self>) -> anyhow::Result<ServerConfig> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(Arc::new(DynamicClientVerifier(self.clone())))
+            .with_cert_resolver(Arc::new(SwappableCert(self.clone())));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    fn verifier(&self) -> Option<Arc<dyn ClientCertVerifier>> {
+        self.client_verifier.read().ok().and_then(|v| v.clone())
+    }
+}
+
+#[derive(Debug)]
+struct SwappableCert(Arc<TlsState>);
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.current.read().ok().map(|c| c.key.clone())
+    }
+}
+
+/// Delegates to a webpki verifier for the current CA; offers client auth only once a CA exists.
+/// A client certificate is optional at the TLS layer; the API decides what it may do.
+#[derive(Debug)]
+struct DynamicClientVerifier(Arc<TlsState>);
+
+impl ClientCertVerifier for DynamicClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.0.verifier().is_some()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self.0.verifier() {
+            Some(v) => v.verify_client_cert(end_entity, intermediates, now),
+            None => Err(rustls::Error::General("client certificates are not accepted yet".into())),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
