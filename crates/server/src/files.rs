@@ -35,3 +35,18 @@ pub fn write_secret(path: &Path, data: &[u8]) -> std::io::Result<()> {
 pub fn write_public(path: &Path, data: &[u8]) -> std::io::Result<()> {
     write_atomic(path, data, 0o644)
 }
+
+/// Make a SQLite database and its WAL/SHM side files owner-only (they hold certificates and hashes).
+pub fn restrict_sqlite_files(database_url: &str) {
+    let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else { return };
+    let path = path.split('?').next().unwrap_or(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let p = format!("{path}{suffix}");
+        #[cfg(unix)]
+        if std::path::Path::new(&p).exists() {
+            if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(error = %e, path = %p, "could not restrict database file permissions");
+            }
+        }
+    }
+}

@@ -31,16 +31,19 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open database {}", config.database_url))?;
+    files::restrict_sqlite_files(&config.database_url);
     ensure_admin_token(&store, &config).await?;
 
-    let tls = TlsState::new_self_signed(&config.dns_names)?;
+    let tls = TlsState::load_or_self_signed(&config.data_dir.join("tls"), &config.dns_names)?;
     let authority = Authority::load(store.clone(), config.clone(), tls.clone())
         .await
         .context("cannot unlock the CA (is VCC_CA_PASSWORD right?)")?;
     if authority.is_sealed() {
         tracing::warn!("the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)");
     }
-    authority.refresh_server_certificate_if_possible().await;
+    if server_certificate_due(&tls) {
+        authority.refresh_server_certificate_if_possible().await;
+    }
 
     tokio::spawn(authority.clone().run_crl_worker());
     tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
@@ -95,16 +98,20 @@ async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Resu
 async fn server_certificate_renewal(authority: Arc<Authority>, tls: Arc<TlsState>) {
     loop {
         tokio::time::sleep(Duration::from_secs(600)).await;
-        let due = tls.served().is_some_and(|s| {
-            let (Ok(nb), Ok(na)) = (vcc_pki_store::parse_time(&s.not_before), vcc_pki_store::parse_time(&s.not_after)) else {
-                return true;
-            };
-            !s.issued_by_ca || time::OffsetDateTime::now_utc() > na - (na - nb) / 3
-        });
-        if due {
+        if server_certificate_due(&tls) {
             authority.refresh_server_certificate_if_possible().await;
         }
     }
+}
+
+/// The served certificate is self-signed, or has less than a third of its lifetime left.
+fn server_certificate_due(tls: &TlsState) -> bool {
+    tls.served().is_none_or(|s| {
+        let (Ok(nb), Ok(na)) = (vcc_pki_store::parse_time(&s.not_before), vcc_pki_store::parse_time(&s.not_after)) else {
+            return true;
+        };
+        !s.issued_by_ca || time::OffsetDateTime::now_utc() > na - (na - nb) / 3
+    })
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {

@@ -22,11 +22,51 @@ pub struct ServedCertificate {
 #[derive(Debug)]
 pub struct TlsState {
     provider: Arc<CryptoProvider>,
+    /// Where the CA-issued server certificate and key are kept (dir 0700, key 0600), so that a
+    /// sealed restart still serves a certificate clients trust.
+    store_dir: Option<std::path::PathBuf>,
     current: RwLock<ServedCertificate>,
     client_verifier: RwLock<Option<Arc<dyn ClientCertVerifier>>>,
 }
 
 impl TlsState {
+    /// Load the stored CA-issued certificate from `dir` if it is still valid; else start self-signed.
+    pub fn load_or_self_signed(dir: &std::path::Path, dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
+        let state = Self::new_self_signed(dns_names)?;
+        let mut state = Arc::try_unwrap(state).map_err(|_| anyhow::anyhow!("TLS state shared too early"))?;
+        state.store_dir = Some(dir.to_path_buf());
+        let cert = std::fs::read_to_string(dir.join("server.pem"));
+        let key = std::fs::read_to_string(dir.join("server.key"));
+        if let (Ok(cert), Ok(key)) = (cert, key) {
+            match Self::stored_certificate(&state.provider, &cert, &key) {
+                Ok(served) => {
+                    if let Ok(mut current) = state.current.write() {
+                        *current = served;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "stored server certificate not usable; starting self-signed"),
+            }
+        }
+        Ok(Arc::new(state))
+    }
+
+    fn stored_certificate(provider: &Arc<CryptoProvider>, cert_pem: &str, key_pem: &str) -> anyhow::Result<ServedCertificate> {
+        let chain: Vec<CertificateDer<'static>> =
+            vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?.into_iter().map(CertificateDer::from).collect();
+        let leaf = chain.first().ok_or_else(|| anyhow::anyhow!("no certificate"))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf)?;
+        let not_after = parsed.validity().not_after.to_datetime();
+        if not_after <= time::OffsetDateTime::now_utc() {
+            anyhow::bail!("expired");
+        }
+        let not_before = vcc_pki_store::format_time(parsed.validity().not_before.to_datetime());
+        let key = vcc_pki_core::pem_decode_all(key_pem, "PRIVATE KEY")?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no key"))?;
+        let certified = CertifiedKey::from_der(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)), provider)?;
+        Ok(ServedCertificate { key: Arc::new(certified), issued_by_ca: true, not_before, not_after: vcc_pki_store::format_time(not_after) })
+    }
+
     /// Start with a fresh self-signed certificate (memory only) for localhost and the host's addresses.
     pub fn new_self_signed(dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -48,6 +88,7 @@ impl TlsState {
         )?;
         Ok(Arc::new(Self {
             provider,
+            store_dir: None,
             current: RwLock::new(ServedCertificate {
                 key: Arc::new(certified),
                 issued_by_ca: false,
@@ -67,7 +108,14 @@ impl TlsState {
         {
             chain.push(CertificateDer::from(der));
         }
+        let chain_pem: String = chain.iter().map(|c| vcc_pki_core::certificate_pem(c)).collect();
         let certified = CertifiedKey::from_der(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())), &self.provider)?;
+        if let Some(dir) = &self.store_dir {
+            crate::files::ensure_private_dir(dir)?;
+            let key_pem = zeroize::Zeroizing::new(vcc_pki_core::pem_encode("PRIVATE KEY", key_pkcs8));
+            crate::files::write_secret(&dir.join("server.key"), key_pem.as_bytes())?;
+            crate::files::write_public(&dir.join("server.pem"), chain_pem.as_bytes())?;
+        }
         let mut current = self.current.write().map_err(|_| anyhow::anyhow!("TLS lock poisoned"))?;
         *current = ServedCertificate {
             key: Arc::new(certified),

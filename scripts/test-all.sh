@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests use, then every Rust test.
+# Fails if no test ran ("no tests collected" is a failure, not a pass).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; else sudo apt-get update -qq && sudo apt-get install -y -qq "${need_apt[@]}"; fi
+fi
+if ! command -v lint_pkix_cert >/dev/null 2>&1 || ! command -v lint_crl >/dev/null 2>&1; then
+  echo "== installing pkilint"
+  python3 -m pip install --quiet pkilint
+  hash -r
+fi
+command -v lint_pkix_cert >/dev/null || { echo "pkilint not on PATH after install" >&2; exit 1; }
+
+echo "== cargo build --release"
+cargo build --release --locked
+
+echo "== cargo test --workspace"
+log=$(mktemp)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+echo "== tests passed: $passed, failed: $failed, cargo exit: $status"
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+if [ "$passed" -lt 1 ]; then echo "no tests ran: failing" >&2; exit 1; fi
