@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
-#[command(name = "vcc-pki", version, about = "VCC PKI: a private certificate authority for internal services")]
+#[command(
+    name = "vcc-pki",
+    version,
+    about = "VCC PKI: a private certificate authority for internal services"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,7 +18,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTPS server (REST API, CRL, CA distribution).
-    #[command(after_help = "Example:\n  VCC_CA_PASSWORD='change me please' vcc-pki serve --data-dir ./pki-data --port 8443")]
+    #[command(
+        after_help = "Example:\n  VCC_CA_PASSWORD='change me please' vcc-pki serve --data-dir ./pki-data --port 8443"
+    )]
     Serve(ServeArgs),
 }
 
@@ -52,7 +58,9 @@ struct ServeArgs {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VCC_PKI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -68,8 +76,13 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<vcc_pki_server::config::Serve
         let (host, port) = listen
             .rsplit_once(':')
             .with_context(|| format!("--listen '{listen}' is not host:port"))?;
-        config.host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        config.port = port.parse().with_context(|| format!("--listen '{listen}': bad port"))?;
+        config.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        config.port = port
+            .parse()
+            .with_context(|| format!("--listen '{listen}': bad port"))?;
     }
     if let Some(url) = args.database_url {
         config.database_url = url;
@@ -78,9 +91,14 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<vcc_pki_server::config::Serve
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read CA password file {}", path.display()))?;
-            Some(Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string()))
+            Some(Zeroizing::new(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            ))
         }
-        None => std::env::var("VCC_CA_PASSWORD").ok().filter(|p| !p.is_empty()).map(Zeroizing::new),
+        None => std::env::var("VCC_CA_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Zeroizing::new),
     };
     config.dns_names = args.dns_names;
     config.public_url = args.public_url;

@@ -14,11 +14,31 @@ async fn first_start_creates_private_data_dir_schema_and_admin_token() {
     assert!(server.token.starts_with("vccadm_") && server.token.len() > 40);
 
     let objects = server.sql("SELECT type || ':' || name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name");
-    for t in ["root_ca", "intermediate_ca", "certificates", "services", "revoked_certificates", "certificate_rotation_schedule", "crl_history", "audit_log"] {
-        assert!(objects.lines().any(|l| l == format!("table:{t}")), "missing table {t}: {objects}");
+    for t in [
+        "root_ca",
+        "intermediate_ca",
+        "certificates",
+        "services",
+        "revoked_certificates",
+        "certificate_rotation_schedule",
+        "crl_history",
+        "audit_log",
+    ] {
+        assert!(
+            objects.lines().any(|l| l == format!("table:{t}")),
+            "missing table {t}: {objects}"
+        );
     }
-    for v in ["v_active_certificates", "v_certificate_status", "v_service_certificates", "v_expiring_certificates"] {
-        assert!(objects.lines().any(|l| l == format!("view:{v}")), "missing view {v}");
+    for v in [
+        "v_active_certificates",
+        "v_certificate_status",
+        "v_service_certificates",
+        "v_expiring_certificates",
+    ] {
+        assert!(
+            objects.lines().any(|l| l == format!("view:{v}")),
+            "missing view {v}"
+        );
     }
     // The token is stored only as a hash.
     let stored = server.sql("SELECT token_hash FROM api_tokens");
@@ -35,7 +55,13 @@ async fn first_start_creates_private_data_dir_schema_and_admin_token() {
 async fn ca_creation_swaps_tls_and_keys_are_encrypted_for_openssl() {
     let server = TestServer::start(Some(PASSWORD));
     // Defaults are the seed's: RSA-4096 root, RSA-2048 intermediate.
-    let (s, root) = server.admin("POST", "/api/ca/root", Some(json!({"common_name": "VCC Root CA", "country": "DE", "organization": "VCC"}))).await;
+    let (s, root) = server
+        .admin(
+            "POST",
+            "/api/ca/root",
+            Some(json!({"common_name": "VCC Root CA", "country": "DE", "organization": "VCC"})),
+        )
+        .await;
     assert_eq!(s, 201, "{root}");
     assert_eq!(root["key_type"], "rsa-4096");
     let (s, inter) =
@@ -45,7 +71,15 @@ async fn ca_creation_swaps_tls_and_keys_are_encrypted_for_openssl() {
 
     // The server now presents a certificate issued by the intermediate: curl trusting only the root succeeds.
     let root_file = server.data_dir().join("root.crt");
-    let (ok, out) = run("curl", &["-sS", "--cacert", root_file.to_str().unwrap(), &format!("{}/api/ca/info", server.url)]);
+    let (ok, out) = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            root_file.to_str().unwrap(),
+            &format!("{}/api/ca/info", server.url),
+        ],
+    );
     assert!(ok, "curl --cacert root failed: {out}");
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(info["chain_status"], "complete");
@@ -55,22 +89,78 @@ async fn ca_creation_swaps_tls_and_keys_are_encrypted_for_openssl() {
     let dir = server.dir.path();
     for table in ["root_ca", "intermediate_ca"] {
         let pem = server.sql(&format!("SELECT encrypted_private_key FROM {table}"));
-        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{table}: {pem}");
+        assert!(
+            pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{table}: {pem}"
+        );
         let key = write(dir, &format!("{table}.key"), format!("{pem}\n"));
-        let (ok, out) = run("openssl", &["pkey", "-in", &key, "-passin", &format!("pass:{PASSWORD}"), "-noout", "-text"]);
+        let (ok, out) = run(
+            "openssl",
+            &[
+                "pkey",
+                "-in",
+                &key,
+                "-passin",
+                &format!("pass:{PASSWORD}"),
+                "-noout",
+                "-text",
+            ],
+        );
         assert!(ok, "openssl could not open {table} key: {out}");
-        let (ok, _) = run("openssl", &["pkey", "-in", &key, "-passin", "pass:wrong password", "-noout"]);
+        let (ok, _) = run(
+            "openssl",
+            &[
+                "pkey",
+                "-in",
+                &key,
+                "-passin",
+                "pass:wrong password",
+                "-noout",
+            ],
+        );
         assert!(!ok, "{table} key opened with a wrong password");
         let (_, asn1) = run("openssl", &["asn1parse", "-in", &key]);
-        assert!(asn1.contains("PBES2") && asn1.contains("aes-256-cbc"), "{asn1}");
+        assert!(
+            asn1.contains("PBES2") && asn1.contains("aes-256-cbc"),
+            "{asn1}"
+        );
     }
     // A second root is refused.
-    let (s, _) = server.admin("POST", "/api/ca/root", Some(json!({"common_name": "Another Root"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/ca/root",
+            Some(json!({"common_name": "Another Root"})),
+        )
+        .await;
     assert_eq!(s, 409);
     // Public distribution endpoints.
-    let (ok, out) = run("curl", &["-sS", "--cacert", root_file.to_str().unwrap(), "-o", dir.join("root.der").to_str().unwrap(), "-w", "%{content_type}", &format!("{}/ca/root.crt", server.url)]);
+    let (ok, out) = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            root_file.to_str().unwrap(),
+            "-o",
+            dir.join("root.der").to_str().unwrap(),
+            "-w",
+            "%{content_type}",
+            &format!("{}/ca/root.crt", server.url),
+        ],
+    );
     assert!(ok && out.contains("application/pkix-cert"), "{out}");
-    let (ok, out) = run("openssl", &["x509", "-inform", "DER", "-in", dir.join("root.der").to_str().unwrap(), "-noout", "-subject"]);
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            dir.join("root.der").to_str().unwrap(),
+            "-noout",
+            "-subject",
+        ],
+    );
     assert!(ok && out.contains("VCC Root CA"), "{out}");
 }
 
@@ -96,55 +186,141 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     assert!(key.contains("PRIVATE KEY"));
     let (ok, out) = openssl_verify(dir, &root, chain, cert, None);
     assert!(ok, "openssl verify: {out}");
-    let (_, text) = run("openssl", &["x509", "-in", &write(dir, "leaf.pem", cert), "-noout", "-text"]);
-    assert!(text.contains("DNS:veritas-backend, DNS:veritas-backend.internal, IP Address:10.0.0.5"), "{text}");
+    let (_, text) = run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            &write(dir, "leaf.pem", cert),
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(
+        text.contains("DNS:veritas-backend, DNS:veritas-backend.internal, IP Address:10.0.0.5"),
+        "{text}"
+    );
     assert!(text.contains("CA:FALSE"));
     let serial1 = issued["serial_number"].as_str().unwrap().to_string();
-    assert!(serial1.len() >= 16, "serial has fewer than 64 bits: {serial1}");
+    assert!(
+        serial1.len() >= 16,
+        "serial has fewer than 64 bits: {serial1}"
+    );
     // Stored as DER before it was returned.
     assert_eq!(server.sql(&format!("SELECT length(certificate_der) > 0 FROM certificates WHERE serial_number = '{serial1}'")), "1");
 
     // Issue from an openssl-made CSR: only its public key is used.
-    let (_, csr) = openssl_csr(dir, "svc", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "api.example.internal", "DNS:api.example.internal", &[]);
+    let (_, csr) = openssl_csr(
+        dir,
+        "svc",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "api.example.internal",
+        "DNS:api.example.internal",
+        &[],
+    );
     let (s, from_csr) = server
         .admin("POST", "/api/certificates/issue", Some(json!({"service_id": "api", "common_name": "api.example.internal", "csr_pem": csr, "profile": "server"})))
         .await;
     assert_eq!(s, 201, "{from_csr}");
     assert!(from_csr.get("private_key_pem").is_none());
-    let (ok, out) = openssl_verify(dir, &root, chain, from_csr["certificate_pem"].as_str().unwrap(), None);
+    let (ok, out) = openssl_verify(
+        dir,
+        &root,
+        chain,
+        from_csr["certificate_pem"].as_str().unwrap(),
+        None,
+    );
     assert!(ok, "{out}");
 
     // Renew keeps the public key and gets a new random serial.
-    let (s, renewed) = server.admin("POST", "/api/certificates/renew", Some(json!({"service_id": "veritas-backend"}))).await;
+    let (s, renewed) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"service_id": "veritas-backend"})),
+        )
+        .await;
     assert_eq!(s, 201, "{renewed}");
     let serial2 = renewed["serial_number"].as_str().unwrap().to_string();
     assert_ne!(serial1, serial2);
-    let pubkey = |pem: &str, name: &str| run("openssl", &["x509", "-in", &write(dir, name, pem), "-noout", "-pubkey"]).1;
-    assert_eq!(pubkey(cert, "a.pem"), pubkey(renewed["certificate_pem"].as_str().unwrap(), "b.pem"));
+    let pubkey = |pem: &str, name: &str| {
+        run(
+            "openssl",
+            &["x509", "-in", &write(dir, name, pem), "-noout", "-pubkey"],
+        )
+        .1
+    };
+    assert_eq!(
+        pubkey(cert, "a.pem"),
+        pubkey(renewed["certificate_pem"].as_str().unwrap(), "b.pem")
+    );
 
     // Renew over mTLS with the current certificate (empty body).
     let mtls = server.mtls_client(renewed["certificate_pem"].as_str().unwrap(), key);
-    let (s, renewed2) = server.send(&mtls, "POST", "/api/certificates/renew", None, None).await;
+    let (s, renewed2) = server
+        .send(&mtls, "POST", "/api/certificates/renew", None, None)
+        .await;
     assert_eq!(s, 201, "{renewed2}");
     assert_eq!(renewed2["renewed_from"], serial2.as_str());
-    assert_eq!(pubkey(cert, "a.pem"), pubkey(renewed2["certificate_pem"].as_str().unwrap(), "c.pem"));
+    assert_eq!(
+        pubkey(cert, "a.pem"),
+        pubkey(renewed2["certificate_pem"].as_str().unwrap(), "c.pem")
+    );
     // The service reads its own certificate over mTLS.
-    let (s, own) = server.send(&mtls, "GET", "/api/certificates/veritas-backend", None, None).await;
+    let (s, own) = server
+        .send(
+            &mtls,
+            "GET",
+            "/api/certificates/veritas-backend",
+            None,
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{own}");
 
     // Revoke one serial; the CRL worker publishes it; openssl then rejects the certificate.
-    let crl_before: i64 = server.sql("SELECT COALESCE(MAX(crl_number), 0) FROM crl_history").parse().unwrap();
-    let (s, rev) = server.admin("POST", "/api/certificates/revoke", Some(json!({"serial_number": serial1, "reason": "keyCompromise"}))).await;
+    let crl_before: i64 = server
+        .sql("SELECT COALESCE(MAX(crl_number), 0) FROM crl_history")
+        .parse()
+        .unwrap();
+    let (s, rev) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": serial1, "reason": "keyCompromise"})),
+        )
+        .await;
     assert_eq!(s, 200, "{rev}");
     assert_eq!(rev["revoked"][0]["serial_number"], serial1.as_str());
     let crl_pem = wait_for_crl_with(&server, &serial1).await;
     let (ok, out) = openssl_verify(dir, &root, chain, cert, Some(&crl_pem));
-    assert!(!ok && out.contains("revoked"), "revoked certificate accepted: {out}");
-    let (ok, out) = openssl_verify(dir, &root, chain, from_csr["certificate_pem"].as_str().unwrap(), Some(&crl_pem));
+    assert!(
+        !ok && out.contains("revoked"),
+        "revoked certificate accepted: {out}"
+    );
+    let (ok, out) = openssl_verify(
+        dir,
+        &root,
+        chain,
+        from_csr["certificate_pem"].as_str().unwrap(),
+        Some(&crl_pem),
+    );
     assert!(ok, "good certificate rejected with CRL: {out}");
-    let (_, crl_text) = run("openssl", &["crl", "-in", &write(dir, "crl.pem", &crl_pem), "-noout", "-text"]);
+    let (_, crl_text) = run(
+        "openssl",
+        &[
+            "crl",
+            "-in",
+            &write(dir, "crl.pem", &crl_pem),
+            "-noout",
+            "-text",
+        ],
+    );
     assert!(crl_text.contains("Key Compromise"), "{crl_text}");
-    let crl_after: i64 = server.sql("SELECT MAX(crl_number) FROM crl_history").parse().unwrap();
+    let crl_after: i64 = server
+        .sql("SELECT MAX(crl_number) FROM crl_history")
+        .parse()
+        .unwrap();
     assert!(crl_after > crl_before);
 
     // Forced CRL: number strictly increases, each kept in crl_history.
@@ -160,21 +336,47 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     assert_eq!(info["crl_number"], c2["crl_number"]);
 
     // Revoke by service: every unexpired, unrevoked certificate of it.
-    let (s, rev) = server.admin("POST", "/api/certificates/revoke", Some(json!({"service_id": "veritas-backend", "reason": "cessationOfOperation"}))).await;
+    let (s, rev) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"service_id": "veritas-backend", "reason": "cessationOfOperation"})),
+        )
+        .await;
     assert_eq!(s, 200, "{rev}");
     assert_eq!(rev["revoked"].as_array().unwrap().len(), 2);
 
     // Inventory: filters and pagination.
-    let (s, list) = server.admin("GET", "/api/certificates?status=revoked", None).await;
+    let (s, list) = server
+        .admin("GET", "/api/certificates?status=revoked", None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
     let (_, page1) = server.admin("GET", "/api/certificates?limit=2", None).await;
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
-    let cursor = page1["next_cursor"].as_str().expect("next_cursor").to_string();
-    let (_, page2) = server.admin("GET", &format!("/api/certificates?limit=2&cursor={cursor}"), None).await;
+    let cursor = page1["next_cursor"]
+        .as_str()
+        .expect("next_cursor")
+        .to_string();
+    let (_, page2) = server
+        .admin(
+            "GET",
+            &format!("/api/certificates?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert!(!page2["items"].as_array().unwrap().is_empty());
-    assert_ne!(page1["items"][0]["serial_number"], page2["items"][0]["serial_number"]);
-    let (_, active) = server.admin("GET", "/api/certificates?status=active&service_id=api", None).await;
+    assert_ne!(
+        page1["items"][0]["serial_number"],
+        page2["items"][0]["serial_number"]
+    );
+    let (_, active) = server
+        .admin(
+            "GET",
+            "/api/certificates?status=active&service_id=api",
+            None,
+        )
+        .await;
     assert_eq!(active["items"].as_array().unwrap().len(), 1);
 
     // Health with statistics, docs and OpenAPI, unauthenticated.
@@ -182,7 +384,9 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     let (s, health) = server.send(&client, "GET", "/api/health", None, None).await;
     assert_eq!(s, 200);
     assert_eq!(health["statistics"]["certificates_revoked"], 3);
-    let (s, openapi) = server.send(&client, "GET", "/openapi.json", None, None).await;
+    let (s, openapi) = server
+        .send(&client, "GET", "/openapi.json", None, None)
+        .await;
     assert_eq!(s, 200);
     assert!(openapi["paths"]["/api/certificates/issue"].is_object());
     let (s, docs) = server.send(&client, "GET", "/docs", None, None).await;
@@ -195,12 +399,19 @@ pub async fn wait_for_crl_with(server: &TestServer, serial: &str) -> String {
     let client = server.client();
     let want = serial.to_uppercase();
     for _ in 0..100 {
-        let resp = client.get(format!("{}/crl", server.url)).send().await.unwrap();
+        let resp = client
+            .get(format!("{}/crl", server.url))
+            .send()
+            .await
+            .unwrap();
         if resp.status() == 200 {
             assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
             let der = resp.bytes().await.unwrap();
             let path = write(server.dir.path(), "latest.crl", &der);
-            let (ok, text) = run("openssl", &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"]);
+            let (ok, text) = run(
+                "openssl",
+                &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"],
+            );
             assert!(ok, "{text}");
             if text.to_uppercase().contains(&want) {
                 let (_, pem) = run("openssl", &["crl", "-inform", "DER", "-in", &path]);

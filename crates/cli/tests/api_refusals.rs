@@ -9,7 +9,10 @@ fn issued_count(server: &TestServer) -> i64 {
 }
 
 fn denied_rows(server: &TestServer) -> i64 {
-    server.sql("SELECT COUNT(*) FROM audit_log WHERE outcome = 'denied'").parse().unwrap()
+    server
+        .sql("SELECT COUNT(*) FROM audit_log WHERE outcome = 'denied'")
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -20,55 +23,156 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
     let before = issued_count(&server);
     let services_before = server.count("services");
 
-    let (_, good_csr) = openssl_csr(dir, "good", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "svc.internal", "DNS:svc.internal", &[]);
+    let (_, good_csr) = openssl_csr(
+        dir,
+        "good",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "svc.internal",
+        "DNS:svc.internal",
+        &[],
+    );
     // Mis-signed: flip one character inside the signed body of a valid CSR.
     let mut der = vcc_csr_der(&good_csr);
     let pos = der.windows(12).position(|w| w == b"svc.internal").unwrap();
     der[pos] = b'x';
     let mis_signed = pem("CERTIFICATE REQUEST", &der);
-    let (_, ca_csr) = openssl_csr(dir, "ca", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "svc.internal", "", &["-addext", "basicConstraints=critical,CA:TRUE"]);
+    let (_, ca_csr) = openssl_csr(
+        dir,
+        "ca",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "svc.internal",
+        "",
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
+    );
     let (_, small_rsa) = openssl_csr(dir, "rsa1024", &["rsa:1024"], "svc.internal", "", &[]);
 
     let cases = vec![
-        ("malformed CSR", json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\nMIIBnotreally\n-----END CERTIFICATE REQUEST-----\n"}), 400),
-        ("mis-signed CSR", json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": mis_signed}), 400),
-        ("CA:TRUE CSR", json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": ca_csr}), 400),
-        ("RSA-1024 CSR", json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": small_rsa}), 400),
-        ("unknown key type", json!({"service_id": "svc", "common_name": "svc.internal", "key_type": "dsa-1024"}), 400),
-        ("invalid DNS name", json!({"service_id": "svc", "common_name": "svc.internal", "san_dns": ["bad_name!.example"]}), 400),
-        ("invalid IP", json!({"service_id": "svc", "common_name": "svc.internal", "san_ip": ["300.1.2.3"]}), 400),
-        ("invalid service id", json!({"service_id": "../etc", "common_name": "svc.internal"}), 400),
-        ("unknown field", json!({"service_id": "svc", "common_name": "svc.internal", "is_ca": true}), 422),
-        ("validity too long", json!({"service_id": "svc", "common_name": "svc.internal", "validity_days": 100000}), 400),
+        (
+            "malformed CSR",
+            json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\nMIIBnotreally\n-----END CERTIFICATE REQUEST-----\n"}),
+            400,
+        ),
+        (
+            "mis-signed CSR",
+            json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": mis_signed}),
+            400,
+        ),
+        (
+            "CA:TRUE CSR",
+            json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": ca_csr}),
+            400,
+        ),
+        (
+            "RSA-1024 CSR",
+            json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": small_rsa}),
+            400,
+        ),
+        (
+            "unknown key type",
+            json!({"service_id": "svc", "common_name": "svc.internal", "key_type": "dsa-1024"}),
+            400,
+        ),
+        (
+            "invalid DNS name",
+            json!({"service_id": "svc", "common_name": "svc.internal", "san_dns": ["bad_name!.example"]}),
+            400,
+        ),
+        (
+            "invalid IP",
+            json!({"service_id": "svc", "common_name": "svc.internal", "san_ip": ["300.1.2.3"]}),
+            400,
+        ),
+        (
+            "invalid service id",
+            json!({"service_id": "../etc", "common_name": "svc.internal"}),
+            400,
+        ),
+        (
+            "unknown field",
+            json!({"service_id": "svc", "common_name": "svc.internal", "is_ca": true}),
+            422,
+        ),
+        (
+            "validity too long",
+            json!({"service_id": "svc", "common_name": "svc.internal", "validity_days": 100000}),
+            400,
+        ),
     ];
     for (name, body, want) in cases {
-        let (s, problem) = server.admin("POST", "/api/certificates/issue", Some(body)).await;
+        let (s, problem) = server
+            .admin("POST", "/api/certificates/issue", Some(body))
+            .await;
         assert_eq!(s, want, "{name}: {problem}");
-        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {problem}");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}: {problem}"
+        );
         assert_eq!(problem["status"], want, "{name}");
     }
     // Oversized body.
     let big = "A".repeat(200 * 1024);
-    let (s, problem) = server.admin("POST", "/api/certificates/issue", Some(json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": big}))).await;
+    let (s, problem) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": big})),
+        )
+        .await;
     assert_eq!(s, 413, "{problem}");
     // Unknown service for reads, renewals and revocations.
-    let (s, _) = server.admin("GET", "/api/certificates/no-such-service", None).await;
+    let (s, _) = server
+        .admin("GET", "/api/certificates/no-such-service", None)
+        .await;
     assert_eq!(s, 404);
-    let (s, _) = server.admin("POST", "/api/certificates/renew", Some(json!({"service_id": "no-such-service"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"service_id": "no-such-service"})),
+        )
+        .await;
     assert_eq!(s, 404);
-    let (s, _) = server.admin("POST", "/api/certificates/revoke", Some(json!({"service_id": "no-such-service", "reason": "superseded"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"service_id": "no-such-service", "reason": "superseded"})),
+        )
+        .await;
     assert_eq!(s, 404);
-    let (s, _) = server.admin("POST", "/api/certificates/revoke", Some(json!({"serial_number": "0123abcd", "reason": "superseded"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": "0123abcd", "reason": "superseded"})),
+        )
+        .await;
     assert_eq!(s, 404);
-    let (s, _) = server.admin("POST", "/api/certificates/revoke", Some(json!({"serial_number": "0123abcd", "reason": "bored"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": "0123abcd", "reason": "bored"})),
+        )
+        .await;
     assert_eq!(s, 400);
-    let (s, _) = server.admin("GET", "/api/services/no-such-service", None).await;
+    let (s, _) = server
+        .admin("GET", "/api/services/no-such-service", None)
+        .await;
     assert_eq!(s, 404);
     let (s, _) = server.admin("GET", "/api/no/such/endpoint", None).await;
     assert_eq!(s, 404);
 
-    assert_eq!(issued_count(&server), before, "a refused request stored a certificate");
-    assert_eq!(server.count("services"), services_before, "a refused request created a service");
+    assert_eq!(
+        issued_count(&server),
+        before,
+        "a refused request stored a certificate"
+    );
+    assert_eq!(
+        server.count("services"),
+        services_before,
+        "a refused request created a service"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +182,15 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
     // CA operations without admin.
     for token in [None, Some("vccadm_not-a-real-token"), Some("garbage")] {
         let denied = denied_rows(&server);
-        let (s, p) = server.send(&client, "POST", "/api/ca/root", token, Some(json!({"common_name": "Evil Root"}))).await;
+        let (s, p) = server
+            .send(
+                &client,
+                "POST",
+                "/api/ca/root",
+                token,
+                Some(json!({"common_name": "Evil Root"})),
+            )
+            .await;
         assert_eq!(s, 401, "{p}");
         assert_eq!(denied_rows(&server), denied + 1, "refusal not audited");
     }
@@ -93,20 +205,38 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
     assert_eq!(s, 201, "{reg}");
     let enrollment = reg["enrollment_token"].as_str().unwrap().to_string();
     assert!(enrollment.starts_with("vccenr_"));
-    assert!(!server.sql("SELECT enrollment_token_hash FROM services WHERE service_id='billing'").contains(&enrollment));
+    assert!(!server
+        .sql("SELECT enrollment_token_hash FROM services WHERE service_id='billing'")
+        .contains(&enrollment));
 
     let base = issued_count(&server);
     let issue = |cn: &str| json!({"service_id": "billing", "common_name": cn});
     // No token, wrong token.
     for token in [None, Some("vccenr_wrong"), Some("vccadm_wrong")] {
         let denied = denied_rows(&server);
-        let (s, p) = server.send(&client, "POST", "/api/certificates/issue", token, Some(issue("billing.internal"))).await;
+        let (s, p) = server
+            .send(
+                &client,
+                "POST",
+                "/api/certificates/issue",
+                token,
+                Some(issue("billing.internal")),
+            )
+            .await;
         assert_eq!(s, 401, "{token:?}: {p}");
         assert!(denied_rows(&server) > denied);
     }
     // Names outside the allowed list: refused, and the token is not used up.
     let denied = denied_rows(&server);
-    let (s, p) = server.send(&client, "POST", "/api/certificates/issue", Some(&enrollment), Some(issue("payments.internal"))).await;
+    let (s, p) = server
+        .send(
+            &client,
+            "POST",
+            "/api/certificates/issue",
+            Some(&enrollment),
+            Some(issue("payments.internal")),
+        )
+        .await;
     assert_eq!(s, 403, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("payments.internal"));
     let (s, p) = server
@@ -115,36 +245,99 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
     assert_eq!(s, 403, "{p}");
     assert_eq!(denied_rows(&server), denied + 2);
     // The enrollment token is bound to its service.
-    let (s, _) = server.send(&client, "POST", "/api/certificates/issue", Some(&enrollment), Some(json!({"service_id": "other", "common_name": "billing.internal"}))).await;
+    let (s, _) = server
+        .send(
+            &client,
+            "POST",
+            "/api/certificates/issue",
+            Some(&enrollment),
+            Some(json!({"service_id": "other", "common_name": "billing.internal"})),
+        )
+        .await;
     assert_eq!(s, 401);
-    assert_eq!(issued_count(&server), base, "a refused request issued a certificate");
+    assert_eq!(
+        issued_count(&server),
+        base,
+        "a refused request issued a certificate"
+    );
 
     // The token buys exactly one certificate.
-    let (_, csr) = openssl_csr(server.dir.path(), "billing", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "billing.internal", "", &[]);
+    let (_, csr) = openssl_csr(
+        server.dir.path(),
+        "billing",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "billing.internal",
+        "",
+        &[],
+    );
     let key = std::fs::read_to_string(server.dir.path().join("billing.key")).unwrap();
     let (s, first) = server
-        .send(&client, "POST", "/api/certificates/issue", Some(&enrollment), Some(json!({"service_id": "billing", "common_name": "billing.internal", "csr_pem": csr})))
+        .send(
+            &client,
+            "POST",
+            "/api/certificates/issue",
+            Some(&enrollment),
+            Some(
+                json!({"service_id": "billing", "common_name": "billing.internal", "csr_pem": csr}),
+            ),
+        )
         .await;
     assert_eq!(s, 201, "{first}");
-    let (s, p) = server.send(&client, "POST", "/api/certificates/issue", Some(&enrollment), Some(issue("billing.internal"))).await;
+    let (s, p) = server
+        .send(
+            &client,
+            "POST",
+            "/api/certificates/issue",
+            Some(&enrollment),
+            Some(issue("billing.internal")),
+        )
+        .await;
     assert_eq!(s, 401, "reused enrollment token: {p}");
     assert_eq!(issued_count(&server), base + 1);
 
     // An enrollment token is not an admin token.
-    let (s, _) = server.send(&client, "GET", "/api/certificates", Some(&enrollment), None).await;
+    let (s, _) = server
+        .send(&client, "GET", "/api/certificates", Some(&enrollment), None)
+        .await;
     assert_eq!(s, 403);
-    let (s, _) = server.send(&client, "POST", "/api/crl/generate", None, None).await;
+    let (s, _) = server
+        .send(&client, "POST", "/api/crl/generate", None, None)
+        .await;
     assert_eq!(s, 401);
 
     // mTLS: a service may not read or renew another service's certificate, nor revoke.
-    let (s, other) = server.admin("POST", "/api/certificates/issue", Some(json!({"service_id": "other", "common_name": "other.internal"}))).await;
+    let (s, other) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "other", "common_name": "other.internal"})),
+        )
+        .await;
     assert_eq!(s, 201);
     let billing = server.mtls_client(first["certificate_pem"].as_str().unwrap(), &key);
-    let (s, _) = server.send(&billing, "GET", "/api/certificates/other", None, None).await;
+    let (s, _) = server
+        .send(&billing, "GET", "/api/certificates/other", None, None)
+        .await;
     assert_eq!(s, 403);
-    let (s, _) = server.send(&billing, "POST", "/api/certificates/renew", None, Some(json!({"serial_number": other["serial_number"]}))).await;
+    let (s, _) = server
+        .send(
+            &billing,
+            "POST",
+            "/api/certificates/renew",
+            None,
+            Some(json!({"serial_number": other["serial_number"]})),
+        )
+        .await;
     assert_eq!(s, 403);
-    let (s, _) = server.send(&billing, "POST", "/api/certificates/revoke", None, Some(json!({"service_id": "other"}))).await;
+    let (s, _) = server
+        .send(
+            &billing,
+            "POST",
+            "/api/certificates/revoke",
+            None,
+            Some(json!({"service_id": "other"})),
+        )
+        .await;
     assert_eq!(s, 403);
     let (s, _) = server.send(&billing, "POST", "/api/services/register", None, Some(json!({"service_id": "billing", "service_name": "B", "allowed_dns": ["evil.internal"]}))).await;
     assert_eq!(s, 403);
@@ -155,12 +348,26 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
 
     // Renewal with a revoked certificate over mTLS: refused, nothing issued.
     let issued = issued_count(&server);
-    let (s, _) = server.admin("POST", "/api/certificates/revoke", Some(json!({"serial_number": first["serial_number"], "reason": "keyCompromise"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": first["serial_number"], "reason": "keyCompromise"})),
+        )
+        .await;
     assert_eq!(s, 200);
     let billing = server.mtls_client(first["certificate_pem"].as_str().unwrap(), &key);
-    let (s, p) = server.send(&billing, "POST", "/api/certificates/renew", None, None).await;
+    let (s, p) = server
+        .send(&billing, "POST", "/api/certificates/renew", None, None)
+        .await;
     assert_eq!(s, 401, "{p}");
-    let (s, _) = server.admin("POST", "/api/certificates/renew", Some(json!({"serial_number": first["serial_number"]}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"serial_number": first["serial_number"]})),
+        )
+        .await;
     assert_eq!(s, 403, "admin renewed a revoked certificate");
     assert_eq!(issued_count(&server), issued);
 }
@@ -169,12 +376,26 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
 async fn audit_chain_detects_an_edited_row() {
     let server = TestServer::start(Some(PASSWORD));
     server.create_ca("ecdsa-p256", "ecdsa-p256").await;
-    let (s, _) = server.admin("POST", "/api/certificates/issue", Some(json!({"service_id": "a", "common_name": "a.internal"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "a", "common_name": "a.internal"})),
+        )
+        .await;
     assert_eq!(s, 201);
     // Every state change wrote its row.
     let actions = server.sql("SELECT action FROM audit_log ORDER BY id");
-    for a in ["token.create", "ca.create_root", "ca.create_intermediate", "certificate.issue"] {
-        assert!(actions.lines().any(|l| l == a), "no audit row for {a}: {actions}");
+    for a in [
+        "token.create",
+        "ca.create_root",
+        "ca.create_intermediate",
+        "certificate.issue",
+    ] {
+        assert!(
+            actions.lines().any(|l| l == a),
+            "no audit row for {a}: {actions}"
+        );
     }
     let (s, v) = server.admin("GET", "/api/audit/verify", None).await;
     assert_eq!(s, 200);
@@ -183,7 +404,10 @@ async fn audit_chain_detects_an_edited_row() {
     server.sql("UPDATE audit_log SET actor = 'someone-else' WHERE action = 'ca.create_root'");
     let (_, v) = server.admin("GET", "/api/audit/verify", None).await;
     assert_eq!(v["intact"], false, "edited audit row not detected: {v}");
-    let edited: i64 = server.sql("SELECT id FROM audit_log WHERE action = 'ca.create_root'").parse().unwrap();
+    let edited: i64 = server
+        .sql("SELECT id FROM audit_log WHERE action = 'ca.create_root'")
+        .parse()
+        .unwrap();
     assert_eq!(v["first_broken_id"], edited);
 }
 
@@ -195,29 +419,73 @@ async fn server_without_password_starts_sealed_and_unlocks() {
     let (s, h) = server.admin("GET", "/api/health", None).await;
     assert_eq!(s, 200);
     assert_eq!(h["ca"]["sealed"], true);
-    let (s, p) = server.admin("POST", "/api/certificates/issue", Some(json!({"service_id": "a", "common_name": "a.internal"}))).await;
+    let (s, p) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "a", "common_name": "a.internal"})),
+        )
+        .await;
     assert_eq!(s, 503, "{p}");
     assert_eq!(p["type"], "urn:vcc-pki:problem:ca-sealed");
-    let (s, _) = server.admin("POST", "/api/ca/unlock", Some(json!({"password": "wrong password!"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/ca/unlock",
+            Some(json!({"password": "wrong password!"})),
+        )
+        .await;
     assert_eq!(s, 403);
-    let (s, _) = server.send(&server.client(), "POST", "/api/ca/unlock", None, Some(json!({"password": PASSWORD}))).await;
+    let (s, _) = server
+        .send(
+            &server.client(),
+            "POST",
+            "/api/ca/unlock",
+            None,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
     assert_eq!(s, 401);
-    let (s, info) = server.admin("POST", "/api/ca/unlock", Some(json!({"password": PASSWORD}))).await;
+    let (s, info) = server
+        .admin(
+            "POST",
+            "/api/ca/unlock",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
     assert_eq!(s, 200, "{info}");
     assert_eq!(info["sealed"], false);
-    let (s, _) = server.admin("POST", "/api/certificates/issue", Some(json!({"service_id": "a", "common_name": "a.internal"}))).await;
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "a", "common_name": "a.internal"})),
+        )
+        .await;
     assert_eq!(s, 201);
 }
 
 fn vcc_csr_der(pem_text: &str) -> Vec<u8> {
     use base64::Engine;
-    let body: String = pem_text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    let body: String = pem_text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }

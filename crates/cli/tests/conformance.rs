@@ -4,7 +4,14 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const KEY_TYPES: [&str; 6] = ["rsa-2048", "rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384", "ed25519"];
+const KEY_TYPES: [&str; 6] = [
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "ed25519",
+];
 
 #[tokio::test]
 async fn openssl_verifies_every_key_type_at_every_level() {
@@ -16,13 +23,25 @@ async fn openssl_verifies_every_key_type_at_every_level() {
         server.create_ca(ca_key, inter_key).await;
         let dir = server.dir.path();
         let root = server.root_pem();
-        for leaf_key in KEY_TYPES.iter().filter(|k| **k != "rsa-4096" && **k != "rsa-3072") {
+        for leaf_key in KEY_TYPES
+            .iter()
+            .filter(|k| **k != "rsa-4096" && **k != "rsa-3072")
+        {
             let (s, issued) = server
                 .admin("POST", "/api/certificates/issue", Some(json!({"service_id": "svc", "common_name": "svc.example.internal", "key_type": leaf_key})))
                 .await;
             assert_eq!(s, 201, "{ca_key}/{inter_key}/{leaf_key}: {issued}");
-            let (ok, out) = openssl_verify(dir, &root, issued["ca_chain_pem"].as_str().unwrap(), issued["certificate_pem"].as_str().unwrap(), None);
-            assert!(ok, "root {ca_key}, intermediate {inter_key}, leaf {leaf_key}: {out}");
+            let (ok, out) = openssl_verify(
+                dir,
+                &root,
+                issued["ca_chain_pem"].as_str().unwrap(),
+                issued["certificate_pem"].as_str().unwrap(),
+                None,
+            );
+            assert!(
+                ok,
+                "root {ca_key}, intermediate {inter_key}, leaf {leaf_key}: {out}"
+            );
         }
         // Leaves from openssl-made CSRs of the larger RSA sizes.
         for (name, alg) in [("rsa3072", ["rsa:3072"]), ("rsa4096", ["rsa:4096"])] {
@@ -31,8 +50,21 @@ async fn openssl_verifies_every_key_type_at_every_level() {
                 .admin("POST", "/api/certificates/issue", Some(json!({"service_id": "svc", "common_name": "svc.example.internal", "csr_pem": csr})))
                 .await;
             assert_eq!(s, 201, "{issued}");
-            assert_eq!(issued["key_type"], if name == "rsa3072" { "rsa-3072" } else { "rsa-4096" });
-            let (ok, out) = openssl_verify(dir, &root, issued["ca_chain_pem"].as_str().unwrap(), issued["certificate_pem"].as_str().unwrap(), None);
+            assert_eq!(
+                issued["key_type"],
+                if name == "rsa3072" {
+                    "rsa-3072"
+                } else {
+                    "rsa-4096"
+                }
+            );
+            let (ok, out) = openssl_verify(
+                dir,
+                &root,
+                issued["ca_chain_pem"].as_str().unwrap(),
+                issued["certificate_pem"].as_str().unwrap(),
+                None,
+            );
             assert!(ok, "{name}: {out}");
         }
     }
@@ -46,9 +78,17 @@ async fn pkilint_finds_no_errors_in_certificates_and_crl() {
     let mut documents: Vec<(String, String)> = vec![("root".into(), server.root_pem())];
     let mut chain = String::new();
     for (key, cn, sans) in [
-        ("rsa-2048", "veritas-backend", json!(["veritas-backend.internal"])),
+        (
+            "rsa-2048",
+            "veritas-backend",
+            json!(["veritas-backend.internal"]),
+        ),
         ("ecdsa-p256", "api.example.internal", json!([])),
-        ("ecdsa-p384", "db.example.internal", json!(["db2.example.internal"])),
+        (
+            "ecdsa-p384",
+            "db.example.internal",
+            json!(["db2.example.internal"]),
+        ),
         ("ed25519", "edge.example.internal", json!([])),
     ] {
         let (s, issued) = server
@@ -56,7 +96,10 @@ async fn pkilint_finds_no_errors_in_certificates_and_crl() {
             .await;
         assert_eq!(s, 201, "{issued}");
         chain = issued["ca_chain_pem"].as_str().unwrap().to_string();
-        documents.push((format!("leaf-{key}"), issued["certificate_pem"].as_str().unwrap().to_string()));
+        documents.push((
+            format!("leaf-{key}"),
+            issued["certificate_pem"].as_str().unwrap().to_string(),
+        ));
         if key == "ecdsa-p256" {
             let (s, _) = server.admin("POST", "/api/certificates/revoke", Some(json!({"serial_number": issued["serial_number"], "reason": "keyCompromise"}))).await;
             assert_eq!(s, 200);
@@ -64,15 +107,41 @@ async fn pkilint_finds_no_errors_in_certificates_and_crl() {
     }
     documents.push(("intermediate".into(), first_pem(&chain)));
     for (name, pem) in &documents {
-        let errors = pkilint_errors(dir, "lint_pkix_cert", &[], pem.as_bytes(), &format!("{name}.pem"));
+        let errors = pkilint_errors(
+            dir,
+            "lint_pkix_cert",
+            &[],
+            pem.as_bytes(),
+            &format!("{name}.pem"),
+        );
         assert!(errors.is_empty(), "pkilint on {name}: {errors:#?}");
     }
     let (s, _) = server.admin("POST", "/api/crl/generate", None).await;
     assert_eq!(s, 200);
-    let der = server.client().get(format!("{}/crl", server.url)).send().await.unwrap().bytes().await.unwrap();
+    let der = server
+        .client()
+        .get(format!("{}/crl", server.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let path = write(dir, "crl.der", &der);
-    let (_, text) = run("openssl", &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"]);
-    assert!(text.contains("Key Compromise"), "revoked entry missing: {text}");
-    let errors = pkilint_errors(dir, "lint_crl", &["-t", "CRL", "-p", "PKIX"], &der, "crl.der");
+    let (_, text) = run(
+        "openssl",
+        &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"],
+    );
+    assert!(
+        text.contains("Key Compromise"),
+        "revoked entry missing: {text}"
+    );
+    let errors = pkilint_errors(
+        dir,
+        "lint_crl",
+        &["-t", "CRL", "-p", "PKIX"],
+        &der,
+        "crl.der",
+    );
     assert!(errors.is_empty(), "pkilint on CRL: {errors:#?}");
 }

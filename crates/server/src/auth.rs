@@ -20,7 +20,10 @@ pub const ENROLLMENT_TOKEN_PREFIX: &str = "vccenr_";
 pub fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -32,9 +35,13 @@ pub fn token_hash(token: &str) -> String {
 pub enum Caller {
     Admin,
     /// A bearer enrollment token; validated against the service at use.
-    Enrollment { token_hash: String },
+    Enrollment {
+        token_hash: String,
+    },
     /// A service authenticated by its current, unrevoked certificate (mTLS).
-    Service { certificate: Box<CertificateRecord> },
+    Service {
+        certificate: Box<CertificateRecord>,
+    },
     Anonymous,
 }
 
@@ -64,11 +71,19 @@ impl RequestContext {
     }
 
     /// Refuse with 401/403, writing the audit row first.
-    pub async fn deny(&self, store: &Store, action: &str, target: Option<&str>, error: ApiError) -> ApiError {
+    pub async fn deny(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+        error: ApiError,
+    ) -> ApiError {
         let mut entry = self
             .audit(action, "authorization")
             .outcome(AuditOutcome::Denied)
-            .details(serde_json::json!({ "status": error.status.as_u16(), "reason": error.detail }));
+            .details(
+                serde_json::json!({ "status": error.status.as_u16(), "reason": error.detail }),
+            );
         entry.target_id = target.map(str::to_string);
         if let Err(e) = store.audit(entry).await {
             tracing::error!(error = %e, "could not write audit row for a refusal");
@@ -77,7 +92,12 @@ impl RequestContext {
     }
 
     /// Require an admin; otherwise 401 (no or bad credentials) or 403 (authenticated, not admin).
-    pub async fn require_admin(&self, store: &Store, action: &str, target: Option<&str>) -> Result<(), ApiError> {
+    pub async fn require_admin(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+    ) -> Result<(), ApiError> {
         match &self.caller {
             Caller::Admin => Ok(()),
             Caller::Anonymous => {
@@ -86,9 +106,18 @@ impl RequestContext {
                 } else {
                     "this operation needs an admin token (Authorization: Bearer …)"
                 };
-                Err(self.deny(store, action, target, ApiError::unauthorized(detail)).await)
+                Err(self
+                    .deny(store, action, target, ApiError::unauthorized(detail))
+                    .await)
             }
-            _ => Err(self.deny(store, action, target, ApiError::forbidden("this operation is for admins only")).await),
+            _ => Err(self
+                .deny(
+                    store,
+                    action,
+                    target,
+                    ApiError::forbidden("this operation is for admins only"),
+                )
+                .await),
         }
     }
 }
@@ -96,7 +125,10 @@ impl RequestContext {
 impl FromRequestParts<AppState> for RequestContext {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let source_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -105,14 +137,23 @@ impl FromRequestParts<AppState> for RequestContext {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(|t| t.trim().to_string());
         let mut bad_token = false;
         if let Some(token) = bearer {
             if token.len() > 256 {
                 bad_token = true;
             } else if token.starts_with(ENROLLMENT_TOKEN_PREFIX) {
-                return Ok(Self { caller: Caller::Enrollment { token_hash: token_hash(&token) }, source_ip, bad_token });
+                return Ok(Self {
+                    caller: Caller::Enrollment {
+                        token_hash: token_hash(&token),
+                    },
+                    source_ip,
+                    bad_token,
+                });
             } else {
                 let presented = token_hash(&token);
                 let known = state.store.active_admin_token_hashes().await?;
@@ -122,7 +163,11 @@ impl FromRequestParts<AppState> for RequestContext {
                     matched |= h.as_bytes().ct_eq(presented.as_bytes());
                 }
                 if bool::from(matched) {
-                    return Ok(Self { caller: Caller::Admin, source_ip, bad_token });
+                    return Ok(Self {
+                        caller: Caller::Admin,
+                        source_ip,
+                        bad_token,
+                    });
                 }
                 bad_token = true;
             }
@@ -130,11 +175,21 @@ impl FromRequestParts<AppState> for RequestContext {
         if let Some(info) = parts.extensions.get::<Arc<axum_server::tls::TlsInfo>>() {
             if let Some(leaf) = info.peer_certificates.first() {
                 if let Some(certificate) = state.authority.service_certificate_for(leaf).await? {
-                    return Ok(Self { caller: Caller::Service { certificate: Box::new(certificate) }, source_ip, bad_token });
+                    return Ok(Self {
+                        caller: Caller::Service {
+                            certificate: Box::new(certificate),
+                        },
+                        source_ip,
+                        bad_token,
+                    });
                 }
             }
         }
-        Ok(Self { caller: Caller::Anonymous, source_ip, bad_token })
+        Ok(Self {
+            caller: Caller::Anonymous,
+            source_ip,
+            bad_token,
+        })
     }
 }
 

@@ -38,7 +38,12 @@ pub fn write_public(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Make a SQLite database and its WAL/SHM side files owner-only (they hold certificates and hashes).
 pub fn restrict_sqlite_files(database_url: &str) {
-    let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else { return };
+    let Some(path) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    else {
+        return;
+    };
     let path = path.split('?').next().unwrap_or(path);
     for suffix in ["", "-wal", "-shm"] {
         let p = format!("{path}{suffix}");

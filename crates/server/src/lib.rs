@@ -39,7 +39,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("cannot unlock the CA (is VCC_CA_PASSWORD right?)")?;
     if authority.is_sealed() {
-        tracing::warn!("the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)");
+        tracing::warn!(
+            "the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)"
+        );
     }
     if server_certificate_due(&tls) {
         authority.refresh_server_certificate_if_possible().await;
@@ -48,14 +50,21 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(authority.clone().run_crl_worker());
     tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
 
-    let state = AppState { store, authority, tls: tls.clone(), config: config.clone(), started: Instant::now() };
+    let state = AppState {
+        store,
+        authority,
+        tls: tls.clone(),
+        config: config.clone(),
+        started: Instant::now(),
+    };
     let app = api::router(state);
 
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.server_config()?));
+    let rustls_config =
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.server_config()?));
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     // Announce the bound address on stdout (tests and scripts read this line).
@@ -84,7 +93,11 @@ async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Resu
     files::write_secret(&path, format!("{}\n", token.as_str()).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     store
-        .insert_admin_token("initial admin", &token_hash(&token), &AuditEntry::new("system", "token.create", "token").target("initial admin"))
+        .insert_admin_token(
+            "initial admin",
+            &token_hash(&token),
+            &AuditEntry::new("system", "token.create", "token").target("initial admin"),
+        )
         .await?;
     eprintln!(
         "\nFirst start: created admin token (shown once; also saved to {} with mode 0600):\n\n    {}\n",
@@ -107,7 +120,10 @@ async fn server_certificate_renewal(authority: Arc<Authority>, tls: Arc<TlsState
 /// The served certificate is self-signed, or has less than a third of its lifetime left.
 fn server_certificate_due(tls: &TlsState) -> bool {
     tls.served().is_none_or(|s| {
-        let (Ok(nb), Ok(na)) = (vcc_pki_store::parse_time(&s.not_before), vcc_pki_store::parse_time(&s.not_after)) else {
+        let (Ok(nb), Ok(na)) = (
+            vcc_pki_store::parse_time(&s.not_before),
+            vcc_pki_store::parse_time(&s.not_after),
+        ) else {
             return true;
         };
         !s.issued_by_ca || time::OffsetDateTime::now_utc() > na - (na - nb) / 3

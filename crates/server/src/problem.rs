@@ -24,7 +24,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into() }
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+        }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
@@ -59,7 +63,11 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("urn:vcc-pki:problem:{}", self.kind),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
         }
@@ -75,7 +83,12 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -87,11 +100,15 @@ impl From<CoreError> for ApiError {
                 ApiError::internal("cryptographic operation failed")
             }
             CoreError::KeyDecryption => ApiError::forbidden(e.to_string()),
-            CoreError::UnknownKeyType(_) => ApiError::new(StatusCode::BAD_REQUEST, "unknown-key-type", e.to_string()),
+            CoreError::UnknownKeyType(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unknown-key-type", e.to_string())
+            }
             CoreError::CsrSignature | CoreError::InvalidCsr(_) | CoreError::CsrRequestsCa => {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad-csr", e.to_string())
             }
-            CoreError::UnsupportedKey(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-public-key", e.to_string()),
+            CoreError::UnsupportedKey(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad-public-key", e.to_string())
+            }
             CoreError::InvalidDnsName(_) | CoreError::InvalidIpAddress(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad-identifier", e.to_string())
             }
@@ -116,7 +133,11 @@ impl From<StoreError> for ApiError {
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
         let status = r.status();
-        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "body-too-large" } else { "bad-request" };
+        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body-too-large"
+        } else {
+            "bad-request"
+        };
         ApiError::new(status, kind, r.body_text())
     }
 }

@@ -7,7 +7,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixT
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use std::sync::{Arc, RwLock};
 
 /// The certificate the server presents, plus when it was issued and expires (for self-renewal).
@@ -31,9 +33,13 @@ pub struct TlsState {
 
 impl TlsState {
     /// Load the stored CA-issued certificate from `dir` if it is still valid; else start self-signed.
-    pub fn load_or_self_signed(dir: &std::path::Path, dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
+    pub fn load_or_self_signed(
+        dir: &std::path::Path,
+        dns_names: &[String],
+    ) -> anyhow::Result<Arc<Self>> {
         let state = Self::new_self_signed(dns_names)?;
-        let mut state = Arc::try_unwrap(state).map_err(|_| anyhow::anyhow!("TLS state shared too early"))?;
+        let mut state =
+            Arc::try_unwrap(state).map_err(|_| anyhow::anyhow!("TLS state shared too early"))?;
         state.store_dir = Some(dir.to_path_buf());
         let cert = std::fs::read_to_string(dir.join("server.pem"));
         let key = std::fs::read_to_string(dir.join("server.key"));
@@ -44,16 +50,27 @@ impl TlsState {
                         *current = served;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "stored server certificate not usable; starting self-signed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored server certificate not usable; starting self-signed")
+                }
             }
         }
         Ok(Arc::new(state))
     }
 
-    fn stored_certificate(provider: &Arc<CryptoProvider>, cert_pem: &str, key_pem: &str) -> anyhow::Result<ServedCertificate> {
+    fn stored_certificate(
+        provider: &Arc<CryptoProvider>,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> anyhow::Result<ServedCertificate> {
         let chain: Vec<CertificateDer<'static>> =
-            vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?.into_iter().map(CertificateDer::from).collect();
-        let leaf = chain.first().ok_or_else(|| anyhow::anyhow!("no certificate"))?;
+            vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?
+                .into_iter()
+                .map(CertificateDer::from)
+                .collect();
+        let leaf = chain
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no certificate"))?;
         let (_, parsed) = x509_parser::parse_x509_certificate(leaf)?;
         let not_after = parsed.validity().not_after.to_datetime();
         if not_after <= time::OffsetDateTime::now_utc() {
@@ -63,23 +80,40 @@ impl TlsState {
         let key = vcc_pki_core::pem_decode_all(key_pem, "PRIVATE KEY")?
             .pop()
             .ok_or_else(|| anyhow::anyhow!("no key"))?;
-        let certified = CertifiedKey::from_der(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)), provider)?;
-        Ok(ServedCertificate { key: Arc::new(certified), issued_by_ca: true, not_before, not_after: vcc_pki_store::format_time(not_after) })
+        let certified = CertifiedKey::from_der(
+            chain,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+            provider,
+        )?;
+        Ok(ServedCertificate {
+            key: Arc::new(certified),
+            issued_by_ca: true,
+            not_before,
+            not_after: vcc_pki_store::format_time(not_after),
+        })
     }
 
     /// Start with a fresh self-signed certificate (memory only) for localhost and the host's addresses.
     pub fn new_self_signed(dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        let mut names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
         names.extend(dns_names.iter().cloned());
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = rcgen::CertificateParams::new(names)?;
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "VCC PKI bootstrap (self-signed)");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "VCC PKI bootstrap (self-signed)");
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(5);
         params.not_after = now + time::Duration::days(30);
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(vcc_pki_core::Serial::random().as_bytes()));
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(
+            vcc_pki_core::Serial::random().as_bytes(),
+        ));
         let cert = params.self_signed(&key)?;
         let certified = CertifiedKey::from_der(
             vec![cert.der().clone()],
@@ -100,23 +134,45 @@ impl TlsState {
     }
 
     /// Swap in a certificate issued by the CA (chain = intermediate + root PEM).
-    pub fn install(&self, cert_pem: &str, chain_pem: &str, key_pkcs8: &[u8], not_before: &str, not_after: &str) -> anyhow::Result<()> {
+    pub fn install(
+        &self,
+        cert_pem: &str,
+        chain_pem: &str,
+        key_pkcs8: &[u8],
+        not_before: &str,
+        not_after: &str,
+    ) -> anyhow::Result<()> {
         let mut chain: Vec<CertificateDer<'static>> = Vec::new();
         for der in vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?
             .into_iter()
-            .chain(vcc_pki_core::pem_decode_all(chain_pem, "CERTIFICATE")?.into_iter().take(1))
+            .chain(
+                vcc_pki_core::pem_decode_all(chain_pem, "CERTIFICATE")?
+                    .into_iter()
+                    .take(1),
+            )
         {
             chain.push(CertificateDer::from(der));
         }
-        let chain_pem: String = chain.iter().map(|c| vcc_pki_core::certificate_pem(c)).collect();
-        let certified = CertifiedKey::from_der(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())), &self.provider)?;
+        let chain_pem: String = chain
+            .iter()
+            .map(|c| vcc_pki_core::certificate_pem(c))
+            .collect();
+        let certified = CertifiedKey::from_der(
+            chain,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())),
+            &self.provider,
+        )?;
         if let Some(dir) = &self.store_dir {
             crate::files::ensure_private_dir(dir)?;
-            let key_pem = zeroize::Zeroizing::new(vcc_pki_core::pem_encode("PRIVATE KEY", key_pkcs8));
+            let key_pem =
+                zeroize::Zeroizing::new(vcc_pki_core::pem_encode("PRIVATE KEY", key_pkcs8));
             crate::files::write_secret(&dir.join("server.key"), key_pem.as_bytes())?;
             crate::files::write_public(&dir.join("server.pem"), chain_pem.as_bytes())?;
         }
-        let mut current = self.current.write().map_err(|_| anyhow::anyhow!("TLS lock poisoned"))?;
+        let mut current = self
+            .current
+            .write()
+            .map_err(|_| anyhow::anyhow!("TLS lock poisoned"))?;
         *current = ServedCertificate {
             key: Arc::new(certified),
             issued_by_ca: true,
@@ -141,9 +197,12 @@ impl TlsState {
                     tracing::warn!(error = %e, "CA certificate not usable as a client trust anchor");
                 }
             }
-            match WebPkiClientVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-                .allow_unauthenticated()
-                .build()
+            match WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            )
+            .allow_unauthenticated()
+            .build()
             {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -206,7 +265,9 @@ impl ClientCertVerifier for DynamicClientVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         match self.0.verifier() {
             Some(v) => v.verify_client_cert(end_entity, intermediates, now),
-            None => Err(rustls::Error::General("client certificates are not accepted yet".into())),
+            None => Err(rustls::Error::General(
+                "client certificates are not accepted yet".into(),
+            )),
         }
     }
 
@@ -216,7 +277,12 @@ impl ClientCertVerifier for DynamicClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -225,10 +291,18 @@ impl ClientCertVerifier for DynamicClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.provider.signature_verification_algorithms.supported_schemes()
+        self.0
+            .provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -28,6 +28,8 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vcc-pki")
 }
 
+// The child is owned by TestServer, whose Drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
 fn spawn(data_dir: &Path, password: Option<&str>) -> (Child, String) {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--port", "0", "--data-dir"])
@@ -44,8 +46,14 @@ fn spawn(data_dir: &Path, password: Option<&str>) -> (Child, String) {
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "server did not announce its address");
-        let line = lines.next().expect("server exited before listening").unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "server did not announce its address"
+        );
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
             // Keep draining stdout so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
@@ -59,8 +67,16 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (child, url) = spawn(&data, password);
-        let token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_string();
-        Self { dir, url, token, child }
+        let token = std::fs::read_to_string(data.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Self {
+            dir,
+            url,
+            token,
+            child,
+        }
     }
 
     /// Stop and start again on the same data dir.
@@ -83,22 +99,40 @@ impl TestServer {
     /// Client that trusts only this server's root CA (after the CA exists).
     pub fn client(&self) -> reqwest::Client {
         let root = reqwest::Certificate::from_pem(self.root_pem().as_bytes()).unwrap();
-        reqwest::Client::builder().tls_certs_only([root]).build().unwrap()
+        reqwest::Client::builder()
+            .tls_certs_only([root])
+            .build()
+            .unwrap()
     }
 
     /// Client for the bootstrap phase, before any CA exists (self-signed server certificate).
     pub fn bootstrap_client(&self) -> reqwest::Client {
-        reqwest::Client::builder().tls_danger_accept_invalid_certs(true).build().unwrap()
+        reqwest::Client::builder()
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
     }
 
     /// Client presenting a service certificate (mTLS).
     pub fn mtls_client(&self, cert_pem: &str, key_pem: &str) -> reqwest::Client {
         let root = reqwest::Certificate::from_pem(self.root_pem().as_bytes()).unwrap();
-        let identity = reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes()).unwrap();
-        reqwest::Client::builder().tls_certs_only([root]).identity(identity).build().unwrap()
+        let identity =
+            reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([root])
+            .identity(identity)
+            .build()
+            .unwrap()
     }
 
-    pub async fn send(&self, client: &reqwest::Client, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = client.request(method.parse().unwrap(), format!("{}{}", self.url, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -108,18 +142,33 @@ impl TestServer {
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
-        let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
         let text = resp.text().await.unwrap();
         if status >= 400 {
-            assert_eq!(ctype, "application/problem+json", "error without problem+json: {status} {text}");
+            assert_eq!(
+                ctype, "application/problem+json",
+                "error without problem+json: {status} {text}"
+            );
         }
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         // Until the intermediate exists the server's TLS certificate is self-signed.
-        let client = if self.count("intermediate_ca") > 0 { self.client() } else { self.bootstrap_client() };
-        self.send(&client, method, path, Some(&self.token.clone()), body).await
+        let client = if self.count("intermediate_ca") > 0 {
+            self.client()
+        } else {
+            self.bootstrap_client()
+        };
+        self.send(&client, method, path, Some(&self.token.clone()), body)
+            .await
     }
 
     /// Create root and intermediate CAs of the given key types.
@@ -149,19 +198,35 @@ impl TestServer {
             .arg(sql)
             .output()
             .unwrap();
-        assert!(out.status.success(), "sql failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        self.sql(&format!("SELECT COUNT(*) FROM {table}")).parse().unwrap()
+        self.sql(&format!("SELECT COUNT(*) FROM {table}"))
+            .parse()
+            .unwrap()
     }
 }
 
 /// Run a command; returns (success, stdout+stderr).
 pub fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> String {
@@ -171,11 +236,24 @@ pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> String {
 }
 
 /// `openssl verify -x509_strict` of leaf against root with the intermediate as untrusted.
-pub fn openssl_verify(dir: &Path, root_pem: &str, chain_pem: &str, leaf_pem: &str, crl_pem: Option<&str>) -> (bool, String) {
+pub fn openssl_verify(
+    dir: &Path,
+    root_pem: &str,
+    chain_pem: &str,
+    leaf_pem: &str,
+    crl_pem: Option<&str>,
+) -> (bool, String) {
     let root = write(dir, "v_root.pem", root_pem);
     let inter = write(dir, "v_inter.pem", first_pem(chain_pem));
     let leaf = write(dir, "v_leaf.pem", leaf_pem);
-    let mut args = vec!["verify", "-x509_strict", "-CAfile", &root, "-untrusted", &inter];
+    let mut args = vec![
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        &root,
+        "-untrusted",
+        &inter,
+    ];
     let crl;
     if let Some(c) = crl_pem {
         crl = write(dir, "v_crl.pem", c);
@@ -192,12 +270,26 @@ pub fn first_pem(chain: &str) -> String {
 }
 
 /// Make a key and CSR with openssl (independent of the server's crypto). Returns (key_pem, csr_pem).
-pub fn openssl_csr(dir: &Path, name: &str, key_alg: &[&str], cn: &str, san: &str, extra: &[&str]) -> (String, String) {
+pub fn openssl_csr(
+    dir: &Path,
+    name: &str,
+    key_alg: &[&str],
+    cn: &str,
+    san: &str,
+    extra: &[&str],
+) -> (String, String) {
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     let mut args = vec!["req", "-new", "-newkey"];
     args.extend(key_alg);
-    args.extend(["-nodes", "-keyout", key.to_str().unwrap(), "-out", csr.to_str().unwrap(), "-subj"]);
+    args.extend([
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        csr.to_str().unwrap(),
+        "-subj",
+    ]);
     let subj = format!("/CN={cn}");
     args.push(&subj);
     let san_ext = format!("subjectAltName={san}");
@@ -207,18 +299,35 @@ pub fn openssl_csr(dir: &Path, name: &str, key_alg: &[&str], cn: &str, san: &str
     args.extend(extra);
     let (ok, out) = run("openssl", &args);
     assert!(ok, "openssl req: {out}");
-    (std::fs::read_to_string(key).unwrap(), std::fs::read_to_string(csr).unwrap())
+    (
+        std::fs::read_to_string(key).unwrap(),
+        std::fs::read_to_string(csr).unwrap(),
+    )
 }
 
 /// pkilint: returns the ERROR/FATAL findings (ignoring the accepted single-label DNS name findings).
-pub fn pkilint_errors(dir: &Path, tool: &str, extra: &[&str], pem_or_der: &[u8], name: &str) -> Vec<String> {
+pub fn pkilint_errors(
+    dir: &Path,
+    tool: &str,
+    extra: &[&str],
+    pem_or_der: &[u8],
+    name: &str,
+) -> Vec<String> {
     let path = write(dir, name, pem_or_der);
     let mut args: Vec<&str> = vec!["lint"];
     args.extend(extra);
     args.extend(["-f", "JSON", &path]);
-    let out = Command::new(tool).args(&args).output().unwrap_or_else(|e| panic!("{tool} not installed: {e}"));
+    let out = Command::new(tool)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} not installed: {e}"));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{tool} output is not JSON: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| {
+        panic!(
+            "{tool} output is not JSON: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let mut errors = Vec::new();
     collect_findings(&parsed, &mut errors);
     errors
@@ -227,13 +336,22 @@ pub fn pkilint_errors(dir: &Path, tool: &str, extra: &[&str], pem_or_der: &[u8],
 fn collect_findings(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
-            if let (Some(sev), Some(code)) = (m.get("severity").and_then(Value::as_str), m.get("code").and_then(Value::as_str)) {
+            if let (Some(sev), Some(code)) = (
+                m.get("severity").and_then(Value::as_str),
+                m.get("code").and_then(Value::as_str),
+            ) {
                 // SPEC §6: the one accepted exception is a single-label DNS name (no dot), e.g. `localhost`.
                 let message = m.get("message").and_then(Value::as_str).unwrap_or("");
                 let single_label = code == "pkix.invalid_domain_name_syntax"
-                    && message.split('"').nth(1).is_some_and(|name| !name.contains('.'));
+                    && message
+                        .split('"')
+                        .nth(1)
+                        .is_some_and(|name| !name.contains('.'));
                 if (sev == "ERROR" || sev == "FATAL") && !single_label {
-                    out.push(format!("{sev} {code} {}", m.get("message").map(|x| x.to_string()).unwrap_or_default()));
+                    out.push(format!(
+                        "{sev} {code} {}",
+                        m.get("message").map(|x| x.to_string()).unwrap_or_default()
+                    ));
                 }
             }
             for x in m.values() {

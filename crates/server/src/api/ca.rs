@@ -16,9 +16,13 @@ pub async fn create_root(
     ctx: RequestContext,
     body: Result<Json<CaCreateRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CaCreated>)> {
-    ctx.require_admin(&state.store, "ca.create_root", None).await?;
+    ctx.require_admin(&state.store, "ca.create_root", None)
+        .await?;
     let Json(req) = body?;
-    Ok((StatusCode::CREATED, Json(state.authority.create_ca(&ctx, CaLevel::Root, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.authority.create_ca(&ctx, CaLevel::Root, req).await?),
+    ))
 }
 
 pub async fn create_intermediate(
@@ -26,9 +30,18 @@ pub async fn create_intermediate(
     ctx: RequestContext,
     body: Result<Json<CaCreateRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CaCreated>)> {
-    ctx.require_admin(&state.store, "ca.create_intermediate", None).await?;
+    ctx.require_admin(&state.store, "ca.create_intermediate", None)
+        .await?;
     let Json(req) = body?;
-    Ok((StatusCode::CREATED, Json(state.authority.create_ca(&ctx, CaLevel::Intermediate, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .authority
+                .create_ca(&ctx, CaLevel::Intermediate, req)
+                .await?,
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -58,7 +71,11 @@ pub async fn bundle(State(state): State<AppState>) -> ApiResult<Response> {
     if chain.is_empty() {
         return Err(ApiError::not_found("no CA exists yet"));
     }
-    Ok(([(header::CONTENT_TYPE, "application/pem-certificate-chain")], chain).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        chain,
+    )
+        .into_response())
 }
 
 fn der_response(pem: Option<String>, what: &str) -> ApiResult<Response> {

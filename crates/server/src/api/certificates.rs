@@ -1,5 +1,7 @@
 use crate::auth::{Caller, RequestContext};
-use crate::authority::{CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse};
+use crate::authority::{
+    CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse,
+};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -18,11 +20,25 @@ pub async fn issue(
     body: Result<Json<IssueRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<IssuedCertificate>)> {
     if matches!(ctx.caller, Caller::Anonymous) {
-        let detail = if ctx.bad_token { "the bearer token is not valid" } else { "issuing needs an admin or enrollment token" };
-        return Err(ctx.deny(&state.store, "certificate.issue", None, ApiError::unauthorized(detail)).await);
+        let detail = if ctx.bad_token {
+            "the bearer token is not valid"
+        } else {
+            "issuing needs an admin or enrollment token"
+        };
+        return Err(ctx
+            .deny(
+                &state.store,
+                "certificate.issue",
+                None,
+                ApiError::unauthorized(detail),
+            )
+            .await);
     }
     let Json(req) = body?;
-    Ok((StatusCode::CREATED, Json(state.authority.issue(&ctx, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.authority.issue(&ctx, req).await?),
+    ))
 }
 
 pub async fn renew(
@@ -34,9 +50,13 @@ pub async fn renew(
     let req: RenewRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RenewRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    Ok((StatusCode::CREATED, Json(state.authority.renew(&ctx, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.authority.renew(&ctx, req).await?),
+    ))
 }
 
 pub async fn revoke(
@@ -44,7 +64,8 @@ pub async fn revoke(
     ctx: RequestContext,
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> ApiResult<Json<RevokeResponse>> {
-    ctx.require_admin(&state.store, "certificate.revoke", None).await?;
+    ctx.require_admin(&state.store, "certificate.revoke", None)
+        .await?;
     let Json(req) = body?;
     Ok(Json(state.authority.revoke(&ctx, req).await?))
 }
@@ -60,20 +81,38 @@ pub struct CertificateView {
 impl From<CertificateRecord> for CertificateView {
     fn from(record: CertificateRecord) -> Self {
         let certificate_pem = certificate_pem(&record.certificate_der);
-        Self { record, certificate_pem }
+        Self {
+            record,
+            certificate_pem,
+        }
     }
 }
 
 /// Admin, or the service itself over mTLS.
-async fn require_admin_or_self(state: &AppState, ctx: &RequestContext, action: &str, service_id: &str) -> ApiResult<()> {
+async fn require_admin_or_self(
+    state: &AppState,
+    ctx: &RequestContext,
+    action: &str,
+    service_id: &str,
+) -> ApiResult<()> {
     match &ctx.caller {
         Caller::Admin => Ok(()),
         Caller::Service { certificate } if certificate.service_id == service_id => Ok(()),
-        Caller::Service { .. } | Caller::Enrollment { .. } => {
-            Err(ctx.deny(&state.store, action, Some(service_id), ApiError::forbidden("not your service")).await)
-        }
+        Caller::Service { .. } | Caller::Enrollment { .. } => Err(ctx
+            .deny(
+                &state.store,
+                action,
+                Some(service_id),
+                ApiError::forbidden("not your service"),
+            )
+            .await),
         Caller::Anonymous => Err(ctx
-            .deny(&state.store, action, Some(service_id), ApiError::unauthorized("needs an admin token or the service's certificate"))
+            .deny(
+                &state.store,
+                action,
+                Some(service_id),
+                ApiError::unauthorized("needs an admin token or the service's certificate"),
+            )
             .await),
     }
 }
@@ -88,8 +127,13 @@ pub async fn current(
         .store
         .current_certificate(&service_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("unknown service '{service_id}' or no certificate issued")))?;
-    let mut view = serde_json::to_value(CertificateView::from(record)).map_err(|e| ApiError::internal(e.to_string()))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "unknown service '{service_id}' or no certificate issued"
+            ))
+        })?;
+    let mut view = serde_json::to_value(CertificateView::from(record))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     view["ca_chain_pem"] = serde_json::Value::String(state.authority.chain_pem());
     Ok(Json(view))
 }
@@ -114,21 +158,32 @@ pub async fn list(
     ctx: RequestContext,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<CertificateList>> {
-    ctx.require_admin(&state.store, "certificate.list", None).await?;
+    ctx.require_admin(&state.store, "certificate.list", None)
+        .await?;
     let Query(q) = query?;
     if let Some(s) = &q.status {
         if !matches!(s.as_str(), "active" | "revoked" | "expired" | "expiring") {
-            return Err(ApiError::bad_request(format!("status '{s}': expected active, revoked, expired or expiring")));
+            return Err(ApiError::bad_request(format!(
+                "status '{s}': expected active, revoked, expired or expiring"
+            )));
         }
     }
     let cursor = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not one this server returned")))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this server returned"))
+        })
         .transpose()?;
     let page = state
         .store
-        .list_certificates(&CertificateFilter { status: q.status, service_id: q.service_id, limit: q.limit.unwrap_or(100), cursor })
+        .list_certificates(&CertificateFilter {
+            status: q.status,
+            service_id: q.service_id,
+            limit: q.limit.unwrap_or(100),
+            cursor,
+        })
         .await?;
     Ok(Json(CertificateList {
         items: page.items.into_iter().map(CertificateView::from).collect(),
@@ -136,8 +191,12 @@ pub async fn list(
     }))
 }
 
-pub async fn generate_crl(State(state): State<AppState>, ctx: RequestContext) -> ApiResult<Json<CrlInfo>> {
-    ctx.require_admin(&state.store, "crl.generate", None).await?;
+pub async fn generate_crl(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> ApiResult<Json<CrlInfo>> {
+    ctx.require_admin(&state.store, "crl.generate", None)
+        .await?;
     Ok(Json(state.authority.generate_crl(&ctx).await?))
 }
 
@@ -146,6 +205,14 @@ pub async fn crl_info(State(state): State<AppState>) -> ApiResult<Json<CrlInfo>>
 }
 
 pub async fn crl_der(State(state): State<AppState>) -> ApiResult<Response> {
-    let latest = state.store.latest_crl().await?.ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
-    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], latest.crl_der).into_response())
+    let latest = state
+        .store
+        .latest_crl()
+        .await?
+        .ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/pkix-crl")],
+        latest.crl_der,
+    )
+        .into_response())
 }

@@ -27,8 +27,15 @@ mod tests {
             .collect();
         assert!(routed.len() >= 20, "router parse found {routed:?}");
         for p in &routed {
-            assert!(paths.contains_key(*p), "{p} is routed but not in openapi.json");
+            assert!(
+                paths.contains_key(*p),
+                "{p} is routed but not in openapi.json"
+            );
         }
-        assert_eq!(routed.len(), paths.len(), "openapi.json documents paths that are not routed");
+        assert_eq!(
+            routed.len(),
+            paths.len(),
+            "openapi.json documents paths that are not routed"
+        );
     }
 }

@@ -43,43 +43,95 @@ pub async fn register(
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
     const ACTION: &str = "service.register";
     if matches!(ctx.caller, Caller::Anonymous | Caller::Enrollment { .. }) {
-        return Err(ctx.deny(&state.store, ACTION, None, ApiError::unauthorized("needs an admin token or the service's certificate")).await);
+        return Err(ctx
+            .deny(
+                &state.store,
+                ACTION,
+                None,
+                ApiError::unauthorized("needs an admin token or the service's certificate"),
+            )
+            .await);
     }
     let Json(req) = body?;
     validate_service_id(&req.service_id)?;
     let name = req.service_name.trim();
     if name.is_empty() || name.len() > 128 {
-        return Err(ApiError::bad_request("service_name must be 1 to 128 characters"));
+        return Err(ApiError::bad_request(
+            "service_name must be 1 to 128 characters",
+        ));
     }
-    if req.endpoints.len() > 50 || req.endpoints.iter().any(|e| e.len() > 512 || e.trim().is_empty()) {
-        return Err(ApiError::bad_request("endpoints: at most 50 non-empty URLs of up to 512 characters"));
+    if req.endpoints.len() > 50
+        || req
+            .endpoints
+            .iter()
+            .any(|e| e.len() > 512 || e.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "endpoints: at most 50 non-empty URLs of up to 512 characters",
+        ));
     }
     if let Caller::Service { certificate } = &ctx.caller {
         // A service may update its own entry, never its allowed names.
         if certificate.service_id != req.service_id {
-            return Err(ctx.deny(&state.store, ACTION, Some(&req.service_id), ApiError::forbidden("a service updates only its own entry")).await);
+            return Err(ctx
+                .deny(
+                    &state.store,
+                    ACTION,
+                    Some(&req.service_id),
+                    ApiError::forbidden("a service updates only its own entry"),
+                )
+                .await);
         }
         if !req.allowed_dns.is_empty() || !req.allowed_ip.is_empty() {
             return Err(ctx
-                .deny(&state.store, ACTION, Some(&req.service_id), ApiError::forbidden("only an admin changes a service's allowed names"))
+                .deny(
+                    &state.store,
+                    ACTION,
+                    Some(&req.service_id),
+                    ApiError::forbidden("only an admin changes a service's allowed names"),
+                )
                 .await);
         }
-        let audit = ctx.audit("service.update", "service").target(req.service_id.clone());
+        let audit = ctx
+            .audit("service.update", "service")
+            .target(req.service_id.clone());
         let service = state
             .store
-            .update_service_entry(&req.service_id, name, &req.endpoints, req.description.as_deref(), &audit)
+            .update_service_entry(
+                &req.service_id,
+                name,
+                &req.endpoints,
+                req.description.as_deref(),
+                &audit,
+            )
             .await?;
-        return Ok((StatusCode::OK, Json(Registered { service, enrollment_token: None })));
+        return Ok((
+            StatusCode::OK,
+            Json(Registered {
+                service,
+                enrollment_token: None,
+            }),
+        ));
     }
-    let mut allowed_dns = req.allowed_dns.iter().map(|d| normalize_dns_name(d)).collect::<Result<Vec<_>, _>>()?;
-    let allowed_ip = req.allowed_ip.iter().map(|i| parse_ip(i).map(|ip| ip.to_string())).collect::<Result<Vec<_>, _>>()?;
+    let mut allowed_dns = req
+        .allowed_dns
+        .iter()
+        .map(|d| normalize_dns_name(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allowed_ip = req
+        .allowed_ip
+        .iter()
+        .map(|i| parse_ip(i).map(|ip| ip.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     if allowed_dns.is_empty() && allowed_ip.is_empty() {
         // Default: the service may name itself.
         allowed_dns.push(normalize_dns_name(&req.service_id)?);
     }
     let ttl = req.enrollment_ttl_hours.unwrap_or(24);
     if ttl == 0 || ttl > 720 {
-        return Err(ApiError::bad_request("enrollment_ttl_hours must be between 1 and 720"));
+        return Err(ApiError::bad_request(
+            "enrollment_ttl_hours must be between 1 and 720",
+        ));
     }
     let token = new_token(ENROLLMENT_TOKEN_PREFIX);
     let expires = OffsetDateTime::now_utc() + Duration::hours(i64::from(ttl));
@@ -95,8 +147,17 @@ pub async fn register(
         .audit(ACTION, "service")
         .target(req.service_id.clone())
         .details(serde_json::json!({"allowed_dns": record.allowed_dns, "allowed_ip": record.allowed_ip, "enrollment_expires_at": vcc_pki_store::format_time(expires)}));
-    let service = state.store.register_service(&record, &token_hash(&token), expires, &audit).await?;
-    Ok((StatusCode::CREATED, Json(Registered { service, enrollment_token: Some(token) })))
+    let service = state
+        .store
+        .register_service(&record, &token_hash(&token), expires, &audit)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            service,
+            enrollment_token: Some(token),
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -111,15 +172,24 @@ pub async fn list(
     ctx: RequestContext,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    ctx.require_admin(&state.store, "service.list", None).await?;
+    ctx.require_admin(&state.store, "service.list", None)
+        .await?;
     let Query(q) = query?;
     let cursor = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not one this server returned")))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this server returned"))
+        })
         .transpose()?;
-    let (items, next) = state.store.list_services(q.limit.unwrap_or(100), cursor).await?;
-    Ok(Json(serde_json::json!({ "items": items, "next_cursor": next.map(|n| n.to_string()) })))
+    let (items, next) = state
+        .store
+        .list_services(q.limit.unwrap_or(100), cursor)
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "items": items, "next_cursor": next.map(|n| n.to_string()) }),
+    ))
 }
 
 pub async fn info(
@@ -131,7 +201,8 @@ pub async fn info(
         Caller::Admin => {}
         Caller::Service { certificate } if certificate.service_id == service_id => {}
         _ => {
-            ctx.require_admin(&state.store, "service.read", Some(&service_id)).await?;
+            ctx.require_admin(&state.store, "service.read", Some(&service_id))
+                .await?;
         }
     }
     let service = state

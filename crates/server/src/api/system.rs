@@ -29,10 +29,21 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_js
         "tls": served.map(|s| json!({"issued_by_ca": s.issued_by_ca, "not_after": s.not_after})),
         "statistics": stats,
     });
-    (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if healthy {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }
 
-pub async fn audit_verify(State(state): State<AppState>, ctx: RequestContext) -> ApiResult<Json<vcc_pki_store::AuditVerification>> {
-    ctx.require_admin(&state.store, "audit.verify", None).await?;
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> ApiResult<Json<vcc_pki_store::AuditVerification>> {
+    ctx.require_admin(&state.store, "audit.verify", None)
+        .await?;
     Ok(Json(state.store.verify_audit_chain().await?))
 }

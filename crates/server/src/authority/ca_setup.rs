@@ -7,7 +7,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use vcc_pki_core::keys::encrypt_private_key_pem;
 use vcc_pki_core::signer::self_signed_root;
-use vcc_pki_core::{certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType, Serial};
+use vcc_pki_core::{
+    certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType, Serial,
+};
 use vcc_pki_store::{CaLevel, CaRecord, NewCa};
 use zeroize::Zeroizing;
 
@@ -92,21 +94,32 @@ fn subject_string(s: &CaSubject) -> String {
 
 impl Authority {
     fn choose_password(&self, body: Option<Zeroizing<String>>) -> ApiResult<Zeroizing<String>> {
-        let password = body
-            .or_else(|| self.password())
-            .ok_or_else(|| ApiError::bad_request("no CA password: send 'password' or start the server with VCC_CA_PASSWORD"))?;
+        let password = body.or_else(|| self.password()).ok_or_else(|| {
+            ApiError::bad_request(
+                "no CA password: send 'password' or start the server with VCC_CA_PASSWORD",
+            )
+        })?;
         if password.chars().count() < MIN_CA_PASSWORD_LEN {
-            return Err(ApiError::bad_request(format!("the CA password must have at least {MIN_CA_PASSWORD_LEN} characters")));
+            return Err(ApiError::bad_request(format!(
+                "the CA password must have at least {MIN_CA_PASSWORD_LEN} characters"
+            )));
         }
         if let Some(known) = self.password() {
             if known.as_bytes() != password.as_bytes() && self.root_pem().is_some() {
-                return Err(ApiError::bad_request("all CA keys use the server's one CA password; this one differs"));
+                return Err(ApiError::bad_request(
+                    "all CA keys use the server's one CA password; this one differs",
+                ));
             }
         }
         Ok(password)
     }
 
-    pub async fn create_ca(&self, ctx: &RequestContext, level: CaLevel, req: CaCreateRequest) -> ApiResult<CaCreated> {
+    pub async fn create_ca(
+        &self,
+        ctx: &RequestContext,
+        level: CaLevel,
+        req: CaCreateRequest,
+    ) -> ApiResult<CaCreated> {
         let action = match level {
             CaLevel::Root => "ca.create_root",
             CaLevel::Intermediate => "ca.create_intermediate",
@@ -114,18 +127,31 @@ impl Authority {
         ctx.require_admin(&self.store, action, None).await?;
         let subject = CaSubject {
             common_name: req.common_name.trim().to_string(),
-            country: req.country.map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()),
-            organization: req.organization.map(|o| o.trim().to_string()).filter(|o| !o.is_empty()),
+            country: req
+                .country
+                .map(|c| c.trim().to_ascii_uppercase())
+                .filter(|c| !c.is_empty()),
+            organization: req
+                .organization
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty()),
         };
         subject.validate()?;
         let (default_key, default_years, max_years) = match level {
             CaLevel::Root => (KeyType::Rsa4096, 10, 30),
             CaLevel::Intermediate => (KeyType::Rsa2048, 5, 20),
         };
-        let key_type = req.key_type.as_deref().map(KeyType::parse).transpose()?.unwrap_or(default_key);
+        let key_type = req
+            .key_type
+            .as_deref()
+            .map(KeyType::parse)
+            .transpose()?
+            .unwrap_or(default_key);
         let years = req.validity_years.unwrap_or(default_years);
         if years == 0 || years > max_years {
-            return Err(ApiError::bad_request(format!("validity_years must be between 1 and {max_years}")));
+            return Err(ApiError::bad_request(format!(
+                "validity_years must be between 1 and {max_years}"
+            )));
         }
         let password = self.choose_password(req.password)?;
         let root = match level {
@@ -139,33 +165,57 @@ impl Authority {
                 if self.intermediate_pem().is_some() {
                     return Err(ApiError::conflict("an intermediate CA already exists"));
                 }
-                let keys = self.keys.read().map_err(|_| ApiError::internal("lock poisoned"))?;
+                let keys = self
+                    .keys
+                    .read()
+                    .map_err(|_| ApiError::internal("lock poisoned"))?;
                 match (&keys.root, &keys.root_pem) {
                     (Some(r), _) => Some(r.clone()),
                     (None, Some(_)) => return Err(ApiError::sealed()),
-                    (None, None) => return Err(ApiError::conflict("create the root CA first (POST /api/ca/root)")),
+                    (None, None) => {
+                        return Err(ApiError::conflict(
+                            "create the root CA first (POST /api/ca/root)",
+                        ))
+                    }
                 }
             }
         };
 
         let serial = Serial::random();
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::now_utc());
         let not_before = now - Duration::minutes(5);
         let not_after = now + Duration::days(365 * i64::from(years));
         let pw = password.clone();
         let subject_for_sign = subject.clone();
         let serial_for_sign = serial.clone();
-        let (der, key_pem) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String), vcc_pki_core::CoreError> {
-            let key = key_type.generate()?;
-            let der = match &root {
-                None => self_signed_root(&subject_for_sign, &key, &serial_for_sign, not_before, not_after)?,
-                Some(root) => root.issue_intermediate(&subject_for_sign, &key, &serial_for_sign, not_before, not_after)?,
-            };
-            let key_pem = encrypt_private_key_pem(&Zeroizing::new(key.serialize_der()), pw.as_bytes())?;
-            // Proves the key and certificate pair before anything is stored.
-            IssuingAuthority::new(der.clone(), Arc::new(key))?;
-            Ok((der, key_pem))
-        })
+        let (der, key_pem) = tokio::task::spawn_blocking(
+            move || -> Result<(Vec<u8>, String), vcc_pki_core::CoreError> {
+                let key = key_type.generate()?;
+                let der = match &root {
+                    None => self_signed_root(
+                        &subject_for_sign,
+                        &key,
+                        &serial_for_sign,
+                        not_before,
+                        not_after,
+                    )?,
+                    Some(root) => root.issue_intermediate(
+                        &subject_for_sign,
+                        &key,
+                        &serial_for_sign,
+                        not_before,
+                        not_after,
+                    )?,
+                };
+                let key_pem =
+                    encrypt_private_key_pem(&Zeroizing::new(key.serialize_der()), pw.as_bytes())?;
+                // Proves the key and certificate pair before anything is stored.
+                IssuingAuthority::new(der.clone(), Arc::new(key))?;
+                Ok((der, key_pem))
+            },
+        )
         .await
         .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??;
 
@@ -193,7 +243,9 @@ impl Authority {
         if let Ok(mut keys) = self.keys.write() {
             keys.password = Some(password);
         }
-        self.reload_ca().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        self.reload_ca()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         if level == CaLevel::Intermediate {
             self.refresh_server_certificate().await;
             self.trigger_crl();
@@ -247,10 +299,15 @@ impl Authority {
             (Some(r), Some(i)) => {
                 let ok = (|| {
                     let (_, root) = x509_parser::parse_x509_certificate(&r.certificate_der).ok()?;
-                    let (_, inter) = x509_parser::parse_x509_certificate(&i.certificate_der).ok()?;
+                    let (_, inter) =
+                        x509_parser::parse_x509_certificate(&i.certificate_der).ok()?;
                     inter.verify_signature(Some(root.public_key())).ok()
                 })();
-                if ok.is_some() { "complete" } else { "broken" }
+                if ok.is_some() {
+                    "complete"
+                } else {
+                    "broken"
+                }
             }
         };
         Ok(CaInfo {

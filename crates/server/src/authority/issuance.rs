@@ -69,7 +69,9 @@ pub fn validate_service_id(id: &str) -> ApiResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -85,8 +87,16 @@ struct Names {
     ips: Vec<IpAddr>,
 }
 
-fn collect_names(common_name: &str, dns: &[String], ips: &[String], csr: Option<&vcc_pki_core::csr::VerifiedCsr>) -> ApiResult<Names> {
-    let mut out = Names { dns: Vec::new(), ips: Vec::new() };
+fn collect_names(
+    common_name: &str,
+    dns: &[String],
+    ips: &[String],
+    csr: Option<&vcc_pki_core::csr::VerifiedCsr>,
+) -> ApiResult<Names> {
+    let mut out = Names {
+        dns: Vec::new(),
+        ips: Vec::new(),
+    };
     let cn = common_name.trim();
     if cn.is_empty() {
         return Err(ApiError::bad_request("common_name is required"));
@@ -103,23 +113,50 @@ fn collect_names(common_name: &str, dns: &[String], ips: &[String], csr: Option<
         }
     }
     let csr_ips = csr.map(|c| c.ip_addresses.clone()).unwrap_or_default();
-    for ip in ips.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>, _>>()?.into_iter().chain(csr_ips) {
+    for ip in ips
+        .iter()
+        .map(|s| parse_ip(s))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .chain(csr_ips)
+    {
         if !out.ips.contains(&ip) {
             out.ips.push(ip);
         }
     }
     if out.dns.len() + out.ips.len() > MAX_NAMES {
-        return Err(ApiError::bad_request(format!("at most {MAX_NAMES} names per certificate")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_NAMES} names per certificate"
+        )));
     }
     Ok(out)
 }
 
 /// Policy: a service gets only names in its allowed list. The one place this rule lives.
 fn names_outside_allowed(service: &ServiceRecord, names: &Names) -> Vec<String> {
-    let allowed_dns: Vec<String> = service.allowed_dns.iter().filter_map(|d| normalize_dns_name(d).ok()).collect();
-    let allowed_ip: Vec<IpAddr> = service.allowed_ip.iter().filter_map(|i| i.parse().ok()).collect();
-    let mut outside: Vec<String> = names.dns.iter().filter(|d| !allowed_dns.contains(d)).cloned().collect();
-    outside.extend(names.ips.iter().filter(|ip| !allowed_ip.contains(ip)).map(|ip| ip.to_string()));
+    let allowed_dns: Vec<String> = service
+        .allowed_dns
+        .iter()
+        .filter_map(|d| normalize_dns_name(d).ok())
+        .collect();
+    let allowed_ip: Vec<IpAddr> = service
+        .allowed_ip
+        .iter()
+        .filter_map(|i| i.parse().ok())
+        .collect();
+    let mut outside: Vec<String> = names
+        .dns
+        .iter()
+        .filter(|d| !allowed_dns.contains(d))
+        .cloned()
+        .collect();
+    outside.extend(
+        names
+            .ips
+            .iter()
+            .filter(|ip| !allowed_ip.contains(ip))
+            .map(|ip| ip.to_string()),
+    );
     outside
 }
 
@@ -138,12 +175,17 @@ struct Issuance {
 }
 
 fn spki_of(der: &[u8]) -> ApiResult<Vec<u8>> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| ApiError::internal("stored certificate does not parse"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|_| ApiError::internal("stored certificate does not parse"))?;
     Ok(cert.public_key().raw.to_vec())
 }
 
 impl Authority {
-    pub async fn issue(&self, ctx: &RequestContext, req: IssueRequest) -> ApiResult<IssuedCertificate> {
+    pub async fn issue(
+        &self,
+        ctx: &RequestContext,
+        req: IssueRequest,
+    ) -> ApiResult<IssuedCertificate> {
         const ACTION: &str = "certificate.issue";
         validate_service_id(&req.service_id)?;
         let service = self.store.service(&req.service_id).await?;
@@ -166,41 +208,80 @@ impl Authority {
                         .as_deref()
                         .and_then(|t| vcc_pki_store::parse_time(t).ok())
                         .is_some_and(|t| t > OffsetDateTime::now_utc());
-                    bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes())) && s.enrollment_used_at.is_none() && unexpired
+                    bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes()))
+                        && s.enrollment_used_at.is_none()
+                        && unexpired
                 });
                 if !valid {
                     let err = ApiError::unauthorized("the enrollment token is not valid for this service, expired, or already used");
-                    return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+                    return Err(ctx
+                        .deny(&self.store, ACTION, Some(&req.service_id), err)
+                        .await);
                 }
                 effects.consume_enrollment = Some((req.service_id.clone(), token_hash.clone()));
             }
             Caller::Service { .. } => {
-                let err = ApiError::forbidden("a service with a certificate renews it (POST /api/certificates/renew)");
-                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+                let err = ApiError::forbidden(
+                    "a service with a certificate renews it (POST /api/certificates/renew)",
+                );
+                return Err(ctx
+                    .deny(&self.store, ACTION, Some(&req.service_id), err)
+                    .await);
             }
             Caller::Anonymous => {
-                let detail = if ctx.bad_token { "the bearer token is not valid" } else { "issuing needs an admin or enrollment token" };
-                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), ApiError::unauthorized(detail)).await);
+                let detail = if ctx.bad_token {
+                    "the bearer token is not valid"
+                } else {
+                    "issuing needs an admin or enrollment token"
+                };
+                return Err(ctx
+                    .deny(
+                        &self.store,
+                        ACTION,
+                        Some(&req.service_id),
+                        ApiError::unauthorized(detail),
+                    )
+                    .await);
             }
         }
 
         let csr = req.csr_pem.as_deref().map(verify_csr_pem).transpose()?;
         if csr.is_some() && req.key_type.is_some() {
-            return Err(ApiError::bad_request("key_type is for server-made keys; a CSR brings its own key"));
+            return Err(ApiError::bad_request(
+                "key_type is for server-made keys; a CSR brings its own key",
+            ));
         }
-        let key_type = req.key_type.as_deref().map(KeyType::parse).transpose()?.unwrap_or(KeyType::EcdsaP256);
+        let key_type = req
+            .key_type
+            .as_deref()
+            .map(KeyType::parse)
+            .transpose()?
+            .unwrap_or(KeyType::EcdsaP256);
         let names = collect_names(&req.common_name, &req.san_dns, &req.san_ip, csr.as_ref())?;
         if let (Caller::Enrollment { .. }, Some(service)) = (&ctx.caller, &service) {
             let outside = names_outside_allowed(service, &names);
             if !outside.is_empty() {
-                let err = ApiError::forbidden(format!("names not allowed for service '{}': {}", service.service_id, outside.join(", ")));
-                return Err(ctx.deny(&self.store, ACTION, Some(&req.service_id), err).await);
+                let err = ApiError::forbidden(format!(
+                    "names not allowed for service '{}': {}",
+                    service.service_id,
+                    outside.join(", ")
+                ));
+                return Err(ctx
+                    .deny(&self.store, ACTION, Some(&req.service_id), err)
+                    .await);
             }
         }
-        let profile = req.profile.as_deref().map(LeafProfile::parse).transpose()?.unwrap_or_default();
+        let profile = req
+            .profile
+            .as_deref()
+            .map(LeafProfile::parse)
+            .transpose()?
+            .unwrap_or_default();
         let validity_days = req.validity_days.unwrap_or(DEFAULT_VALIDITY_DAYS);
         if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
-            return Err(ApiError::bad_request(format!("validity_days must be between 1 and {MAX_VALIDITY_DAYS}")));
+            return Err(ApiError::bad_request(format!(
+                "validity_days must be between 1 and {MAX_VALIDITY_DAYS}"
+            )));
         }
         let (subject_spki, key_type, private_key) = match csr {
             Some(csr) => (csr.subject_public_key_info, csr.key_type, None),
@@ -208,11 +289,23 @@ impl Authority {
                 let key = tokio::task::spawn_blocking(move || key_type.generate())
                     .await
                     .map_err(|e| ApiError::internal(e.to_string()))??;
-                (vcc_pki_core::keys::spki_der(&key), key_type, Some(vcc_pki_core::keys::private_key_pem(&key)))
+                (
+                    vcc_pki_core::keys::spki_der(&key),
+                    key_type,
+                    Some(vcc_pki_core::keys::private_key_pem(&key)),
+                )
             }
         };
-        let audit_action = if effects.consume_enrollment.is_some() { "certificate.enroll" } else { ACTION };
-        let key_source = if private_key.is_some() { "server" } else { "csr" };
+        let audit_action = if effects.consume_enrollment.is_some() {
+            "certificate.enroll"
+        } else {
+            ACTION
+        };
+        let key_source = if private_key.is_some() {
+            "server"
+        } else {
+            "csr"
+        };
         let issuance = Issuance {
             service_id: req.service_id.clone(),
             common_name: req.common_name.clone(),
@@ -224,29 +317,49 @@ impl Authority {
             validity_days,
             renewed_from: None,
         };
-        let mut issued = self.sign_and_store(ctx, audit_action, issuance, effects).await?;
+        let mut issued = self
+            .sign_and_store(ctx, audit_action, issuance, effects)
+            .await?;
         issued.private_key_pem = private_key;
         Ok(issued)
     }
 
-    pub async fn renew(&self, ctx: &RequestContext, req: RenewRequest) -> ApiResult<IssuedCertificate> {
+    pub async fn renew(
+        &self,
+        ctx: &RequestContext,
+        req: RenewRequest,
+    ) -> ApiResult<IssuedCertificate> {
         const ACTION: &str = "certificate.renew";
         let target = req.serial_number.clone().or_else(|| req.service_id.clone());
         let current: CertificateRecord = match &ctx.caller {
             Caller::Admin => {
                 let found = match (&req.serial_number, &req.service_id) {
                     (Some(serial), _) => {
-                        let serial = Serial::from_hex(serial).ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?;
+                        let serial = Serial::from_hex(serial)
+                            .ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?;
                         self.store.certificate_by_serial(&serial.to_hex()).await?
                     }
                     (None, Some(id)) => self.store.current_certificate(id).await?,
-                    (None, None) => return Err(ApiError::bad_request("send service_id or serial_number")),
+                    (None, None) => {
+                        return Err(ApiError::bad_request("send service_id or serial_number"))
+                    }
                 };
-                found.ok_or_else(|| ApiError::not_found(format!("no certificate for {}", target.clone().unwrap_or_default())))?
+                found.ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "no certificate for {}",
+                        target.clone().unwrap_or_default()
+                    ))
+                })?
             }
             Caller::Service { certificate } => {
-                let own = req.service_id.as_deref().is_none_or(|id| id == certificate.service_id)
-                    && req.serial_number.as_deref().is_none_or(|s| Serial::from_hex(s).map(|s| s.to_hex()) == Some(certificate.serial_number.clone()));
+                let own = req
+                    .service_id
+                    .as_deref()
+                    .is_none_or(|id| id == certificate.service_id)
+                    && req.serial_number.as_deref().is_none_or(|s| {
+                        Serial::from_hex(s).map(|s| s.to_hex())
+                            == Some(certificate.serial_number.clone())
+                    });
                 if !own {
                     let err = ApiError::forbidden("a service renews only its own certificate");
                     return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
@@ -261,19 +374,31 @@ impl Authority {
             }
         };
         if current.status == "revoked" {
-            let err = ApiError::forbidden(format!("certificate {} is revoked and cannot be renewed", current.serial_number));
-            return Err(ctx.deny(&self.store, ACTION, Some(&current.serial_number), err).await);
+            let err = ApiError::forbidden(format!(
+                "certificate {} is revoked and cannot be renewed",
+                current.serial_number
+            ));
+            return Err(ctx
+                .deny(&self.store, ACTION, Some(&current.serial_number), err)
+                .await);
         }
         let (subject_spki, key_type) = match &req.csr_pem {
             Some(pem) => {
                 let csr = verify_csr_pem(pem)?;
                 (csr.subject_public_key_info, csr.key_type)
             }
-            None => (spki_of(&current.certificate_der)?, KeyType::parse(&current.key_type)?),
+            None => (
+                spki_of(&current.certificate_der)?,
+                KeyType::parse(&current.key_type)?,
+            ),
         };
         let names = Names {
             dns: current.san_dns.clone(),
-            ips: current.san_ip.iter().filter_map(|i| i.parse().ok()).collect(),
+            ips: current
+                .san_ip
+                .iter()
+                .filter_map(|i| i.parse().ok())
+                .collect(),
         };
         let lifetime_days = vcc_pki_store::parse_time(&current.not_after)
             .ok()
@@ -282,7 +407,9 @@ impl Authority {
             .unwrap_or(DEFAULT_VALIDITY_DAYS);
         let validity_days = req.validity_days.unwrap_or(lifetime_days);
         if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
-            return Err(ApiError::bad_request(format!("validity_days must be between 1 and {MAX_VALIDITY_DAYS}")));
+            return Err(ApiError::bad_request(format!(
+                "validity_days must be between 1 and {MAX_VALIDITY_DAYS}"
+            )));
         }
         let issuance = Issuance {
             service_id: current.service_id.clone(),
@@ -290,12 +417,21 @@ impl Authority {
             names,
             subject_spki,
             key_type,
-            key_source: if req.csr_pem.is_some() { "csr" } else { if current.key_source == "server" { "server" } else { "csr" } },
+            key_source: if req.csr_pem.is_some() {
+                "csr"
+            } else {
+                if current.key_source == "server" {
+                    "server"
+                } else {
+                    "csr"
+                }
+            },
             profile: LeafProfile::parse(&current.profile)?,
             validity_days,
             renewed_from: Some(current.serial_number.clone()),
         };
-        self.sign_and_store(ctx, ACTION, issuance, IssueEffects::default()).await
+        self.sign_and_store(ctx, ACTION, issuance, IssueEffects::default())
+            .await
     }
 
     /// Sign with the intermediate and store durably; only then return the certificate.
@@ -306,12 +442,27 @@ impl Authority {
         issuance: Issuance,
         effects: IssueEffects,
     ) -> ApiResult<IssuedCertificate> {
-        let Issuance { service_id, common_name, names, subject_spki, key_type, key_source, profile, validity_days, renewed_from } =
-            issuance;
+        let Issuance {
+            service_id,
+            common_name,
+            names,
+            subject_spki,
+            key_type,
+            key_source,
+            profile,
+            validity_days,
+            renewed_from,
+        } = issuance;
         let service_id = service_id.as_str();
         let (issuer_id, issuer) = self.intermediate()?;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
-        let public = self.config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string());
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::now_utc());
+        let public = self
+            .config
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string());
         let request = LeafRequest {
             subject_public_key_info: subject_spki.clone(),
             key_type,
@@ -332,7 +483,8 @@ impl Authority {
         let der = tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der).map_err(|_| ApiError::internal("issued certificate does not parse"))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| ApiError::internal("issued certificate does not parse"))?;
         let not_before = parsed.validity().not_before.to_datetime();
         let not_after = parsed.validity().not_after.to_datetime();
         let fingerprint = fingerprint_sha256(&der);
@@ -361,7 +513,9 @@ impl Authority {
                 "san_ip": record.san_ip, "key_type": record.key_type, "profile": record.profile,
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
             }));
-        self.store.insert_certificate(&record, &effects, &audit).await?;
+        self.store
+            .insert_certificate(&record, &effects, &audit)
+            .await?;
         Ok(IssuedCertificate {
             service_id: service_id.to_string(),
             serial_number: serial.to_hex(),
@@ -398,7 +552,10 @@ impl Authority {
         for d in &self.config.dns_names {
             dns.push(normalize_dns_name(d)?);
         }
-        let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().map_err(|_| ApiError::internal("ip"))?, "::1".parse().map_err(|_| ApiError::internal("ip"))?];
+        let mut ips: Vec<IpAddr> = vec![
+            "127.0.0.1".parse().map_err(|_| ApiError::internal("ip"))?,
+            "::1".parse().map_err(|_| ApiError::internal("ip"))?,
+        ];
         if let Ok(ip) = self.config.host.parse::<IpAddr>() {
             if !ip.is_unspecified() && !ips.contains(&ip) {
                 ips.push(ip);
@@ -408,7 +565,11 @@ impl Authority {
         let key = tokio::task::spawn_blocking(|| KeyType::EcdsaP256.generate())
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
-        let ctx = RequestContext { caller: Caller::Admin, source_ip: None, bad_token: false };
+        let ctx = RequestContext {
+            caller: Caller::Admin,
+            source_ip: None,
+            bad_token: false,
+        };
         let mut effects = IssueEffects::default();
         if self.store.service(SERVER_SERVICE_ID).await?.is_none() {
             effects.create_service = Some(NewService {
@@ -428,9 +589,17 @@ impl Authority {
             validity_days: 90,
             renewed_from: None,
         };
-        let issued = self.sign_and_store(&ctx, "certificate.issue_server_tls", issuance, effects).await?;
+        let issued = self
+            .sign_and_store(&ctx, "certificate.issue_server_tls", issuance, effects)
+            .await?;
         self.tls
-            .install(&issued.certificate_pem, &self.chain_pem(), &key.serialize_der(), &issued.not_before, &issued.not_after)
+            .install(
+                &issued.certificate_pem,
+                &self.chain_pem(),
+                &key.serialize_der(),
+                &issued.not_before,
+                &issued.not_after,
+            )
             .map_err(|e| ApiError::internal(e.to_string()))?;
         tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");
         Ok(())

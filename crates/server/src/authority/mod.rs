@@ -45,10 +45,17 @@ pub struct Authority {
 pub const SERVER_SERVICE_ID: &str = "vcc-pki-server";
 
 impl Authority {
-    pub async fn load(store: Store, config: Arc<ServeConfig>, tls: Arc<TlsState>) -> anyhow::Result<Arc<Self>> {
+    pub async fn load(
+        store: Store,
+        config: Arc<ServeConfig>,
+        tls: Arc<TlsState>,
+    ) -> anyhow::Result<Arc<Self>> {
         let authority = Arc::new(Self {
             store,
-            keys: RwLock::new(CaKeys { password: config.ca_password.clone(), ..Default::default() }),
+            keys: RwLock::new(CaKeys {
+                password: config.ca_password.clone(),
+                ..Default::default()
+            }),
             config,
             tls,
             crl_trigger: Notify::new(),
@@ -65,10 +72,20 @@ impl Authority {
     async fn reload_ca(&self) -> anyhow::Result<()> {
         let root = self.store.active_ca(CaLevel::Root).await?;
         let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
-        let password = self.keys.read().map_err(|_| anyhow::anyhow!("lock poisoned"))?.password.clone();
-        let mut next = CaKeys { password: password.clone(), ..Default::default() };
+        let password = self
+            .keys
+            .read()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+            .password
+            .clone();
+        let mut next = CaKeys {
+            password: password.clone(),
+            ..Default::default()
+        };
         next.root_pem = root.as_ref().map(|r| certificate_pem(&r.certificate_der));
-        next.intermediate_pem = intermediate.as_ref().map(|r| certificate_pem(&r.certificate_der));
+        next.intermediate_pem = intermediate
+            .as_ref()
+            .map(|r| certificate_pem(&r.certificate_der));
         next.chain_pem = format!(
             "{}{}",
             next.intermediate_pem.clone().unwrap_or_default(),
@@ -76,20 +93,37 @@ impl Authority {
         );
         if let Some(password) = &password {
             if let Some(r) = &root {
-                let key = vcc_pki_core::keys::decrypt_private_key_pem(&r.encrypted_private_key, password.as_bytes())
-                    .map_err(|e| anyhow::anyhow!("root CA key: {e}"))?;
-                next.root = Some(Arc::new(IssuingAuthority::new(r.certificate_der.clone(), Arc::new(key))?));
+                let key = vcc_pki_core::keys::decrypt_private_key_pem(
+                    &r.encrypted_private_key,
+                    password.as_bytes(),
+                )
+                .map_err(|e| anyhow::anyhow!("root CA key: {e}"))?;
+                next.root = Some(Arc::new(IssuingAuthority::new(
+                    r.certificate_der.clone(),
+                    Arc::new(key),
+                )?));
             }
             if let Some(i) = &intermediate {
-                let key = vcc_pki_core::keys::decrypt_private_key_pem(&i.encrypted_private_key, password.as_bytes())
-                    .map_err(|e| anyhow::anyhow!("intermediate CA key: {e}"))?;
-                next.intermediate = Some((i.id, Arc::new(IssuingAuthority::new(i.certificate_der.clone(), Arc::new(key))?)));
+                let key = vcc_pki_core::keys::decrypt_private_key_pem(
+                    &i.encrypted_private_key,
+                    password.as_bytes(),
+                )
+                .map_err(|e| anyhow::anyhow!("intermediate CA key: {e}"))?;
+                next.intermediate = Some((
+                    i.id,
+                    Arc::new(IssuingAuthority::new(
+                        i.certificate_der.clone(),
+                        Arc::new(key),
+                    )?),
+                ));
             }
         }
         if let Some(r) = &root {
             // The local CLI's trust anchor (public data).
             let path = self.config.data_dir.join("root.crt");
-            if let Err(e) = crate::files::write_public(&path, certificate_pem(&r.certificate_der).as_bytes()) {
+            if let Err(e) =
+                crate::files::write_public(&path, certificate_pem(&r.certificate_der).as_bytes())
+            {
                 tracing::warn!(error = %e, path = %path.display(), "could not write root.crt");
             }
         }
@@ -99,7 +133,10 @@ impl Authority {
             .map(|r| r.certificate_der.clone())
             .collect();
         self.tls.set_client_trust(&roots);
-        *self.keys.write().map_err(|_| anyhow::anyhow!("lock poisoned"))? = next;
+        *self
+            .keys
+            .write()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))? = next;
         Ok(())
     }
 
@@ -107,12 +144,18 @@ impl Authority {
     pub fn is_sealed(&self) -> bool {
         self.keys
             .read()
-            .map(|k| (k.root_pem.is_some() && k.root.is_none()) || (k.intermediate_pem.is_some() && k.intermediate.is_none()))
+            .map(|k| {
+                (k.root_pem.is_some() && k.root.is_none())
+                    || (k.intermediate_pem.is_some() && k.intermediate.is_none())
+            })
             .unwrap_or(true)
     }
 
     fn intermediate(&self) -> ApiResult<(i64, Arc<IssuingAuthority>)> {
-        let keys = self.keys.read().map_err(|_| ApiError::internal("lock poisoned"))?;
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| ApiError::internal("lock poisoned"))?;
         match (&keys.intermediate, &keys.intermediate_pem) {
             (Some(i), _) => Ok(i.clone()),
             (None, Some(_)) => Err(ApiError::sealed()),
@@ -123,7 +166,10 @@ impl Authority {
     }
 
     pub fn chain_pem(&self) -> String {
-        self.keys.read().map(|k| k.chain_pem.clone()).unwrap_or_default()
+        self.keys
+            .read()
+            .map(|k| k.chain_pem.clone())
+            .unwrap_or_default()
     }
 
     pub fn root_pem(&self) -> Option<String> {
@@ -131,7 +177,10 @@ impl Authority {
     }
 
     pub fn intermediate_pem(&self) -> Option<String> {
-        self.keys.read().ok().and_then(|k| k.intermediate_pem.clone())
+        self.keys
+            .read()
+            .ok()
+            .and_then(|k| k.intermediate_pem.clone())
     }
 
     fn password(&self) -> Option<Zeroizing<String>> {
@@ -140,12 +189,24 @@ impl Authority {
 
     /// The stored record behind a client certificate presented over mTLS, if it is one of ours,
     /// byte-identical to what we issued, and neither revoked nor expired.
-    pub async fn service_certificate_for(&self, der: &[u8]) -> ApiResult<Option<CertificateRecord>> {
-        let Ok((_, cert)) = X509Certificate::from_der(der) else { return Ok(None) };
-        let serial = hex::encode(cert.raw_serial()).trim_start_matches("00").to_string();
-        let serial = vcc_pki_core::Serial::from_hex(&serial).map(|s| s.to_hex()).unwrap_or_default();
-        let Some(record) = self.store.certificate_by_serial(&serial).await? else { return Ok(None) };
-        if record.certificate_der != der || !matches!(record.status.as_str(), "active" | "expiring") {
+    pub async fn service_certificate_for(
+        &self,
+        der: &[u8],
+    ) -> ApiResult<Option<CertificateRecord>> {
+        let Ok((_, cert)) = X509Certificate::from_der(der) else {
+            return Ok(None);
+        };
+        let serial = hex::encode(cert.raw_serial())
+            .trim_start_matches("00")
+            .to_string();
+        let serial = vcc_pki_core::Serial::from_hex(&serial)
+            .map(|s| s.to_hex())
+            .unwrap_or_default();
+        let Some(record) = self.store.certificate_by_serial(&serial).await? else {
+            return Ok(None);
+        };
+        if record.certificate_der != der || !matches!(record.status.as_str(), "active" | "expiring")
+        {
             return Ok(None);
         }
         Ok(Some(record))

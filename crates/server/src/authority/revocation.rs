@@ -51,31 +51,46 @@ impl From<&CrlRecord> for CrlInfo {
 }
 
 impl Authority {
-    pub async fn revoke(&self, ctx: &RequestContext, req: RevokeRequest) -> ApiResult<RevokeResponse> {
+    pub async fn revoke(
+        &self,
+        ctx: &RequestContext,
+        req: RevokeRequest,
+    ) -> ApiResult<RevokeResponse> {
         const ACTION: &str = "certificate.revoke";
         let target = req.serial_number.clone().or_else(|| req.service_id.clone());
-        ctx.require_admin(&self.store, ACTION, target.as_deref()).await?;
+        ctx.require_admin(&self.store, ACTION, target.as_deref())
+            .await?;
         let reason = RevocationReason::parse(req.reason.as_deref().unwrap_or("unspecified"))?;
         let serials = match (&req.serial_number, &req.service_id) {
             (Some(serial), _) => {
-                let serial = Serial::from_hex(serial).ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?.to_hex();
+                let serial = Serial::from_hex(serial)
+                    .ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?
+                    .to_hex();
                 let cert = self
                     .store
                     .certificate_by_serial(&serial)
                     .await?
-                    .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!("no certificate with serial {serial}"))
+                    })?;
                 if cert.status == "revoked" {
-                    return Err(ApiError::conflict(format!("certificate {serial} is already revoked")));
+                    return Err(ApiError::conflict(format!(
+                        "certificate {serial} is already revoked"
+                    )));
                 }
                 vec![serial]
             }
             (None, Some(service_id)) => {
                 if self.store.service(service_id).await?.is_none() {
-                    return Err(ApiError::not_found(format!("unknown service '{service_id}'")));
+                    return Err(ApiError::not_found(format!(
+                        "unknown service '{service_id}'"
+                    )));
                 }
                 let serials = self.store.revocable_serials(service_id).await?;
                 if serials.is_empty() {
-                    return Err(ApiError::conflict(format!("service '{service_id}' has no unrevoked, unexpired certificate")));
+                    return Err(ApiError::conflict(format!(
+                        "service '{service_id}' has no unrevoked, unexpired certificate"
+                    )));
                 }
                 serials
             }
@@ -87,10 +102,19 @@ impl Authority {
             .details(serde_json::json!({ "reason": reason.as_str() }));
         let revoked = self
             .store
-            .revoke_certificates(&serials, reason.as_str(), reason.code(), &ctx.caller.actor(), &audit)
+            .revoke_certificates(
+                &serials,
+                reason.as_str(),
+                reason.code(),
+                &ctx.caller.actor(),
+                &audit,
+            )
             .await?;
         self.trigger_crl();
-        Ok(RevokeResponse { revoked, reason: reason.as_str().into() })
+        Ok(RevokeResponse {
+            revoked,
+            reason: reason.as_str().into(),
+        })
     }
 
     /// Build, sign and store a new CRL now.
@@ -104,31 +128,48 @@ impl Authority {
         let rows = self.store.revoked_entries(issuer_id).await?;
         let mut entries = Vec::with_capacity(rows.len());
         for (serial, revoked_at, code) in rows {
-            let serial = Serial::from_hex(&serial).ok_or_else(|| ApiError::internal("stored serial is not hex"))?;
+            let serial = Serial::from_hex(&serial)
+                .ok_or_else(|| ApiError::internal("stored serial is not hex"))?;
             let revoked_at = vcc_pki_store::parse_time(&revoked_at)?;
             let reason = RevocationReason::ALL
                 .into_iter()
                 .find(|r| i64::from(r.code()) == code)
                 .unwrap_or(RevocationReason::Unspecified);
-            entries.push(RevokedEntry { serial, revoked_at, reason });
+            entries.push(RevokedEntry {
+                serial,
+                revoked_at,
+                reason,
+            });
         }
         let count = entries.len() as i64;
         let record = self
             .store
             .insert_crl_with(issuer_id, &audit, move |number| {
-                let this_update = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+                let this_update = OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap_or(OffsetDateTime::now_utc());
                 let next_update = this_update + CRL_LIFETIME;
                 let der = issuer
                     .issue_crl(number as u64, this_update, next_update, &entries)
                     .map_err(|e| e.to_string())?;
-                Ok(SignedCrl { fingerprint_sha256: fingerprint_sha256(&der), der, this_update, next_update, revoked_count: count })
+                Ok(SignedCrl {
+                    fingerprint_sha256: fingerprint_sha256(&der),
+                    der,
+                    this_update,
+                    next_update,
+                    revoked_count: count,
+                })
             })
             .await?;
         Ok(record)
     }
 
     pub async fn crl_info(&self) -> ApiResult<CrlInfo> {
-        let record = self.store.latest_crl().await?.ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
+        let record = self
+            .store
+            .latest_crl()
+            .await?
+            .ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
         Ok(CrlInfo::from(&record))
     }
 
@@ -161,7 +202,11 @@ impl Authority {
             }
             let audit = vcc_pki_store::AuditEntry::new("system", "crl.generate", "crl");
             match self.build_crl(audit).await {
-                Ok(r) => tracing::info!(crl_number = r.crl_number, revoked = r.revoked_count, "CRL issued"),
+                Ok(r) => tracing::info!(
+                    crl_number = r.crl_number,
+                    revoked = r.revoked_count,
+                    "CRL issued"
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "CRL rebuild failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
