@@ -1,126 +1,189 @@
-//! `vcc-pki`: one binary holding the server (`vcc-pki serve`) and the admin CLI.
-use anyhow::Context;
+//! `vcc-pki`: one binary holding the server (`vcc-pki serve`) and the admin CLI (SPEC §2–§3).
+mod api_client;
+mod commands;
+mod output;
+mod serve;
+
+use api_client::{ApiClient, Connection};
 use clap::{Args, Parser, Subcommand};
+use output::{Format, Output};
 use std::path::PathBuf;
-use zeroize::Zeroizing;
+
+const EXAMPLES: &str = "Examples:
+  vcc-pki serve                                   # start the CA server (data in ./pki-data)
+  vcc-pki ca init-root --cn 'VCC Root CA' --country DE --org 'VCC GmbH'
+  vcc-pki cert issue veritas-backend --cn veritas-backend.vcc.local --san-dns veritas-backend localhost
+  vcc-pki cert list --status expiring --output json";
 
 #[derive(Parser)]
-#[command(
-    name = "vcc-pki",
-    version,
-    about = "VCC PKI: a private certificate authority for internal services"
-)]
-struct Cli {
+#[command(name = "vcc-pki", version, about = "VCC PKI: a private certificate authority for internal services", after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct GlobalArgs {
+    /// Server URL [default: what `bootstrap` saved, else https://localhost:8443].
+    #[arg(long, global = true, env = "VCC_PKI_SERVER")]
+    server: Option<String>,
+    /// Admin token (default: <data-dir>/admin.token on the server's host).
+    #[arg(long, global = true, env = "VCC_PKI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM file of CA certificates to trust for the server (default: <data-dir>/root.crt).
+    #[arg(long, global = true, env = "VCC_PKI_CA_BUNDLE")]
+    ca_bundle: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (testing only).
+    #[arg(long, global = true)]
+    no_verify_ssl: bool,
+    /// CA password, for commands that create or unlock CA keys.
+    #[arg(long, global = true, env = "VCC_CA_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// Answer yes to confirmation prompts.
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+    /// No colours (also NO_COLOR).
+    #[arg(long, global = true)]
+    no_color: bool,
+    /// The server's data dir, where the local CLI finds the admin token and trust anchor.
+    #[arg(
+        long,
+        global = true,
+        env = "VCC_PKI_DATA_DIR",
+        default_value = "./pki-data"
+    )]
+    data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTPS server (REST API, CRL, CA distribution).
     #[command(
-        after_help = "Example:\n  VCC_CA_PASSWORD='change me please' vcc-pki serve --data-dir ./pki-data --port 8443"
+        after_help = "Example:\n  VCC_CA_PASSWORD='a long passphrase' vcc-pki serve --data-dir ./pki-data --port 8443"
     )]
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
+    /// Root and Intermediate CA.
+    #[command(subcommand)]
+    Ca(commands::ca::CaCommand),
+    /// Service certificates: issue, renew, revoke, inspect.
+    #[command(subcommand)]
+    Cert(commands::cert::CertCommand),
+    /// The service registry.
+    #[command(subcommand)]
+    Service(commands::service::ServiceCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(commands::crl::CrlCommand),
+    /// Server health.
+    #[command(subcommand)]
+    Health(commands::system::HealthCommand),
+    /// Database statistics.
+    #[command(subcommand)]
+    Db(commands::system::DbCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(commands::system::AuditCommand),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(commands::system::TokenCommand),
+    /// Trust a remote server by its root CA fingerprint and remember it.
+    #[command(
+        after_help = "Example:\n  vcc-pki bootstrap --server https://pki.internal:8443 --fingerprint 3f9a…e1 --token vccadm_…"
+    )]
+    Bootstrap(commands::bootstrap::BootstrapArgs),
+    /// Start a server with a ready Root and Intermediate CA, to try VCC PKI in one command.
+    #[command(after_help = "Example:\n  vcc-pki quickstart --data-dir ./demo-pki")]
+    Quickstart(commands::quickstart::QuickstartArgs),
+    /// Shell completions.
+    #[command(
+        after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
-#[derive(Args)]
-struct ServeArgs {
-    /// Data directory (database, admin token, trust anchor); created 0700.
-    #[arg(long, env = "VCC_PKI_DATA_DIR", default_value = "./pki-data")]
-    data_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "VCC_PKI_HOST", default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one and prints it).
-    #[arg(long, env = "VCC_PKI_PORT", default_value_t = 8443)]
-    port: u16,
-    /// host:port to listen on; overrides --host and --port.
-    #[arg(long, env = "VCC_PKI_LISTEN")]
-    listen: Option<String>,
-    /// Database URL (default sqlite://<data-dir>/pki.db).
-    #[arg(long, env = "VCC_PKI_DATABASE_URL")]
-    database_url: Option<String>,
-    /// File holding the CA password (else VCC_CA_PASSWORD; without either the CA starts sealed).
-    #[arg(long)]
-    ca_password_file: Option<PathBuf>,
-    /// Extra DNS names for the server's own TLS certificate.
-    #[arg(long = "dns-name")]
-    dns_names: Vec<String>,
-    /// Base URL named in certificates' CRL distribution points and AIA.
-    #[arg(long, env = "VCC_PKI_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Log format: text or json.
-    #[arg(long, env = "VCC_PKI_LOG_FORMAT", default_value = "text")]
-    log_format: String,
-}
+impl GlobalArgs {
+    /// --server / VCC_PKI_SERVER, else the server `bootstrap` remembered, else the local default.
+    pub fn server(&self) -> String {
+        self.server
+            .clone()
+            .or_else(|| {
+                api_client::config_dir()
+                    .and_then(|d| std::fs::read_to_string(d.join("server")).ok())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| "https://localhost:8443".to_string())
+    }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VCC_PKI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    pub fn client(&self) -> anyhow::Result<ApiClient> {
+        ApiClient::new(Connection {
+            server: self.server(),
+            token: self.token.clone(),
+            ca_bundle: self.ca_bundle.clone(),
+            no_verify_ssl: self.no_verify_ssl,
+            data_dir: self.data_dir.clone(),
+        })
     }
-}
 
-fn serve_config(args: ServeArgs) -> anyhow::Result<vcc_pki_server::config::ServeConfig> {
-    let mut config = vcc_pki_server::config::ServeConfig::new(args.data_dir.clone());
-    config.host = args.host;
-    config.port = args.port;
-    if let Some(listen) = args.listen {
-        let (host, port) = listen
-            .rsplit_once(':')
-            .with_context(|| format!("--listen '{listen}' is not host:port"))?;
-        config.host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        config.port = port
-            .parse()
-            .with_context(|| format!("--listen '{listen}': bad port"))?;
+    pub fn output(&self) -> Output {
+        Output::new(self.output, self.no_color)
     }
-    if let Some(url) = args.database_url {
-        config.database_url = url;
-    }
-    config.ca_password = match args.ca_password_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read CA password file {}", path.display()))?;
-            Some(Zeroizing::new(
-                text.trim_end_matches(['\r', '\n']).to_string(),
-            ))
-        }
-        None => std::env::var("VCC_CA_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(Zeroizing::new),
-    };
-    config.dns_names = args.dns_names;
-    config.public_url = args.public_url;
-    Ok(config)
 }
 
 fn main() {
     let cli = Cli::parse();
+    let out = cli.global.output();
     let result = match cli.command {
-        Command::Serve(args) => {
-            init_logging(args.log_format == "json");
-            serve_config(args).and_then(|config| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the async runtime")?
-                    .block_on(vcc_pki_server::run(config))
-            })
+        Command::Serve(args) => serve::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "vcc-pki",
+                &mut std::io::stdout(),
+            );
+            Ok(())
         }
+        Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
+        command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        let line = format!("{e:#}");
+        if out.color {
+            eprintln!("\x1b[31m✗ {line}\x1b[0m");
+        } else {
+            eprintln!("error: {line}");
+        }
         std::process::exit(1);
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
+    match command {
+        Command::Ca(c) => commands::ca::run(c, global).await,
+        Command::Cert(c) => commands::cert::run(c, global).await,
+        Command::Service(c) => commands::service::run(c, global).await,
+        Command::Crl(c) => commands::crl::run(c, global).await,
+        Command::Health(c) => commands::system::health(c, global).await,
+        Command::Db(c) => commands::system::db(c, global).await,
+        Command::Audit(c) => commands::system::audit(c, global).await,
+        Command::Token(c) => commands::system::token(c, global).await,
+        Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
+        Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
     }
 }

@@ -174,9 +174,21 @@ pub fn decrypt_private_key_pem(pem: &str, password: &[u8]) -> Result<KeyPair, Co
     KeyPair::try_from(clear_der.as_slice()).map_err(|e| CoreError::Crypto(e.to_string()))
 }
 
-/// PKCS#8 PEM (`PRIVATE KEY`) of a key pair, for keys handed once to the service that owns them.
+/// PKCS#8 v1 PEM (`PRIVATE KEY`) of a key pair, for keys handed once to the service that owns them.
+/// aws-lc writes Ed25519 keys as PKCS#8 v2 (with the public key), which OpenSSL 3.0 refuses; the
+/// public key is dropped so every TLS stack reads the result.
 pub fn private_key_pem(key: &KeyPair) -> Zeroizing<String> {
-    Zeroizing::new(key.serialize_pem())
+    let der = Zeroizing::new(key.serialize_der());
+    let v1 = pkcs8::PrivateKeyInfo::from_der(&der)
+        .ok()
+        .and_then(|mut info| {
+            info.public_key = None;
+            pkcs8::der::Encode::to_der(&info).ok().map(Zeroizing::new)
+        });
+    match v1 {
+        Some(v1) => Zeroizing::new(crate::pem_encode("PRIVATE KEY", &v1)),
+        None => Zeroizing::new(key.serialize_pem()),
+    }
 }
 
 /// DER of the SubjectPublicKeyInfo of a key pair.
@@ -208,6 +220,21 @@ mod tests {
             decrypt_private_key_pem(&pem, b"wrong"),
             Err(CoreError::KeyDecryption)
         ));
+    }
+
+    #[test]
+    fn private_key_pem_is_pkcs8_v1_for_every_key_type() {
+        for k in [KeyType::EcdsaP256, KeyType::Ed25519] {
+            let key = k.generate().unwrap();
+            let pem = private_key_pem(&key);
+            let der = crate::pem_decode_all(&pem, "PRIVATE KEY")
+                .unwrap()
+                .remove(0);
+            let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+            assert!(info.public_key.is_none(), "{k}: PKCS#8 v2");
+            let back = KeyPair::try_from(der.as_slice()).unwrap();
+            assert_eq!(back.public_key_raw(), key.public_key_raw());
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@ use rustls::{
 };
 use std::sync::{Arc, RwLock};
 
+/// Where the current self-signed bootstrap certificate is published inside the TLS dir.
+pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
+
 /// The certificate the server presents, plus when it was issued and expires (for self-renewal).
 #[derive(Debug, Clone)]
 pub struct ServedCertificate {
@@ -41,6 +44,17 @@ impl TlsState {
         let mut state =
             Arc::try_unwrap(state).map_err(|_| anyhow::anyhow!("TLS state shared too early"))?;
         state.store_dir = Some(dir.to_path_buf());
+        // The bootstrap certificate, for a CLI on this host to trust until the intermediate exists.
+        crate::files::ensure_private_dir(dir)?;
+        if let Some(der) = state
+            .served()
+            .and_then(|s| s.key.cert.first().map(|c| c.to_vec()))
+        {
+            crate::files::write_public(
+                &dir.join(SELF_SIGNED_FILE),
+                vcc_pki_core::certificate_pem(&der).as_bytes(),
+            )?;
+        }
         let cert = std::fs::read_to_string(dir.join("server.pem"));
         let key = std::fs::read_to_string(dir.join("server.key"));
         if let (Ok(cert), Ok(key)) = (cert, key) {

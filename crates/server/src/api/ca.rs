@@ -94,3 +94,30 @@ pub async fn root_crt(State(state): State<AppState>) -> ApiResult<Response> {
 pub async fn intermediate_crt(State(state): State<AppState>) -> ApiResult<Response> {
     der_response(state.authority.intermediate_pem(), "intermediate")
 }
+
+/// `ca export`: the CA certificates and their keys, still encrypted (admin only).
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> ApiResult<Json<serde_json::Value>> {
+    ctx.require_admin(&state.store, "ca.export", None).await?;
+    let root = state
+        .store
+        .active_ca(CaLevel::Root)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no root CA exists yet"))?;
+    let intermediate = state.store.active_ca(CaLevel::Intermediate).await?;
+    state.store.audit(ctx.audit("ca.export", "ca")).await?;
+    let entry = |r: &vcc_pki_store::CaRecord| {
+        serde_json::json!({
+            "certificate_pem": vcc_pki_core::certificate_pem(&r.certificate_der),
+            "encrypted_private_key_pem": r.encrypted_private_key,
+            "serial_number": r.serial_number,
+        })
+    };
+    Ok(Json(serde_json::json!({
+        "root": entry(&root),
+        "intermediate": intermediate.as_ref().map(entry),
+        "ca_chain_pem": state.authority.chain_pem(),
+    })))
+}

@@ -4,6 +4,7 @@ mod certificates;
 mod docs;
 mod services;
 mod system;
+mod tokens;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -37,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/crl", get(certificates::crl_der))
         .route("/api/health", get(system::health))
         .route("/api/audit/verify", get(system::audit_verify))
+        .route("/api/ca/export", get(ca::export))
+        .route("/api/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/tokens/{id}/revoke", post(tokens::revoke))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .fallback(|| async { ApiError::not_found("no such endpoint") })

@@ -1,0 +1,188 @@
+use super::write_file;
+use crate::output::text;
+use crate::GlobalArgs;
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum CaCommand {
+    /// Create the Root CA (seed default RSA-4096, 10 years).
+    #[command(
+        after_help = "Example:\n  vcc-pki ca init-root --cn 'VCC Root CA' --country DE --org 'VCC GmbH'"
+    )]
+    InitRoot(CaArgs<10>),
+    /// Create the Intermediate CA, signed by the root (seed default RSA-2048, 5 years).
+    #[command(
+        after_help = "Example:\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --country DE --org 'VCC GmbH'"
+    )]
+    CreateIntermediate(CaArgs<5>),
+    /// Subjects, fingerprints, validity, key types and chain status.
+    #[command(after_help = "Example:\n  vcc-pki ca info --output json")]
+    Info,
+    /// Write the CA certificates and their (still encrypted) keys in the seed's ca_storage/ layout.
+    #[command(after_help = "Example:\n  vcc-pki ca export --out ./ca_storage")]
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Unlock a sealed CA with its password (--password or VCC_CA_PASSWORD).
+    #[command(after_help = "Example:\n  VCC_CA_PASSWORD='…' vcc-pki ca unlock")]
+    Unlock,
+}
+
+#[derive(clap::Args)]
+pub struct CaArgs<const YEARS: u32> {
+    /// Common name.
+    #[arg(long)]
+    cn: String,
+    /// Two-letter country code.
+    #[arg(long)]
+    country: Option<String>,
+    /// Organization.
+    #[arg(long)]
+    org: Option<String>,
+    /// rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 or ed25519 (default: the seed's RSA sizes).
+    #[arg(long)]
+    key_type: Option<String>,
+    /// Validity in years.
+    #[arg(long, default_value_t = YEARS)]
+    validity_years: u32,
+}
+
+impl<const Y: u32> CaArgs<Y> {
+    fn body(&self, password: &Option<String>) -> Value {
+        let mut body = json!({"common_name": self.cn, "country": self.country, "organization": self.org,
+                              "key_type": self.key_type, "validity_years": self.validity_years});
+        if let Some(p) = password {
+            body["password"] = json!(p);
+        }
+        body
+    }
+}
+
+pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
+    let out = g.output();
+    let client = g.client()?;
+    match cmd {
+        CaCommand::InitRoot(args) => {
+            let created = client.post("/api/ca/root", args.body(&g.password)).await?;
+            show_created(&out, "Root CA created", &created, g);
+        }
+        CaCommand::CreateIntermediate(args) => {
+            let created = client
+                .post("/api/ca/intermediate", args.body(&g.password))
+                .await?;
+            show_created(
+                &out,
+                "Intermediate CA created; the server now uses a TLS certificate it issued",
+                &created,
+                g,
+            );
+        }
+        CaCommand::Info => {
+            let info = client.get("/api/ca/info").await?;
+            if out.json() {
+                out.print_json(&info);
+                return Ok(());
+            }
+            for (label, key) in [("Root CA", "root"), ("Intermediate CA", "intermediate")] {
+                out.heading(label);
+                match info.get(key).filter(|v| !v.is_null()) {
+                    None => println!("  {}", out.dim("not created yet")),
+                    Some(ca) => out.fields(&[
+                        ("Subject", text(ca, "subject")),
+                        ("Key type", text(ca, "key_type")),
+                        ("Serial", text(ca, "serial_number")),
+                        ("SHA-256", text(ca, "fingerprint_sha256")),
+                        (
+                            "Valid",
+                            format!("{} → {}", text(ca, "not_before"), text(ca, "not_after")),
+                        ),
+                        ("Days left", text(ca, "days_until_expiry")),
+                    ]),
+                }
+            }
+            let sealed = info["sealed"].as_bool().unwrap_or(false);
+            out.fields(&[
+                ("Chain", out.status(&text(&info, "chain_status"))),
+                (
+                    "Keys",
+                    if sealed {
+                        out.status("sealed")
+                    } else {
+                        out.status("ok")
+                    },
+                ),
+            ]);
+        }
+        CaCommand::Export { out: dir } => {
+            let export = client.get("/api/ca/export").await?;
+            let mut written = Vec::new();
+            for (level, entry) in [
+                ("root_ca", &export["root"]),
+                ("intermediate_ca", &export["intermediate"]),
+            ] {
+                if entry.is_null() {
+                    continue;
+                }
+                let base = dir.join(level);
+                let crt = base.join(format!("{level}.crt"));
+                let key = base.join(format!("{level}.key"));
+                write_file(&crt, &text(entry, "certificate_pem"), 0o644)?;
+                write_file(&key, &text(entry, "encrypted_private_key_pem"), 0o600)?;
+                write_file(
+                    &base.join(format!("{level}.srl")),
+                    &format!("{}\n", text(entry, "serial_number")),
+                    0o644,
+                )?;
+                written.extend([crt, key]);
+            }
+            if !export["intermediate"].is_null() {
+                let chain = dir.join("intermediate_ca").join("ca_chain.pem");
+                write_file(&chain, &text(&export, "ca_chain_pem"), 0o644)?;
+                written.push(chain);
+            }
+            if out.json() {
+                out.print_json(&json!({"written": written}));
+            } else {
+                out.success(&format!(
+                    "CA exported to {} (keys remain encrypted with the CA password)",
+                    dir.display()
+                ));
+                for p in written {
+                    println!("  {}", p.display());
+                }
+            }
+        }
+        CaCommand::Unlock => {
+            let password = g.password.clone().ok_or_else(|| {
+                anyhow::anyhow!("no CA password: pass --password or set VCC_CA_PASSWORD")
+            })?;
+            let info = client
+                .post("/api/ca/unlock", json!({"password": password}))
+                .await?;
+            if out.json() {
+                out.print_json(&info);
+            } else {
+                out.success("CA unlocked; signing is available");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn show_created(out: &crate::output::Output, msg: &str, created: &Value, _g: &GlobalArgs) {
+    if out.json() {
+        out.print_json(created);
+        return;
+    }
+    out.success(msg);
+    out.fields(&[
+        ("Subject", text(created, "subject")),
+        ("Key type", text(created, "key_type")),
+        ("Serial", text(created, "serial_number")),
+        ("SHA-256", text(created, "fingerprint_sha256")),
+        ("Not after", text(created, "not_after")),
+    ]);
+}

@@ -1,0 +1,140 @@
+//! `vcc-pki serve`: flags beat environment beat the TOML file (`--config`) beat defaults.
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, log_format.
+    #[arg(long, env = "VCC_PKI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
+    #[arg(long, env = "VCC_PKI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on. [default: 127.0.0.1]
+    #[arg(long, env = "VCC_PKI_HOST")]
+    host: Option<String>,
+    /// Port to listen on (0 picks a free one and prints it). [default: 8443]
+    #[arg(long, env = "VCC_PKI_PORT")]
+    port: Option<u16>,
+    /// host:port to listen on; overrides --host and --port.
+    #[arg(long, env = "VCC_PKI_LISTEN")]
+    listen: Option<String>,
+    /// Database URL. [default: sqlite://<data-dir>/pki.db]
+    #[arg(long, env = "VCC_PKI_DATABASE_URL")]
+    database_url: Option<String>,
+    /// File holding the CA password (else VCC_CA_PASSWORD; without either the CA starts sealed).
+    #[arg(long, env = "VCC_CA_PASSWORD_FILE")]
+    ca_password_file: Option<PathBuf>,
+    /// Extra DNS names for the server's own TLS certificate.
+    #[arg(long = "dns-name")]
+    dns_names: Vec<String>,
+    /// Base URL named in certificates' CRL distribution points and AIA.
+    #[arg(long, env = "VCC_PKI_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Log format: text or json. [default: text]
+    #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+/// The TOML file's keys: the same names as the flags.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    ca_password_file: Option<PathBuf>,
+    #[serde(default)]
+    dns_names: Vec<String>,
+    public_url: Option<String>,
+    log_format: Option<String>,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VCC_PKI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeConfig, String)> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./pki-data"));
+    let mut config = vcc_pki_server::config::ServeConfig::new(data_dir);
+    config.host = args
+        .host
+        .or(file.host)
+        .unwrap_or_else(|| "127.0.0.1".into());
+    config.port = args.port.or(file.port).unwrap_or(8443);
+    if let Some(listen) = args.listen.or(file.listen) {
+        let (host, port) = listen
+            .rsplit_once(':')
+            .with_context(|| format!("listen '{listen}' is not host:port"))?;
+        config.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        config.port = port
+            .parse()
+            .with_context(|| format!("listen '{listen}': bad port"))?;
+    }
+    if let Some(url) = args.database_url.or(file.database_url) {
+        config.database_url = url;
+    }
+    config.ca_password = match args.ca_password_file.or(file.ca_password_file) {
+        Some(path) => {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read CA password file {}", path.display()))?,
+            );
+            Some(Zeroizing::new(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            ))
+        }
+        None => std::env::var("VCC_CA_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Zeroizing::new),
+    };
+    config.dns_names = if args.dns_names.is_empty() {
+        file.dns_names
+    } else {
+        args.dns_names
+    };
+    config.public_url = args.public_url.or(file.public_url);
+    let log_format = args
+        .log_format
+        .or(file.log_format)
+        .unwrap_or_else(|| "text".into());
+    Ok((config, log_format))
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let (config, log_format) = config(args)?;
+    init_logging(log_format == "json");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(vcc_pki_server::run(config))
+}
