@@ -18,6 +18,8 @@ if ! command -v lint_pkix_cert >/dev/null 2>&1 || ! command -v lint_crl >/dev/nu
   hash -r
 fi
 command -v lint_pkix_cert >/dev/null || { echo "pkilint not on PATH after install" >&2; exit 1; }
+# The Python client's tests: cryptography makes keys on the client; uvicorn/fastapi run the README's service.
+python3 -m pip install --quiet cryptography 'uvicorn==0.54.0' 'fastapi==0.165.0'
 
 echo "== cargo build --release"
 cargo build --release --locked
@@ -31,6 +33,18 @@ set -e
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 rm -f "$log"
-echo "== tests passed: $passed, failed: $failed, cargo exit: $status"
+echo "== Rust tests passed: $passed, failed: $failed, cargo exit: $status"
 if [ "$status" -ne 0 ]; then exit "$status"; fi
-if [ "$passed" -lt 1 ]; then echo "no tests ran: failing" >&2; exit 1; fi
+if [ "$passed" -lt 1 ]; then echo "no Rust tests ran: failing" >&2; exit 1; fi
+
+echo "== Python client tests (against target/release/vcc-pki)"
+pylog=$(mktemp)
+set +e
+VCC_PKI_BIN="$PWD/target/release/vcc-pki" python3 -m unittest discover -s clients/python/tests -v 2>&1 | tee "$pylog"
+pystatus=${PIPESTATUS[0]}
+set -e
+pyran=$(grep -Eo '^Ran [0-9]+ test' "$pylog" | awk '{print $2}' | tail -1)
+rm -f "$pylog"
+if [ "$pystatus" -ne 0 ]; then exit "$pystatus"; fi
+if [ "${pyran:-0}" -lt 1 ]; then echo "no Python tests ran: failing" >&2; exit 1; fi
+echo "== all green: $passed Rust tests, $pyran Python tests"
