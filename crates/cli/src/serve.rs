@@ -116,6 +116,8 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
             .filter(|p| !p.is_empty())
             .map(Zeroizing::new),
     };
+    // Read once; keep it out of /proc/<pid>/environ from here on (still single-threaded here).
+    std::env::remove_var("VCC_CA_PASSWORD");
     config.dns_names = if args.dns_names.is_empty() {
         file.dns_names
     } else {

@@ -292,6 +292,13 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
         .await;
     assert_eq!(s, 200, "{rev}");
     assert_eq!(rev["revoked"][0]["serial_number"], serial1.as_str());
+    // keyCompromise retires the key: the renewed siblings with the same key are revoked with it,
+    // and the key can no longer renew.
+    assert_eq!(rev["revoked"].as_array().unwrap().len(), 3, "{rev}");
+    let (s, _) = server
+        .send(&mtls, "POST", "/api/certificates/renew", None, None)
+        .await;
+    assert!(s == 401 || s == 403, "compromised key renewed: {s}");
     let crl_pem = wait_for_crl_with(&server, &serial1).await;
     let (ok, out) = openssl_verify(dir, &root, chain, cert, Some(&crl_pem));
     assert!(
@@ -336,22 +343,40 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     assert_eq!(info["crl_number"], c2["crl_number"]);
 
     // Revoke by service: every unexpired, unrevoked certificate of it.
+    for _ in 0..2 {
+        let (s, _) = server
+            .admin(
+                "POST",
+                "/api/certificates/issue",
+                Some(json!({"service_id": "batch", "common_name": "batch.internal"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
     let (s, rev) = server
         .admin(
             "POST",
             "/api/certificates/revoke",
-            Some(json!({"service_id": "veritas-backend", "reason": "cessationOfOperation"})),
+            Some(json!({"service_id": "batch", "reason": "cessationOfOperation"})),
         )
         .await;
     assert_eq!(s, 200, "{rev}");
     assert_eq!(rev["revoked"].as_array().unwrap().len(), 2);
+    let (s, _) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"service_id": "batch", "reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(s, 409, "nothing left to revoke");
 
     // Inventory: filters and pagination.
     let (s, list) = server
         .admin("GET", "/api/certificates?status=revoked", None)
         .await;
     assert_eq!(s, 200);
-    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
     let (_, page1) = server.admin("GET", "/api/certificates?limit=2", None).await;
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
     let cursor = page1["next_cursor"]
@@ -383,7 +408,7 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     let client = server.client();
     let (s, health) = server.send(&client, "GET", "/api/health", None, None).await;
     assert_eq!(s, 200);
-    assert_eq!(health["statistics"]["certificates_revoked"], 3);
+    assert_eq!(health["statistics"]["certificates_revoked"], 5);
     let (s, openapi) = server
         .send(&client, "GET", "/openapi.json", None, None)
         .await;

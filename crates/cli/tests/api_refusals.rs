@@ -44,6 +44,14 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
         "",
         &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
+    let (_, extra_names_csr) = openssl_csr(
+        dir,
+        "extra",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "svc.internal",
+        "DNS:svc.internal,DNS:bank.example",
+        &[],
+    );
     let (_, small_rsa) = openssl_csr(dir, "rsa1024", &["rsa:1024"], "svc.internal", "", &[]);
 
     let cases = vec![
@@ -97,6 +105,16 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
             json!({"service_id": "svc", "common_name": "svc.internal", "validity_days": 100000}),
             400,
         ),
+        (
+            "wildcard name",
+            json!({"service_id": "svc", "common_name": "svc.internal", "san_dns": ["*.svc.internal"]}),
+            400,
+        ),
+        (
+            "CSR names beyond the request",
+            json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": extra_names_csr}),
+            400,
+        ),
     ];
     for (name, body, want) in cases {
         let (s, problem) = server
@@ -109,16 +127,35 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
         );
         assert_eq!(problem["status"], want, "{name}");
     }
-    // Oversized body.
-    let big = "A".repeat(200 * 1024);
-    let (s, problem) = server
-        .admin(
-            "POST",
-            "/api/certificates/issue",
-            Some(json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": big})),
-        )
-        .await;
-    assert_eq!(s, 413, "{problem}");
+    // Oversized body: refused from its Content-Length, before it is read. curl with
+    // `Expect: 100-continue` sees the 413 without racing the server's early close.
+    let body = json!({"service_id": "svc", "common_name": "svc.internal", "csr_pem": "A".repeat(200 * 1024)});
+    let body_file = write(server.dir.path(), "big.json", body.to_string());
+    let root = server.data_dir().join("root.crt");
+    let (ok, out) = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            root.to_str().unwrap(),
+            "-H",
+            &format!("Authorization: Bearer {}", server.token),
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+            &format!("@{body_file}"),
+            "-w",
+            "\n%{http_code} %{content_type}",
+            &format!("{}/api/certificates/issue", server.url),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.trim_end().ends_with("413 application/problem+json"),
+        "{out}"
+    );
     // Unknown service for reads, renewals and revocations.
     let (s, _) = server
         .admin("GET", "/api/certificates/no-such-service", None)
@@ -156,6 +193,17 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
         )
         .await;
     assert_eq!(s, 400);
+    // Permanent revocation only: removeFromCRL (delta CRLs) and certificateHold are refused.
+    for reason in ["removeFromCRL", "certificateHold"] {
+        let (s, p) = server
+            .admin(
+                "POST",
+                "/api/certificates/revoke",
+                Some(json!({"service_id": "svc", "reason": reason})),
+            )
+            .await;
+        assert_eq!(s, 400, "{reason}: {p}");
+    }
     let (s, _) = server
         .admin("GET", "/api/services/no-such-service", None)
         .await;
@@ -488,4 +536,61 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+#[tokio::test]
+async fn revoking_a_service_wins_over_concurrent_renewals_and_old_siblings_cannot_renew() {
+    let server = TestServer::start(Some(PASSWORD));
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let (s, first) = server
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "race", "common_name": "race.internal"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let key = first["private_key_pem"].as_str().unwrap().to_string();
+    let (s, second) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"service_id": "race"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // The older sibling may not renew over mTLS: only the current certificate does.
+    let old = server.mtls_client(first["certificate_pem"].as_str().unwrap(), &key);
+    let (s, p) = server
+        .send(&old, "POST", "/api/certificates/renew", None, None)
+        .await;
+    assert_eq!(s, 403, "{p}");
+    // Many renewals in flight while the service is revoked: afterwards nothing of it is active.
+    let current = server.mtls_client(second["certificate_pem"].as_str().unwrap(), &key);
+    let mut renewals = Vec::new();
+    for _ in 0..8 {
+        let client = current.clone();
+        let url = format!("{}/api/certificates/renew", server.url);
+        renewals.push(tokio::spawn(async move {
+            client.post(url).send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    let (s, rev) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"service_id": "race", "reason": "cessationOfOperation"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{rev}");
+    for r in renewals {
+        let _ = r.await.unwrap();
+    }
+    let active = server
+        .sql("SELECT COUNT(*) FROM certificates WHERE service_id = 'race' AND status = 'active'");
+    // Renewals that committed before the revocation were revoked with it; later ones were refused.
+    assert_eq!(
+        active, "0",
+        "a certificate survived the service's revocation"
+    );
 }

@@ -2,8 +2,8 @@
 use crate::CoreError;
 use std::net::IpAddr;
 
-/// A DNS name as RFC 1035/5280 allow it in a SAN: LDH labels of 1–63 octets, 253 in all,
-/// optionally one leading `*` label. Single-label names (`localhost`, `veritas-backend`) are
+/// A DNS name as RFC 1035/5280 allow it in a SAN: LDH labels of 1–63 octets, 253 in all. No
+/// wildcards: a fleet's services are named one by one. Single-label names (`localhost`, `veritas-backend`) are
 /// allowed on purpose: the fleet uses them. Returned lower-cased.
 pub fn normalize_dns_name(name: &str) -> Result<String, CoreError> {
     let lower = name.trim_end_matches('.').to_ascii_lowercase();
@@ -11,10 +11,7 @@ pub fn normalize_dns_name(name: &str) -> Result<String, CoreError> {
     if lower.is_empty() || lower.len() > 253 {
         return Err(bad());
     }
-    for (i, label) in lower.split('.').enumerate() {
-        if i == 0 && label == "*" && lower.contains('.') {
-            continue;
-        }
+    for label in lower.split('.') {
         if label.is_empty() || label.len() > 63 || label.starts_with('-') || label.ends_with('-') {
             return Err(bad());
         }
@@ -52,8 +49,8 @@ mod tests {
             normalize_dns_name("api.example.com.").unwrap(),
             "api.example.com"
         );
-        assert!(normalize_dns_name("*.example.com").is_ok());
         for bad in [
+            "*.example.com",
             "",
             "-a.com",
             "a-.com",

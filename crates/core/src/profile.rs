@@ -152,12 +152,8 @@ pub(crate) fn intermediate_params(
     let mut params = base_params(serial, not_before, not_after)?;
     params.distinguished_name = subject.distinguished_name()?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    // digitalSignature lets the intermediate sign OCSP responses directly if ever needed.
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-    ];
+    // The same usages as the root (SPEC §6); OCSP is signed by a delegated responder certificate.
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.use_authority_key_identifier_extension = true;
     Ok(params)
 }

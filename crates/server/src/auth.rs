@@ -84,7 +84,8 @@ impl RequestContext {
             .details(
                 serde_json::json!({ "status": error.status.as_u16(), "reason": error.detail }),
             );
-        entry.target_id = target.map(str::to_string);
+        // Bounded: a refused request must not be able to write arbitrary amounts into the audit log.
+        entry.target_id = target.map(|t| t.chars().take(128).collect());
         if let Err(e) = store.audit(entry).await {
             tracing::error!(error = %e, "could not write audit row for a refusal");
         }

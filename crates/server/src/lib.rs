@@ -69,7 +69,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(shutdown_on_signal(handle.clone()));
     // Announce the bound address on stdout (tests and scripts read this line).
     println!("vcc-pki listening on https://{}", display_addr(addr));
-    axum_server::from_tcp_rustls(listener, rustls_config)?
+    let mut server = axum_server::from_tcp_rustls(listener, rustls_config)?;
+    // A client that opens a connection and never finishes its headers is dropped.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Duration::from_secs(10));
+    server
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;

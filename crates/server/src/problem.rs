@@ -122,6 +122,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(d) => ApiError::conflict(d),
             StoreError::NotFound(d) => ApiError::not_found(format!("{d} not found")),
+            StoreError::Refused(d) => ApiError::forbidden(d),
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::unavailable("the database is unavailable; retry shortly")

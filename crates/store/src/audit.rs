@@ -2,7 +2,7 @@
 //! deleting a row is detected by `verify_chain`.
 use crate::{format_time, Result, Store};
 use sha2::{Digest, Sha256};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +118,7 @@ fn row_hash(
 
 /// Append one audit row inside the caller's transaction (the single writer connection
 /// serialises appends, so reading the head and inserting after it is race-free).
-pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, entry: &AuditEntry) -> Result<()> {
+pub(crate) async fn append(tx: &mut Transaction<'_, Any>, entry: &AuditEntry) -> Result<()> {
     let prev: Option<(String,)> =
         sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut **tx)
@@ -139,7 +139,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, entry: &AuditEntry)
     );
     sqlx::query(
         "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&occurred_at)
     .bind(&entry.actor)
@@ -173,7 +173,7 @@ type AuditRow = (
 impl Store {
     /// Record an event that changes nothing else (a refusal, a login failure).
     pub async fn audit(&self, entry: AuditEntry) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         append(&mut tx, &entry).await?;
         tx.commit().await?;
         Ok(())
@@ -232,7 +232,7 @@ impl Store {
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<serde_json::Value>> {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash
-             FROM audit_log ORDER BY id DESC LIMIT ?",
+             FROM audit_log ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.read)

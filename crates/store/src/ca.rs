@@ -1,6 +1,7 @@
 //! Root and intermediate CA records. Keys are stored only as encrypted PKCS#8 PEM.
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, Result, Store, StoreError};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +66,7 @@ impl Store {
 
     /// Store a new CA; refuses when an active one of the same level exists (409).
     pub async fn insert_ca(&self, level: CaLevel, ca: &NewCa, audit: &AuditEntry) -> Result<i64> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM {} WHERE status = 'active' LIMIT 1",
             level.table()
@@ -83,7 +84,7 @@ impl Store {
             CaLevel::Root => {
                 sqlx::query(
                     "INSERT INTO root_ca (common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key,
-                     fingerprint_sha256, not_before, not_after, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
                 )
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
@@ -95,9 +96,9 @@ impl Store {
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))
                 .bind(&now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?
-                .last_insert_rowid()
+                .try_get::<i64, _>(0)?
             }
             CaLevel::Intermediate => {
                 let root: Option<(i64,)> = sqlx::query_as("SELECT id FROM root_ca WHERE status = 'active' LIMIT 1")
@@ -106,7 +107,7 @@ impl Store {
                 let root_id = root.ok_or_else(|| StoreError::Conflict("no root CA exists yet".into()))?.0;
                 sqlx::query(
                     "INSERT INTO intermediate_ca (root_ca_id, common_name, subject, serial_number, key_type, certificate_der,
-                     encrypted_private_key, fingerprint_sha256, not_before, not_after, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                     encrypted_private_key, fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
                 )
                 .bind(root_id)
                 .bind(&ca.common_name)
@@ -119,9 +120,9 @@ impl Store {
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))
                 .bind(&now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?
-                .last_insert_rowid()
+                .try_get::<i64, _>(0)?
             }
         };
         append(&mut tx, audit).await?;

@@ -2,6 +2,7 @@
 use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
 use crate::{format_time, json_list, parse_json_list, Result, Store, StoreError};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
@@ -69,7 +70,6 @@ struct CertificateRow {
     not_before: String,
     not_after: String,
     derived_status: String,
-    days_until_expiry: i64,
     renewed_from: Option<String>,
     created_at: String,
     revoked_at: Option<String>,
@@ -78,6 +78,9 @@ struct CertificateRow {
 
 impl From<CertificateRow> for CertificateRecord {
     fn from(r: CertificateRow) -> Self {
+        let days_until_expiry = crate::parse_time(&r.not_after)
+            .map(|t| (t - OffsetDateTime::now_utc()).whole_days())
+            .unwrap_or(0);
         Self {
             id: r.id,
             serial_number: r.serial_number,
@@ -95,7 +98,7 @@ impl From<CertificateRow> for CertificateRecord {
             not_before: r.not_before,
             not_after: r.not_after,
             status: r.derived_status,
-            days_until_expiry: r.days_until_expiry,
+            days_until_expiry,
             renewed_from: r.renewed_from,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
@@ -108,12 +111,20 @@ const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_
     c.key_type, c.key_source, c.public_key_sha256, c.fingerprint_sha256, c.certificate_der, c.issuer_ca_id,
     c.not_before, c.not_after,
     CASE WHEN c.status = 'revoked' THEN 'revoked'
-         WHEN julianday(c.not_after) <= julianday('now') THEN 'expired'
-         WHEN julianday(c.not_after) - julianday('now') <= 30 THEN 'expiring'
+         WHEN c.not_after <= $1 THEN 'expired'
+         WHEN c.not_after <= $2 THEN 'expiring'
          ELSE 'active' END AS derived_status,
-    CAST(julianday(c.not_after) - julianday('now') AS INTEGER) AS days_until_expiry,
     c.renewed_from, c.created_at, r.revoked_at, r.reason
     FROM certificates c LEFT JOIN revoked_certificates r ON r.certificate_id = c.id";
+
+/// The two times SELECT_CERT binds as $1 and $2: now, and the start of the 30-day "expiring" window's end.
+fn status_times() -> (String, String) {
+    let now = OffsetDateTime::now_utc();
+    (
+        format_time(now),
+        format_time(now + time::Duration::days(30)),
+    )
+}
 
 /// Filters of `GET /api/certificates`.
 #[derive(Debug, Clone, Default)]
@@ -159,12 +170,12 @@ impl Store {
         effects: &IssueEffects,
         audit: &AuditEntry,
     ) -> Result<i64> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
         if let Some(service) = &effects.create_service {
             sqlx::query(
                 "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
-                 VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(service_id) DO NOTHING",
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT(service_id) DO NOTHING",
             )
             .bind(&service.service_id)
             .bind(&service.service_name)
@@ -179,8 +190,8 @@ impl Store {
         }
         if let Some((service_id, token_hash)) = &effects.consume_enrollment {
             let used = sqlx::query(
-                "UPDATE services SET enrollment_used_at = ?, updated_at = ?
-                 WHERE service_id = ? AND enrollment_token_hash = ? AND enrollment_used_at IS NULL",
+                "UPDATE services SET enrollment_used_at = $1, updated_at = $2
+                 WHERE service_id = $3 AND enrollment_token_hash = $4 AND enrollment_used_at IS NULL",
             )
             .bind(&now)
             .bind(&now)
@@ -189,13 +200,41 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if used.rows_affected() != 1 {
-                return Err(StoreError::Conflict("enrollment token already used".into()));
+                return Err(StoreError::Refused(
+                    "the enrollment token was used meanwhile".into(),
+                ));
             }
+        }
+        // Checked inside the write transaction, so a concurrent revocation cannot slip between
+        // the authority's check and this insert.
+        if let Some(previous) = &cert.renewed_from {
+            let status: Option<(String,)> =
+                sqlx::query_as("SELECT status FROM certificates WHERE serial_number = $1")
+                    .bind(previous)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if status.as_ref().is_none_or(|(s,)| s != "active") {
+                return Err(StoreError::Refused(format!(
+                    "certificate {previous} is revoked and cannot be renewed"
+                )));
+            }
+        }
+        let (compromised,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates c JOIN revoked_certificates r ON r.certificate_id = c.id
+             WHERE c.public_key_sha256 = $1 AND r.reason = 'keyCompromise'",
+        )
+        .bind(&cert.public_key_sha256)
+        .fetch_one(&mut *tx)
+        .await?;
+        if compromised > 0 {
+            return Err(StoreError::Refused(
+                "this public key was revoked for keyCompromise and is blocked".into(),
+            ));
         }
         let id = sqlx::query(
             "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
              public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at)
-             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
         )
         .bind(&cert.serial_number)
         .bind(&cert.service_id)
@@ -213,18 +252,18 @@ impl Store {
         .bind(format_time(cert.not_after))
         .bind(&cert.renewed_from)
         .bind(&now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound("service".into()),
             other => StoreError::Database(other),
         })?
-        .last_insert_rowid();
+        .try_get::<i64, _>(0)?;
         // Renewal is due two thirds into the lifetime.
         let renew_after = cert.not_before + (cert.not_after - cert.not_before) * 2 / 3;
         sqlx::query(
-            "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES (?,?,?,?)",
+            "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES ($1,$2,$3,$4)",
         )
         .bind(id)
         .bind(&cert.service_id)
@@ -234,8 +273,8 @@ impl Store {
         .await?;
         if let Some(previous) = &cert.renewed_from {
             sqlx::query(
-                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = ?
-                 WHERE certificate_id = (SELECT id FROM certificates WHERE serial_number = ?) AND status = 'pending'",
+                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = $1
+                 WHERE certificate_id = (SELECT id FROM certificates WHERE serial_number = $2) AND status = 'pending'",
             )
             .bind(&now)
             .bind(previous)
@@ -248,9 +287,12 @@ impl Store {
     }
 
     pub async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertificateRecord>> {
+        let (now, soon) = status_times();
         let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_CERT} WHERE c.serial_number = ?"
+            "{SELECT_CERT} WHERE c.serial_number = $3"
         )))
+        .bind(&now)
+        .bind(&soon)
         .bind(serial)
         .fetch_optional(&self.read)
         .await?;
@@ -259,10 +301,13 @@ impl Store {
 
     /// The service's newest certificate that is neither revoked nor expired, else its newest one.
     pub async fn current_certificate(&self, service_id: &str) -> Result<Option<CertificateRecord>> {
+        let (now, soon) = status_times();
         let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_CERT} WHERE c.service_id = ?
-             ORDER BY (c.status = 'active' AND julianday(c.not_after) > julianday('now')) DESC, c.id DESC LIMIT 1"
+            "{SELECT_CERT} WHERE c.service_id = $3
+             ORDER BY CASE WHEN c.status = 'active' AND c.not_after > $1 THEN 1 ELSE 0 END DESC, c.id DESC LIMIT 1"
         )))
+        .bind(&now)
+        .bind(&soon)
         .bind(service_id)
         .fetch_optional(&self.read)
         .await?;
@@ -272,19 +317,20 @@ impl Store {
     pub async fn list_certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
         let status_clause = match filter.status.as_deref() {
             None => "1=1",
-            Some("active") => "c.status = 'active' AND julianday(c.not_after) > julianday('now')",
-            Some("expiring") => {
-                "c.status = 'active' AND julianday(c.not_after) > julianday('now') AND julianday(c.not_after) - julianday('now') <= 30"
-            }
-            Some("expired") => "c.status = 'active' AND julianday(c.not_after) <= julianday('now')",
+            Some("active") => "c.status = 'active' AND c.not_after > $1",
+            Some("expiring") => "c.status = 'active' AND c.not_after > $1 AND c.not_after <= $2",
+            Some("expired") => "c.status = 'active' AND c.not_after <= $1",
             Some("revoked") => "c.status = 'revoked'",
             Some(other) => return Err(StoreError::NotFound(format!("status filter '{other}'"))),
         };
         let limit = filter.limit.clamp(1, 1000);
+        let (now, soon) = status_times();
         let rows: Vec<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_CERT} WHERE {status_clause} AND (?1 IS NULL OR c.service_id = ?1) AND (?2 IS NULL OR c.id < ?2)
-             ORDER BY c.id DESC LIMIT ?3"
+            "{SELECT_CERT} WHERE {status_clause} AND ($3 IS NULL OR c.service_id = $3) AND ($4 IS NULL OR c.id < $4)
+             ORDER BY c.id DESC LIMIT $5"
         )))
+        .bind(&now)
+        .bind(&soon)
         .bind(&filter.service_id)
         .bind(filter.cursor)
         .bind(limit + 1)
@@ -300,36 +346,62 @@ impl Store {
         Ok(CertificatePage { items, next_cursor })
     }
 
-    /// Revoke certificates by serial in one transaction. Already revoked ones are left as they are
-    /// and not returned. `reason_code` is the RFC 5280 CRLReason value of `reason`.
+    /// Revoke in one transaction: one serial, or every unexpired, unrevoked certificate of a service
+    /// (selected inside the transaction, so a renewal racing with it cannot survive). For
+    /// keyCompromise every other certificate with the same public key is revoked too, and the key is
+    /// blocked for future issuance. Already revoked certificates are left as they are.
     pub async fn revoke_certificates(
         &self,
-        serials: &[String],
+        target: &RevocationTarget,
         reason: &str,
         reason_code: u8,
         revoked_by: &str,
         audit: &AuditEntry,
     ) -> Result<Vec<RevokedRecord>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
-        let mut revoked = Vec::new();
-        for serial in serials {
-            let row: Option<(i64, String, i64)> = sqlx::query_as(
-                "UPDATE certificates SET status = 'revoked' WHERE serial_number = ? AND status = 'active'
-                 RETURNING id, service_id, issuer_ca_id",
-            )
-            .bind(serial)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((id, service_id, issuer)) = row else {
-                continue;
-            };
+        let mut hit: Vec<(i64, String, String, i64, String)> = match target {
+            RevocationTarget::Serial(serial) => {
+                sqlx::query_as(
+                    "UPDATE certificates SET status = 'revoked' WHERE serial_number = $1 AND status = 'active'
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                )
+                .bind(serial)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            RevocationTarget::Service(service_id) => {
+                sqlx::query_as(
+                    "UPDATE certificates SET status = 'revoked' WHERE service_id = $1 AND status = 'active' AND not_after > $2
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                )
+                .bind(service_id)
+                .bind(&now)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        if reason == "keyCompromise" {
+            let keys: Vec<String> = hit.iter().map(|h| h.4.clone()).collect();
+            for key in keys {
+                let siblings: Vec<(i64, String, String, i64, String)> = sqlx::query_as(
+                    "UPDATE certificates SET status = 'revoked' WHERE public_key_sha256 = $1 AND status = 'active'
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                )
+                .bind(&key)
+                .fetch_all(&mut *tx)
+                .await?;
+                hit.extend(siblings);
+            }
+        }
+        let mut revoked = Vec::with_capacity(hit.len());
+        for (id, serial, service_id, issuer, _) in hit {
             sqlx::query(
                 "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by)
-                 VALUES (?,?,?,?,?,?,?)",
+                 VALUES ($1,$2,$3,$4,$5,$6,$7)",
             )
             .bind(id)
-            .bind(serial)
+            .bind(&serial)
             .bind(issuer)
             .bind(&now)
             .bind(reason)
@@ -337,13 +409,13 @@ impl Store {
             .bind(revoked_by)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = ? WHERE certificate_id = ?")
+            sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = $1 WHERE certificate_id = $2")
                 .bind(&now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             revoked.push(RevokedRecord {
-                serial_number: serial.clone(),
+                serial_number: serial,
                 service_id,
                 revoked_at: now.clone(),
                 reason: reason.to_string(),
@@ -356,26 +428,11 @@ impl Store {
         tx.commit().await?;
         Ok(revoked)
     }
+}
 
-    /// Serials of a service's certificates that are unrevoked and unexpired.
-    pub async fn revocable_serials(&self, service_id: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT serial_number FROM certificates WHERE service_id = ? AND status = 'active'
-             AND julianday(not_after) > julianday('now') ORDER BY id",
-        )
-        .bind(service_id)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    /// Every revocation of an issuer, for its CRL: (serial, revoked_at, reason_code).
-    pub async fn revoked_entries(&self, issuer_ca_id: i64) -> Result<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT serial_number, revoked_at, reason_code FROM revoked_certificates WHERE issuer_ca_id = ? ORDER BY id",
-        )
-        .bind(issuer_ca_id)
-        .fetch_all(&self.read)
-        .await?)
-    }
+/// What a revocation request names.
+#[derive(Debug, Clone)]
+pub enum RevocationTarget {
+    Serial(String),
+    Service(String),
 }

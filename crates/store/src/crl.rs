@@ -15,6 +15,9 @@ pub struct CrlRecord {
     pub created_at: String,
 }
 
+/// One revocation as a CRL needs it: (serial hex, revoked_at RFC 3339, CRLReason code).
+pub type RevokedRow = (String, String, i64);
+
 /// A signed CRL, produced by the caller for the number the store reserved.
 pub struct SignedCrl {
     pub der: Vec<u8>,
@@ -43,18 +46,25 @@ impl Store {
         sign: F,
     ) -> Result<CrlRecord>
     where
-        F: FnOnce(i64) -> std::result::Result<SignedCrl, String>,
+        F: FnOnce(i64, Vec<RevokedRow>) -> std::result::Result<SignedCrl, String>,
     {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (number,): (i64,) =
             sqlx::query_as("SELECT COALESCE(MAX(crl_number), 0) + 1 FROM crl_history")
                 .fetch_one(&mut *tx)
                 .await?;
-        let signed = sign(number).map_err(StoreError::Corrupt)?;
+        // Read inside the transaction: a CRL never misses a revocation committed before it.
+        let revoked: Vec<RevokedRow> = sqlx::query_as(
+            "SELECT serial_number, revoked_at, reason_code FROM revoked_certificates WHERE issuer_ca_id = $1 ORDER BY id",
+        )
+        .bind(issuer_ca_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let signed = sign(number, revoked).map_err(StoreError::Corrupt)?;
         let now = format_time(OffsetDateTime::now_utc());
         sqlx::query(
             "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at)
-             VALUES (?,?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
         )
         .bind(number)
         .bind(issuer_ca_id)

@@ -15,16 +15,14 @@ pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
 pub use ca::{CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateFilter, CertificatePage, CertificateRecord, IssueEffects, NewCertificate,
-    RevokedRecord,
+    RevocationTarget, RevokedRecord,
 };
-pub use crl::{CrlRecord, SignedCrl};
+pub use crl::{CrlRecord, RevokedRow, SignedCrl};
 pub use services::{NewService, ServiceRecord};
 pub use tokens::TokenRecord;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use std::str::FromStr;
+use sqlx::pool::{Pool, PoolOptions};
+use sqlx::{Any, Transaction};
 use std::time::Duration;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -39,9 +37,12 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// Policy enforced inside a transaction refused the change (revoked or compromised key, used token).
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("unsupported database URL '{0}' (expected sqlite://PATH)")]
+    #[error("unsupported database URL '{0}' (expected sqlite://PATH or postgres://…)")]
     UnsupportedUrl(String),
 }
 
@@ -61,15 +62,24 @@ pub struct Statistics {
     pub tables: Vec<(String, i64)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One store over either backend. The SQL is shared (`$N` placeholders, times as RFC 3339 text
+/// compared as text); only migrations and write serialisation differ per backend.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    backend: Backend,
+    read: Pool<Any>,
+    write: Pool<Any>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store(sqlite)")
+        write!(f, "Store({:?})", self.backend)
     }
 }
 
@@ -91,31 +101,103 @@ pub const SEED_VIEWS: [&str; 4] = [
     "v_expiring_certificates",
 ];
 
+/// Key of the PostgreSQL advisory lock every write transaction takes: it serialises the audit hash
+/// chain and CRL numbers across replicas, as the single write connection does on SQLite.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL";
+
+const WRITE_LOCK_KEY: i64 = 0x7663_6370_6b69; // "vccpki"
+
 impl Store {
-    /// Open (creating if missing) and migrate the database at `url` (`sqlite://path`).
+    /// Open (creating if missing) and migrate the database at `url` (`sqlite://path` or `postgres://…`).
     pub async fn open(url: &str) -> Result<Self> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
         }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk (fsync of the WAL) before a certificate leaves the server.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Self> {
+        let base = url.split('?').next().unwrap_or(url);
+        // One writer: SQLite serialises writes anyway, and the audit chain needs a single appender.
+        let write = PoolOptions::<Any>::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    // FULL: a commit is on disk (fsync of the WAL) before a certificate leaves the server.
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("{base}?mode=rwc"))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
+        let read = PoolOptions::<Any>::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("{base}?mode=ro"))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            backend: Backend::Sqlite,
+            read,
+            write,
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Self> {
+        let pool = PoolOptions::<Any>::new()
+            .max_connections(16)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
+        // Replicas starting together: the migrator holds a PostgreSQL advisory lock while it runs.
+        let mut attempt = 0;
+        loop {
+            match sqlx::migrate!("./migrations/postgres").run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 30 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "PostgreSQL not ready for migrations; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Self {
+            backend: Backend::Postgres,
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begin a write transaction; on PostgreSQL it first takes the replica-wide write lock.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -124,14 +206,18 @@ impl Store {
     }
 
     pub async fn statistics(&self) -> Result<Statistics> {
+        let now = format_time(OffsetDateTime::now_utc());
+        let soon = format_time(OffsetDateTime::now_utc() + time::Duration::days(30));
         let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT COUNT(*),
-                    COALESCE(SUM(status = 'active'), 0),
-                    COALESCE(SUM(status = 'revoked'), 0),
-                    COALESCE(SUM(status = 'expired'), 0),
-                    COALESCE(SUM(status = 'expiring'), 0)
-             FROM v_certificate_status",
+                    COALESCE(SUM(CASE WHEN status = 'active' AND not_after > $1 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN status = 'active' AND not_after <= $1 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN status = 'active' AND not_after > $1 AND not_after <= $2 THEN 1 ELSE 0 END), 0)
+             FROM certificates",
         )
+        .bind(&now)
+        .bind(&soon)
         .fetch_one(&self.read)
         .await?;
         let mut tables = Vec::new();
@@ -152,7 +238,7 @@ impl Store {
         };
         Ok(Statistics {
             certificates_total: row.0,
-            certificates_active: row.1 + row.4,
+            certificates_active: row.1,
             certificates_revoked: row.2,
             certificates_expired: row.3,
             certificates_expiring: row.4,
@@ -163,13 +249,29 @@ impl Store {
         })
     }
 
-    /// Names of the tables and views present, for schema checks.
-    pub async fn schema_objects(&self) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT type, name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name",
+    /// Take or renew the lease `name` for `holder` until `ttl` from now. True if `holder` holds it:
+    /// scheduled work (periodic CRLs) runs on one replica at a time.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: time::Duration,
+    ) -> Result<bool> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "INSERT INTO scheduler_leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = $2, expires_at = $3
+             WHERE scheduler_leases.holder = $2 OR scheduler_leases.expires_at < $4",
         )
-        .fetch_all(&self.read)
-        .await?)
+        .bind(name)
+        .bind(holder)
+        .bind(format_time(now + ttl))
+        .bind(format_time(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated.rows_affected() == 1)
     }
 }
 

@@ -80,15 +80,15 @@ impl Store {
         enrollment_expires_at: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<ServiceRecord> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
         sqlx::query(
             "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip,
                 enrollment_token_hash, enrollment_expires_at, enrollment_used_at, created_at, updated_at)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,NULL,?9,?9)
-             ON CONFLICT(service_id) DO UPDATE SET service_name = ?2, description = ?3, endpoints = ?4,
-                allowed_dns = ?5, allowed_ip = ?6, enrollment_token_hash = ?7, enrollment_expires_at = ?8,
-                enrollment_used_at = NULL, updated_at = ?9",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,NULL,$9,$9)
+             ON CONFLICT(service_id) DO UPDATE SET service_name = $2, description = $3, endpoints = $4,
+                allowed_dns = $5, allowed_ip = $6, enrollment_token_hash = $7, enrollment_expires_at = $8,
+                enrollment_used_at = NULL, updated_at = $9",
         )
         .bind(&service.service_id)
         .bind(&service.service_name)
@@ -103,7 +103,7 @@ impl Store {
         .await?;
         append(&mut tx, audit).await?;
         let row: ServiceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_SERVICE} WHERE service_id = ?"
+            "{SELECT_SERVICE} WHERE service_id = $1"
         )))
         .bind(&service.service_id)
         .fetch_one(&mut *tx)
@@ -114,7 +114,7 @@ impl Store {
 
     pub async fn service(&self, service_id: &str) -> Result<Option<ServiceRecord>> {
         let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_SERVICE} WHERE service_id = ?"
+            "{SELECT_SERVICE} WHERE service_id = $1"
         )))
         .bind(service_id)
         .fetch_optional(&self.read)
@@ -130,7 +130,7 @@ impl Store {
     ) -> Result<(Vec<ServiceRecord>, Option<i64>)> {
         let limit = limit.clamp(1, 1000);
         let rows: Vec<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_SERVICE} WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
+            "{SELECT_SERVICE} WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
         )))
         .bind(cursor)
         .bind(limit + 1)
@@ -155,11 +155,11 @@ impl Store {
         description: Option<&str>,
         audit: &AuditEntry,
     ) -> Result<ServiceRecord> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
         let done = sqlx::query(
-            "UPDATE services SET service_name = ?, endpoints = ?, description = COALESCE(?, description), updated_at = ?
-             WHERE service_id = ?",
+            "UPDATE services SET service_name = $1, endpoints = $2, description = COALESCE($3, description), updated_at = $4
+             WHERE service_id = $5",
         )
         .bind(service_name)
         .bind(json_list(endpoints))
@@ -173,7 +173,7 @@ impl Store {
         }
         append(&mut tx, audit).await?;
         let row: ServiceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_SERVICE} WHERE service_id = ?"
+            "{SELECT_SERVICE} WHERE service_id = $1"
         )))
         .bind(service_id)
         .fetch_one(&mut *tx)

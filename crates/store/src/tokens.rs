@@ -1,6 +1,7 @@
 //! Admin API tokens, stored only as SHA-256 hashes of 256-bit random values.
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, Result, Store};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -21,16 +22,16 @@ impl Store {
         token_hash: &str,
         audit: &AuditEntry,
     ) -> Result<i64> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = sqlx::query(
-            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, 'admin', ?, ?)",
+            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, 'admin', $2, $3) RETURNING id",
         )
         .bind(name)
         .bind(token_hash)
         .bind(format_time(OffsetDateTime::now_utc()))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?
-        .last_insert_rowid();
+        .try_get::<i64, _>(0)?;
         append(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(id)
@@ -55,13 +56,14 @@ impl Store {
     }
 
     pub async fn revoke_token(&self, id: i64, audit: &AuditEntry) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
-        let done =
-            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(format_time(OffsetDateTime::now_utc()))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(format_time(OffsetDateTime::now_utc()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         append(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)

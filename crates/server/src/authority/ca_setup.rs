@@ -105,7 +105,9 @@ impl Authority {
             )));
         }
         if let Some(known) = self.password() {
-            if known.as_bytes() != password.as_bytes() && self.root_pem().is_some() {
+            // One password for all CA keys: a different one would leave a CA the server cannot
+            // unlock at its next start.
+            if known.as_bytes() != password.as_bytes() {
                 return Err(ApiError::bad_request(
                     "all CA keys use the server's one CA password; this one differs",
                 ));

@@ -11,7 +11,9 @@ use vcc_pki_core::csr::verify_csr_pem;
 use vcc_pki_core::names::{normalize_dns_name, parse_ip};
 use vcc_pki_core::profile::LeafRequest;
 use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Serial};
-use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, ServiceRecord};
+use vcc_pki_store::{
+    CertificateRecord, IssueEffects, NewCertificate, NewService, ServiceRecord, StoreError,
+};
 use zeroize::Zeroizing;
 
 /// Body of `POST /api/certificates/issue`.
@@ -81,12 +83,14 @@ pub fn validate_service_id(id: &str) -> ApiResult<()> {
     }
 }
 
-/// The names a certificate will carry: CN, requested SANs and the CSR's SANs, validated and de-duplicated.
+/// The names a certificate will carry: the CN and the requested SANs, validated and de-duplicated.
 struct Names {
     dns: Vec<String>,
     ips: Vec<IpAddr>,
 }
 
+/// Names come from the request only. A CSR's own SANs are never copied: they must be a subset of
+/// the requested names, or the request is refused (SPEC §6: "never copied blindly").
 fn collect_names(
     common_name: &str,
     dns: &[String],
@@ -105,23 +109,43 @@ fn collect_names(
         Ok(ip) => out.ips.push(ip),
         Err(_) => out.dns.push(normalize_dns_name(cn)?),
     }
-    let csr_dns = csr.map(|c| c.dns_names.clone()).unwrap_or_default();
-    for d in dns.iter().chain(csr_dns.iter()) {
+    for d in dns {
         let d = normalize_dns_name(d)?;
         if !out.dns.contains(&d) {
             out.dns.push(d);
         }
     }
-    let csr_ips = csr.map(|c| c.ip_addresses.clone()).unwrap_or_default();
     for ip in ips
         .iter()
         .map(|s| parse_ip(s))
         .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .chain(csr_ips)
     {
         if !out.ips.contains(&ip) {
             out.ips.push(ip);
+        }
+    }
+    if let Some(csr) = csr {
+        let mut extra: Vec<String> = csr
+            .dns_names
+            .iter()
+            .filter(|d| !out.dns.contains(d))
+            .cloned()
+            .collect();
+        extra.extend(
+            csr.ip_addresses
+                .iter()
+                .filter(|ip| !out.ips.contains(ip))
+                .map(|ip| ip.to_string()),
+        );
+        if !extra.is_empty() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad-csr",
+                format!(
+                    "the CSR asks for names the request does not: {} (list them in san_dns/san_ip)",
+                    extra.join(", ")
+                ),
+            ));
         }
     }
     if out.dns.len() + out.ips.len() > MAX_NAMES {
@@ -364,6 +388,19 @@ impl Authority {
                     let err = ApiError::forbidden("a service renews only its own certificate");
                     return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
                 }
+                // Only the service's current certificate renews: an older sibling cannot mint new ones.
+                let current = self
+                    .store
+                    .current_certificate(&certificate.service_id)
+                    .await?;
+                if current.as_ref().map(|c| &c.serial_number) != Some(&certificate.serial_number) {
+                    let err = ApiError::forbidden(
+                        "renew with the service's current certificate, not an older one",
+                    );
+                    return Err(ctx
+                        .deny(&self.store, ACTION, Some(&certificate.serial_number), err)
+                        .await);
+                }
                 (**certificate).clone()
             }
             Caller::Enrollment { .. } | Caller::Anonymous => {
@@ -406,9 +443,15 @@ impl Authority {
             .map(|(a, b)| ((a - b).whole_days() as u32).clamp(1, MAX_VALIDITY_DAYS))
             .unwrap_or(DEFAULT_VALIDITY_DAYS);
         let validity_days = req.validity_days.unwrap_or(lifetime_days);
-        if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
+        // A service may shorten its renewed certificate, never lengthen it; an admin may choose.
+        let max_days = if matches!(ctx.caller, Caller::Admin) {
+            MAX_VALIDITY_DAYS
+        } else {
+            lifetime_days
+        };
+        if validity_days == 0 || validity_days > max_days {
             return Err(ApiError::bad_request(format!(
-                "validity_days must be between 1 and {MAX_VALIDITY_DAYS}"
+                "validity_days must be between 1 and {max_days}"
             )));
         }
         let issuance = Issuance {
@@ -513,9 +556,24 @@ impl Authority {
                 "san_ip": record.san_ip, "key_type": record.key_type, "profile": record.profile,
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
             }));
-        self.store
+        match self
+            .store
             .insert_certificate(&record, &effects, &audit)
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // Policy re-checked inside the transaction (revoked predecessor, compromised key, token
+            // used meanwhile): a refusal, audited like the others.
+            Err(StoreError::Refused(detail)) => {
+                let err = if effects.consume_enrollment.is_some() {
+                    ApiError::unauthorized(detail)
+                } else {
+                    ApiError::forbidden(detail)
+                };
+                return Err(ctx.deny(&self.store, action, Some(service_id), err).await);
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(IssuedCertificate {
             service_id: service_id.to_string(),
             serial_number: serial.to_hex(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use vcc_pki_core::signer::RevokedEntry;
 use vcc_pki_core::{fingerprint_sha256, RevocationReason, Serial};
-use vcc_pki_store::{CrlRecord, RevokedRecord, SignedCrl};
+use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord, SignedCrl};
 
 /// How long a CRL is valid; it is rebuilt when two thirds of this have passed.
 pub const CRL_LIFETIME: Duration = Duration::hours(24);
@@ -61,7 +61,18 @@ impl Authority {
         ctx.require_admin(&self.store, ACTION, target.as_deref())
             .await?;
         let reason = RevocationReason::parse(req.reason.as_deref().unwrap_or("unspecified"))?;
-        let serials = match (&req.serial_number, &req.service_id) {
+        if matches!(
+            reason,
+            RevocationReason::RemoveFromCrl | RevocationReason::CertificateHold
+        ) {
+            // removeFromCRL belongs in delta CRLs only (RFC 5280 §5.3.1); holds are not supported,
+            // since nothing could release one.
+            return Err(ApiError::bad_request(format!(
+                "reason '{}' is not accepted: revocation here is permanent",
+                reason.as_str()
+            )));
+        }
+        let store_target = match (&req.serial_number, &req.service_id) {
             (Some(serial), _) => {
                 let serial = Serial::from_hex(serial)
                     .ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?
@@ -78,7 +89,7 @@ impl Authority {
                         "certificate {serial} is already revoked"
                     )));
                 }
-                vec![serial]
+                RevocationTarget::Serial(serial)
             }
             (None, Some(service_id)) => {
                 if self.store.service(service_id).await?.is_none() {
@@ -86,13 +97,7 @@ impl Authority {
                         "unknown service '{service_id}'"
                     )));
                 }
-                let serials = self.store.revocable_serials(service_id).await?;
-                if serials.is_empty() {
-                    return Err(ApiError::conflict(format!(
-                        "service '{service_id}' has no unrevoked, unexpired certificate"
-                    )));
-                }
-                serials
+                RevocationTarget::Service(service_id.clone())
             }
             (None, None) => return Err(ApiError::bad_request("send serial_number or service_id")),
         };
@@ -103,13 +108,23 @@ impl Authority {
         let revoked = self
             .store
             .revoke_certificates(
-                &serials,
+                &store_target,
                 reason.as_str(),
                 reason.code(),
                 &ctx.caller.actor(),
                 &audit,
             )
             .await?;
+        if revoked.is_empty() {
+            return Err(ApiError::conflict(match store_target {
+                RevocationTarget::Serial(s) => {
+                    format!("certificate {s} is already revoked or expired")
+                }
+                RevocationTarget::Service(s) => {
+                    format!("service '{s}' has no unrevoked, unexpired certificate")
+                }
+            }));
+        }
         self.trigger_crl();
         Ok(RevokeResponse {
             revoked,
@@ -125,26 +140,25 @@ impl Authority {
 
     async fn build_crl(&self, audit: vcc_pki_store::AuditEntry) -> ApiResult<CrlRecord> {
         let (issuer_id, issuer) = self.intermediate()?;
-        let rows = self.store.revoked_entries(issuer_id).await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (serial, revoked_at, code) in rows {
-            let serial = Serial::from_hex(&serial)
-                .ok_or_else(|| ApiError::internal("stored serial is not hex"))?;
-            let revoked_at = vcc_pki_store::parse_time(&revoked_at)?;
-            let reason = RevocationReason::ALL
-                .into_iter()
-                .find(|r| i64::from(r.code()) == code)
-                .unwrap_or(RevocationReason::Unspecified);
-            entries.push(RevokedEntry {
-                serial,
-                revoked_at,
-                reason,
-            });
-        }
-        let count = entries.len() as i64;
         let record = self
             .store
-            .insert_crl_with(issuer_id, &audit, move |number| {
+            .insert_crl_with(issuer_id, &audit, move |number, rows| {
+                let mut entries = Vec::with_capacity(rows.len());
+                for (serial, revoked_at, code) in rows {
+                    let serial = Serial::from_hex(&serial)
+                        .ok_or_else(|| format!("stored serial '{serial}' is not hex"))?;
+                    let revoked_at =
+                        vcc_pki_store::parse_time(&revoked_at).map_err(|e| e.to_string())?;
+                    let reason = RevocationReason::ALL
+                        .into_iter()
+                        .find(|r| i64::from(r.code()) == code)
+                        .unwrap_or(RevocationReason::Unspecified);
+                    entries.push(RevokedEntry {
+                        serial,
+                        revoked_at,
+                        reason,
+                    });
+                }
                 let this_update = OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .unwrap_or(OffsetDateTime::now_utc());
@@ -157,7 +171,7 @@ impl Authority {
                     der,
                     this_update,
                     next_update,
-                    revoked_count: count,
+                    revoked_count: entries.len() as i64,
                 })
             })
             .await?;
