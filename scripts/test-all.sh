@@ -21,6 +21,26 @@ command -v lint_pkix_cert >/dev/null || { echo "pkilint not on PATH after instal
 # The Python client's tests: cryptography makes keys on the client; uvicorn/fastapi run the README's service.
 python3 -m pip install --quiet cryptography 'uvicorn==0.54.0' 'fastapi==0.165.0'
 
+# PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
+# a superuser role for the tests. Failing to reach it fails the suite.
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  echo "== installing postgresql"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; else sudo apt-get install -y -qq postgresql; fi
+fi
+pg_version=$(ls /etc/postgresql | sort -n | tail -1)
+export VCC_PG_CLUSTER_VERSION="$pg_version"
+pg_ctlcluster "$pg_version" main start 2>/dev/null || pg_ctlcluster "$pg_version" main status >/dev/null
+for _ in $(seq 1 30); do su postgres -c "psql -Xqc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
+role_sql=$(mktemp); chmod 644 "$role_sql"
+cat > "$role_sql" <<'SQL'
+DO $$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vcc') THEN CREATE ROLE vcc LOGIN SUPERUSER PASSWORD 'vcc'; END IF;
+END$$;
+SQL
+su postgres -c "psql -Xq -f $role_sql"; rm -f "$role_sql"
+export VCC_TEST_POSTGRES_URL="postgres://vcc:vcc@127.0.0.1:5432/postgres"
+psql "$VCC_TEST_POSTGRES_URL" -XAtqc 'SELECT 1' >/dev/null || { echo "PostgreSQL not reachable at $VCC_TEST_POSTGRES_URL" >&2; exit 1; }
+
 echo "== cargo build --release"
 cargo build --release --locked
 
@@ -36,6 +56,19 @@ rm -f "$log"
 echo "== Rust tests passed: $passed, failed: $failed, cargo exit: $status"
 if [ "$status" -ne 0 ]; then exit "$status"; fi
 if [ "$passed" -lt 1 ]; then echo "no Rust tests ran: failing" >&2; exit 1; fi
+
+echo "== API integration tests again, on PostgreSQL"
+pglog=$(mktemp)
+set +e
+# The replica and restart tests already ran on PostgreSQL in the first pass.
+VCC_TEST_DATABASE=postgres cargo test -p vcc-pki --locked --tests -- --skip two_replicas --skip requests_get_503 2>&1 | tee "$pglog"
+pgstatus=${PIPESTATUS[0]}
+set -e
+pgpassed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$pglog" | awk '{s+=$4} END {print s+0}')
+rm -f "$pglog"
+if [ "$pgstatus" -ne 0 ]; then exit "$pgstatus"; fi
+if [ "$pgpassed" -lt 10 ]; then echo "too few tests ran on PostgreSQL ($pgpassed): failing" >&2; exit 1; fi
+passed=$((passed + pgpassed))
 
 echo "== Python client tests (against target/release/vcc-pki)"
 pylog=$(mktemp)

@@ -136,6 +136,7 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
         "curl",
         &[
             "-sS",
+            "--http1.1",
             "--cacert",
             root.to_str().unwrap(),
             "-H",

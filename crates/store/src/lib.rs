@@ -162,7 +162,9 @@ impl Store {
         let pool = PoolOptions::<Any>::new()
             .max_connections(16)
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(5))
+            // A request waits at most 3 s for a connection, then gets a 503: short blips are ridden
+            // out, a real outage is reported.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(url)?;
         // Replicas starting together: the migrator holds a PostgreSQL advisory lock while it runs.
         let mut attempt = 0;
@@ -182,6 +184,11 @@ impl Store {
             read: pool.clone(),
             write: pool,
         })
+    }
+
+    /// `open` taking an owned URL, for spawning.
+    pub async fn open_owned(url: String) -> Result<Self> {
+        Self::open(&url).await
     }
 
     pub fn backend(&self) -> Backend {

@@ -14,6 +14,10 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub token: String,
+    /// `Some(url)` when the suite runs on PostgreSQL (VCC_TEST_DATABASE=postgres).
+    pub database_url: Option<String>,
+    /// Whether dropping this server drops its PostgreSQL database (false for extra replicas).
+    owns_database: bool,
     child: Child,
 }
 
@@ -21,7 +25,61 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(url) = self.database_url.as_ref().filter(|_| self.owns_database) {
+            if let Some((_, name)) = url.rsplit_once('/') {
+                let _ = Command::new("psql")
+                    .args([
+                        &postgres_admin_url(),
+                        "-Xqc",
+                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ])
+                    .output();
+            }
+        }
     }
+}
+
+/// The suite runs on SQLite unless VCC_TEST_DATABASE=postgres; then PostgreSQL must be reachable
+/// (VCC_TEST_POSTGRES_URL, default postgres://vcc:vcc@127.0.0.1:5432/postgres) or every test fails.
+pub fn on_postgres() -> bool {
+    std::env::var("VCC_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("VCC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://vcc:vcc@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty PostgreSQL database for one test server; its URL.
+pub fn new_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("vcc_test_{:016x}", rand_u64());
+    let out = Command::new("psql")
+        .args([&admin, "-Xqc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql not installed");
+    assert!(
+        out.status.success(),
+        "PostgreSQL was expected (VCC_TEST_DATABASE=postgres) but could not be reached at {admin}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
 }
 
 pub fn bin() -> &'static str {
@@ -30,11 +88,14 @@ pub fn bin() -> &'static str {
 
 // The child is owned by TestServer, whose Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn spawn(data_dir: &Path, password: Option<&str>) -> (Child, String) {
+fn spawn(data_dir: &Path, password: Option<&str>, database_url: Option<&str>) -> (Child, String) {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("VCC_CA_PASSWORD")
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd.env_remove("VCC_CA_PASSWORD")
         .env("VCC_PKI_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -66,7 +127,8 @@ impl TestServer {
     pub fn start(password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (child, url) = spawn(&data, password);
+        let database_url = on_postgres().then(new_postgres_database);
+        let (child, url) = spawn(&data, password, database_url.as_deref());
         let token = std::fs::read_to_string(data.join("admin.token"))
             .unwrap()
             .trim()
@@ -75,6 +137,36 @@ impl TestServer {
             dir,
             url,
             token,
+            database_url,
+            owns_database: true,
+            child,
+        }
+    }
+
+    /// Start a server on `database_url` (PostgreSQL); `token` is an admin token already in it, if any.
+    /// The first server on a database owns it; replicas started with `owner = false` share it.
+    pub fn start_on(
+        password: Option<&str>,
+        database_url: &str,
+        token: Option<&str>,
+        owner: bool,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (child, url) = spawn(&data, password, Some(database_url));
+        let token = match token {
+            Some(t) => t.to_string(),
+            None => std::fs::read_to_string(data.join("admin.token"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        };
+        Self {
+            dir,
+            url,
+            token,
+            database_url: Some(database_url.to_string()),
+            owns_database: owner,
             child,
         }
     }
@@ -83,7 +175,7 @@ impl TestServer {
     pub fn restart(&mut self, password: Option<&str>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url) = spawn(&self.data_dir(), password);
+        let (child, url) = spawn(&self.data_dir(), password, self.database_url.as_deref());
         self.child = child;
         self.url = url;
     }
@@ -187,8 +279,21 @@ impl TestServer {
         assert_eq!(s, 201, "{b}");
     }
 
-    /// Run SQL against the server's SQLite database with Python's sqlite3 (an independent reader).
+    /// Run SQL against the server's database with an independent client: psql on PostgreSQL,
+    /// Python's sqlite3 on SQLite. Columns are joined with '|', rows with newlines.
     pub fn sql(&self, sql: &str) -> String {
+        if let Some(url) = &self.database_url {
+            let out = Command::new("psql")
+                .args([url, "-XAtq", "-c", sql])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return String::from_utf8(out.stdout).unwrap().trim().to_string();
+        }
         let out = Command::new("python3")
             .args([
                 "-c",
@@ -204,6 +309,18 @@ impl TestServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// "table:NAME" and "view:NAME" lines for the schema's objects.
+    pub fn schema_objects(&self) -> String {
+        if self.database_url.is_some() {
+            self.sql(
+                "SELECT CASE WHEN table_type = 'VIEW' THEN 'view' ELSE 'table' END || ':' || table_name
+                 FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+            )
+        } else {
+            self.sql("SELECT type || ':' || name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name")
+        }
     }
 
     pub fn count(&self, table: &str) -> i64 {

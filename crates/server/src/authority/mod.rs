@@ -39,6 +39,8 @@ pub struct Authority {
     tls: Arc<TlsState>,
     /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
     crl_trigger: Notify,
+    /// This process among the replicas sharing the database (holder of scheduling leases).
+    replica_id: String,
 }
 
 /// The service id the server's own TLS certificates are issued to.
@@ -59,6 +61,14 @@ impl Authority {
             config,
             tls,
             crl_trigger: Notify::new(),
+            replica_id: format!(
+                "{}-{}-{:08x}",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim(),
+                std::process::id(),
+                rand::random::<u32>()
+            ),
         });
         authority.reload_ca().await?;
         Ok(authority)

@@ -203,16 +203,38 @@ impl Authority {
             let wait = std::time::Duration::try_from(due_in.max(Duration::ZERO))
                 .unwrap_or_default()
                 .min(std::time::Duration::from_secs(3600));
-            if !wait.is_zero() {
+            let triggered = if wait.is_zero() {
+                false
+            } else {
                 tokio::select! {
-                    _ = self.crl_trigger.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.crl_trigger.notified() => true,
+                    _ = tokio::time::sleep(wait) => false,
                 }
-            }
+            };
             if self.intermediate().is_err() {
                 // No unlocked intermediate yet: wait for one to appear.
                 self.crl_trigger.notified().await;
                 continue;
+            }
+            // A revocation on this replica rebuilds at once; the scheduled rebuild before nextUpdate
+            // is done by whichever replica holds the "crl" lease.
+            if !triggered {
+                match self
+                    .store
+                    .acquire_lease("crl", &self.replica_id, Duration::minutes(10))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "CRL worker: cannot take the scheduling lease");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        continue;
+                    }
+                }
             }
             let audit = vcc_pki_store::AuditEntry::new("system", "crl.generate", "crl");
             match self.build_crl(audit).await {

@@ -1,0 +1,129 @@
+//! Several `vcc-pki serve` replicas over one PostgreSQL database (SPEC §7, issue #5). These tests
+//! always need PostgreSQL: they fail, never skip, when it cannot be reached.
+mod common;
+use common::*;
+use serde_json::json;
+use std::collections::HashSet;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_one_database_without_losing_anything() {
+    let db = new_postgres_database();
+    let a = TestServer::start_on(Some(PASSWORD), &db, None, true);
+    a.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    // The second replica finds the CA in the database and unlocks it with the same password.
+    let b = TestServer::start_on(Some(PASSWORD), &db, Some(&a.token), false);
+    std::fs::copy(a.data_dir().join("root.crt"), b.data_dir().join("root.crt")).unwrap();
+    let (s, info) = b.admin("GET", "/api/ca/info", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(info["sealed"], false);
+
+    // 2 × 500 issuances, 16 in flight per replica; every 5th certificate is revoked through the other replica.
+    const PER_REPLICA: usize = 500;
+    let mut tasks = Vec::new();
+    for (r, server) in [&a, &b].into_iter().enumerate() {
+        let other = if r == 0 { &b } else { &a };
+        for lane in 0..16 {
+            let (client, url, token) = (server.client(), server.url.clone(), server.token.clone());
+            let (other_client, other_url) = (other.client(), other.url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut issued = Vec::new();
+                let mut revoked = Vec::new();
+                for i in (lane..PER_REPLICA).step_by(16) {
+                    let service = format!("svc-{r}-{}", i % 20);
+                    let resp = client
+                        .post(format!("{url}/api/certificates/issue"))
+                        .bearer_auth(&token)
+                        .json(&json!({"service_id": service, "common_name": format!("{service}.internal")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 201);
+                    let body: serde_json::Value = resp.json().await.unwrap();
+                    let serial = body["serial_number"].as_str().unwrap().to_string();
+                    if i % 5 == 0 {
+                        let resp = other_client
+                            .post(format!("{other_url}/api/certificates/revoke"))
+                            .bearer_auth(&token)
+                            .json(&json!({"serial_number": serial, "reason": "superseded"}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(resp.status(), 200);
+                        revoked.push(serial.clone());
+                    }
+                    issued.push(serial);
+                }
+                (issued, revoked)
+            }));
+        }
+    }
+    let mut issued = Vec::new();
+    let mut revoked = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        issued.extend(i);
+        revoked.extend(r);
+    }
+    assert_eq!(issued.len(), 2 * PER_REPLICA);
+    assert_eq!(
+        issued.iter().collect::<HashSet<_>>().len(),
+        issued.len(),
+        "duplicate serial handed out"
+    );
+    let (distinct, total) = {
+        let row = a.sql("SELECT COUNT(DISTINCT serial_number), COUNT(*) FROM certificates WHERE service_id LIKE 'svc-%'");
+        let (d, t) = row.split_once('|').unwrap();
+        (d.parse::<usize>().unwrap(), t.parse::<usize>().unwrap())
+    };
+    assert_eq!((distinct, total), (2 * PER_REPLICA, 2 * PER_REPLICA));
+
+    // The next CRL, whichever replica makes it and whichever serves it, lists every revocation.
+    let (s, crl) = b.admin("POST", "/api/crl/generate", None).await;
+    assert_eq!(s, 200, "{crl}");
+    for server in [&a, &b] {
+        let der = server
+            .client()
+            .get(format!("{}/crl", server.url))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let path = write(server.dir.path(), "crl.der", &der);
+        let (ok, text) = run(
+            "openssl",
+            &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"],
+        );
+        assert!(ok, "{text}");
+        let text = text.to_uppercase();
+        let missing: Vec<&String> = revoked
+            .iter()
+            .filter(|s| !text.contains(&s.to_uppercase()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} revoked serials missing from the CRL served by {}",
+            missing.len(),
+            server.url
+        );
+    }
+    // CRL numbers strictly increase in the order the CRLs were made, across both replicas.
+    let numbers: Vec<i64> = a
+        .sql("SELECT crl_number FROM crl_history ORDER BY id")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        numbers.len() > 2 && numbers.windows(2).all(|w| w[1] > w[0]),
+        "{numbers:?}"
+    );
+    // Scheduled work has one holder.
+    let holders = a.sql("SELECT COUNT(DISTINCT holder) FROM scheduler_leases WHERE name = 'crl'");
+    assert!(holders == "1" || holders == "0", "{holders}");
+    // The audit chain, appended to by both replicas, is intact.
+    let (s, v) = b.admin("GET", "/api/audit/verify", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["intact"], true, "{v}");
+    assert!(v["rows"].as_i64().unwrap() > 1100);
+}
