@@ -1,5 +1,6 @@
 //! `vcc-pki`: one binary holding the server (`vcc-pki serve`) and the admin CLI (SPEC §2–§3).
 mod api_client;
+mod bench;
 mod commands;
 mod output;
 mod serve;
@@ -99,6 +100,8 @@ enum Command {
     /// Start a server with a ready Root and Intermediate CA, to try VCC PKI in one command.
     #[command(after_help = "Example:\n  vcc-pki quickstart --data-dir ./demo-pki")]
     Quickstart(commands::quickstart::QuickstartArgs),
+    /// Load-test the server (issue, renew, revoke, CRL, OCSP) against this machine's crypto floor.
+    Bench(bench::BenchArgs),
     /// Shell completions.
     #[command(
         after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
@@ -154,6 +157,7 @@ fn main() {
             Ok(())
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
+        Command::Bench(args) => bench::run(args, &cli.global),
         command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
     if let Err(e) = result {
@@ -184,6 +188,9 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Audit(c) => commands::system::audit(c, global).await,
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
-        Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Quickstart(_)
+        | Command::Bench(_) => Ok(()),
     }
 }
