@@ -51,7 +51,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_key_type)]
     root_key: Option<KeyType>,
     /// revoke: certificates pre-issued (each request revokes one; the run ends early when all are).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 10_000)]
     pool: usize,
     /// Seconds each crypto-floor measurement runs.
     #[arg(long, default_value_t = 1.0)]
@@ -83,7 +83,9 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(bench(&args, g, spawned.as_ref()));
     let report = match (report, &spawned) {
-        (Err(e), Some(s)) => return Err(e.context(format!("spawned server log: {}", s.log_tail()))),
+        (Err(e), Some(s)) if !s.alive() => {
+            return Err(e.context(format!("the spawned server died; its log: {}", s.log_tail())))
+        }
         (r, _) => r?,
     };
     drop(spawned);
@@ -187,8 +189,11 @@ async fn bench(
         }
     };
     if args.warmup > 0.0 {
+        // revoke: the warm-up may use a fifth of the pool, the measured run the rest.
+        plan.limit_pool(5);
         load::run(args.concurrency, Duration::from_secs_f64(args.warmup), op.clone()).await?;
     }
+    plan.limit_pool(1);
     let before = statistics(&target.api).await;
     if let Some(s) = spawned {
         rss.before_run = Some(s.rss()?);

@@ -126,7 +126,10 @@ pub fn print(out: &Output, r: &Report) {
             l.latency_ms.p50, l.latency_ms.p90, l.latency_ms.p99, l.latency_ms.max
         ),
     ));
-    if let Some(n) = r.issued.filter(|_| r.scenario != "revoke") {
+    if let Some(n) = r
+        .issued
+        .filter(|_| matches!(r.scenario, "issue-csr" | "issue-keygen" | "renew"))
+    {
         rows.push(("Stored", format!("{n} new certificates")));
     }
     if let Some(n) = r.revoked.filter(|_| r.scenario == "revoke") {

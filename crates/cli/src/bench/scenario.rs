@@ -52,10 +52,25 @@ const MAX_CSRS: usize = 64;
 enum Kind {
     /// POST the body of index `worker % len`.
     Post(Vec<Vec<u8>>),
-    /// POST each body once, in order, shared by all workers.
-    PostOnce(Vec<Vec<u8>>, AtomicUsize),
+    /// POST each body once, in order, shared by all workers, up to the limit (an index).
+    PostOnce {
+        bodies: Vec<Vec<u8>>,
+        next: AtomicUsize,
+        limit: AtomicUsize,
+    },
     Get,
     Ocsp(Vec<u8>),
+}
+
+impl Kind {
+    fn post_once(bodies: Vec<Vec<u8>>) -> Self {
+        let limit = AtomicUsize::new(bodies.len());
+        Self::PostOnce {
+            bodies,
+            next: AtomicUsize::new(0),
+            limit,
+        }
+    }
 }
 
 /// A scenario ready to run: the endpoint, the bodies and what a good answer looks like.
@@ -170,7 +185,7 @@ pub async fn preissue(
         url: target.url("/api/certificates/issue"),
         auth: target.auth()?,
         expect: StatusCode::CREATED,
-        kind: Kind::PostOnce(bodies, AtomicUsize::new(0)),
+        kind: Kind::post_once(bodies),
         notes: Vec::new(),
     });
     let issued = Arc::new(Mutex::new(Vec::with_capacity(n)));
@@ -262,7 +277,7 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
                 .iter()
                 .map(|(serial, _)| to_bytes(&json!({"serial_number": serial, "reason": "superseded"})))
                 .collect::<anyhow::Result<_>>()?;
-            ("/api/certificates/revoke", StatusCode::OK, Kind::PostOnce(bodies, AtomicUsize::new(0)))
+            ("/api/certificates/revoke", StatusCode::OK, Kind::post_once(bodies))
         }
         Scenario::Crl => {
             if target.api.get_bytes("/crl").await.is_err() {
@@ -339,6 +354,14 @@ pub fn ocsp_status(der: &[u8]) -> Result<(OcspResponseStatus, Option<CertStatus>
 }
 
 impl Plan {
+    /// For pools used once (revoke): allow `len / divisor` requests in total, counted from the
+    /// start of the pool (the warm-up takes a share, the measured run gets the rest).
+    pub fn limit_pool(&self, divisor: usize) {
+        if let Kind::PostOnce { bodies, limit, .. } = &self.kind {
+            limit.store(bodies.len() / divisor.max(1), Ordering::Relaxed);
+        }
+    }
+
     /// One request. `Ok(None)` when there is nothing left to send; `Ok(Some(body))` on the
     /// expected status; `Err(message)` otherwise.
     async fn send(&self, worker: usize, _iteration: u64) -> Result<Option<bytes::Bytes>, String> {
@@ -350,10 +373,15 @@ impl Plan {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone())
             }
-            Kind::PostOnce(bodies, next) => {
+            Kind::PostOnce { bodies, next, limit } => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
-                    return Ok(None);
+                let body = match bodies.get(i) {
+                    Some(b) if i < limit.load(Ordering::Relaxed) => b,
+                    _ => {
+                        // Give the index back so a later phase with a higher limit can use it.
+                        next.fetch_sub(1, Ordering::Relaxed);
+                        return Ok(None);
+                    }
                 };
                 self.http
                     .post(&self.url)

@@ -115,6 +115,13 @@ impl SpawnedServer {
         self.dir.path().join("data")
     }
 
+    /// Whether the server process is still running (not exited, not a zombie).
+    pub fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .map(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+            .unwrap_or(false)
+    }
+
     pub fn rss(&self) -> anyhow::Result<Rss> {
         read_rss(self.pid())
     }
@@ -125,7 +132,13 @@ impl SpawnedServer {
         if let Ok(mut f) = std::fs::File::open(self.dir.path().join("server.log")) {
             let _ = f.read_to_string(&mut text);
         }
-        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        // The first start prints the admin token: never repeat it.
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token"))
+            .rev()
+            .take(5)
+            .collect();
         if lines.is_empty() {
             "(no log output)".into()
         } else {
