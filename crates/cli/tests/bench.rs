@@ -8,7 +8,15 @@ fn bench(args: &[&str]) -> (bool, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vcc-pki"))
         .arg("bench")
         .args(args)
-        .args(["--spawn", "--output", "json", "--warmup", "0.3", "--floor-secs", "0.3"])
+        .args([
+            "--spawn",
+            "--output",
+            "json",
+            "--warmup",
+            "0.3",
+            "--floor-secs",
+            "0.3",
+        ])
         .env_remove("VCC_PKI_SERVER")
         .env_remove("VCC_PKI_TOKEN")
         .env_remove("VCC_PKI_CA_BUNDLE")
@@ -44,10 +52,7 @@ fn assert_clean_issuing_run(r: &Value, scenario: &str) {
         f(r, &["latency_ms", "p99"]),
         f(r, &["latency_ms", "max"]),
     );
-    assert!(
-        0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max,
-        "{r}"
-    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{r}");
     assert_eq!(
         f(r, &["issued"]),
         requests,
@@ -93,7 +98,10 @@ fn renew_by_serial_and_ocsp_against_a_spawned_server() {
     // OCSP: measured when the server has a responder, otherwise a clear refusal, never numbers.
     let (ok, r, out) = bench(&["ocsp", "--duration", "1", "--concurrency", "4"]);
     if ok {
-        assert!(f(&r, &["requests"]) > 0.0 && f(&r, &["errors"]) == 0.0, "{out}");
+        assert!(
+            f(&r, &["requests"]) > 0.0 && f(&r, &["errors"]) == 0.0,
+            "{out}"
+        );
     } else {
         assert!(out.contains("server has no /ocsp endpoint"), "{out}");
         assert!(r.is_null(), "no figures without an endpoint: {out}");

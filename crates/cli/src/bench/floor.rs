@@ -70,7 +70,12 @@ pub fn measure(work: &Work, secs: f64) -> anyhow::Result<Floor> {
             // Check once outside the timed loop that it really verifies.
             UnparsedPublicKey::new(algorithm, &public)
                 .verify(&message, &signature)
-                .map_err(|_| anyhow!("self-check: a fresh {} signature does not verify", kt.as_str()))?;
+                .map_err(|_| {
+                    anyhow!(
+                        "self-check: a fresh {} signature does not verify",
+                        kt.as_str()
+                    )
+                })?;
             let rate = on_all_cores(cores, window, || {
                 UnparsedPublicKey::new(algorithm, &public)
                     .verify(&message, &signature)

@@ -67,7 +67,11 @@ pub struct LoadResult {
 }
 
 /// Run `op(worker, iteration)` on `concurrency` workers until `duration` has passed.
-pub async fn run<F, Fut>(concurrency: usize, duration: Duration, op: F) -> anyhow::Result<LoadResult>
+pub async fn run<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<LoadResult>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,

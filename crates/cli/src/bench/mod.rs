@@ -66,7 +66,8 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.concurrency > 10_000 {
         bail!("--concurrency must be between 1 and 10000");
     }
-    if !(args.duration > 0.0 && args.duration <= 3600.0) || !(0.0..=600.0).contains(&args.warmup) {
+    let duration_ok = args.duration > 0.0 && args.duration <= 3600.0;
+    if !duration_ok || !(0.0..=600.0).contains(&args.warmup) {
         bail!("--duration must be in (0, 3600] seconds and --warmup in [0, 600]");
     }
     if args.spawn && g.server.is_some() {
@@ -84,7 +85,10 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let report = runtime.block_on(bench(&args, g, spawned.as_ref()));
     let report = match (report, &spawned) {
         (Err(e), Some(s)) if !s.alive() => {
-            return Err(e.context(format!("the spawned server died; its log: {}", s.log_tail())))
+            return Err(e.context(format!(
+                "the spawned server died; its log: {}",
+                s.log_tail()
+            )))
         }
         (r, _) => r?,
     };
@@ -102,8 +106,11 @@ async fn bench(
     let mut rss = report::ServerRss::default();
     let conn = match spawned {
         Some(s) => {
-            s.create_ca(args.root_key.unwrap_or(args.ca_key).as_str(), args.ca_key.as_str())
-                .await?;
+            s.create_ca(
+                args.root_key.unwrap_or(args.ca_key).as_str(),
+                args.ca_key.as_str(),
+            )
+            .await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
             rss.idle = Some(s.rss()?);
             s.connection()
@@ -191,7 +198,12 @@ async fn bench(
     if args.warmup > 0.0 {
         // revoke: the warm-up may use a fifth of the pool, the measured run the rest.
         plan.limit_pool(5);
-        load::run(args.concurrency, Duration::from_secs_f64(args.warmup), op.clone()).await?;
+        load::run(
+            args.concurrency,
+            Duration::from_secs_f64(args.warmup),
+            op.clone(),
+        )
+        .await?;
     }
     plan.limit_pool(1);
     let before = statistics(&target.api).await;

@@ -118,7 +118,10 @@ pub fn print(out: &Output, r: &Report) {
             }
         ),
     ));
-    rows.push(("Throughput", format!("{} requests/s", rate(l.requests_per_second))));
+    rows.push((
+        "Throughput",
+        format!("{} requests/s", rate(l.requests_per_second)),
+    ));
     rows.push((
         "Latency",
         format!(
@@ -137,7 +140,11 @@ pub fn print(out: &Output, r: &Report) {
     }
     match &r.floor {
         Some(f) => {
-            let mut parts = vec![format!("sign {} {}/s", f.sign_key_type, rate(f.sign_per_second))];
+            let mut parts = vec![format!(
+                "sign {} {}/s",
+                f.sign_key_type,
+                rate(f.sign_per_second)
+            )];
             if let (Some(k), Some(v)) = (&f.verify_key_type, f.verify_per_second) {
                 parts.push(format!("verify {k} {}/s", rate(v)));
             }
@@ -175,7 +182,10 @@ pub fn print(out: &Output, r: &Report) {
     }
     out.fields(&rows);
     if l.errors > 0 {
-        out.warn(&format!("{} requests failed; first distinct errors:", l.errors));
+        out.warn(&format!(
+            "{} requests failed; first distinct errors:",
+            l.errors
+        ));
         for e in &l.error_messages {
             eprintln!("    {} × {}", e.count, e.message);
         }

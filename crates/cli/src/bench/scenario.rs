@@ -190,28 +190,37 @@ pub async fn preissue(
     });
     let issued = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let (p, out) = (plan.clone(), issued.clone());
-    let result = load::run(concurrency.min(n.max(1)), Duration::from_secs(3600), move |w, i| {
-        let (p, out) = (p.clone(), out.clone());
-        async move {
-            match p.send(w, i).await {
-                Ok(Some(bytes)) => {
-                    let v: Value = match serde_json::from_slice(&bytes) {
-                        Ok(v) => v,
-                        Err(e) => return Outcome::Err(format!("issue answer is not JSON: {e}")),
-                    };
-                    let serial = v["serial_number"].as_str().unwrap_or_default().to_string();
-                    let pem = v["certificate_pem"].as_str().unwrap_or_default().to_string();
-                    match out.lock() {
-                        Ok(mut o) => o.push((serial, pem)),
-                        Err(_) => return Outcome::Err("lock poisoned".into()),
+    let result = load::run(
+        concurrency.min(n.max(1)),
+        Duration::from_secs(3600),
+        move |w, i| {
+            let (p, out) = (p.clone(), out.clone());
+            async move {
+                match p.send(w, i).await {
+                    Ok(Some(bytes)) => {
+                        let v: Value = match serde_json::from_slice(&bytes) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                return Outcome::Err(format!("issue answer is not JSON: {e}"))
+                            }
+                        };
+                        let serial = v["serial_number"].as_str().unwrap_or_default().to_string();
+                        let pem = v["certificate_pem"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        match out.lock() {
+                            Ok(mut o) => o.push((serial, pem)),
+                            Err(_) => return Outcome::Err("lock poisoned".into()),
+                        }
+                        Outcome::Ok
                     }
-                    Outcome::Ok
+                    Ok(None) => Outcome::Exhausted,
+                    Err(e) => Outcome::Err(e),
                 }
-                Ok(None) => Outcome::Exhausted,
-                Err(e) => Outcome::Err(e),
             }
-        }
-    })
+        },
+    )
     .await?;
     if let Some(e) = result.error_messages.first() {
         bail!("pre-issuing certificates failed: {}", e.message);
@@ -242,13 +251,20 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             let csrs = tokio::task::spawn_blocking(move || make_csrs(key, n))
                 .await
                 .map_err(|e| anyhow!("CSR generation: {e}"))??;
-            notes.push(("CSRs".into(), format!("{n} × {} (made before the clock)", key.as_str())));
+            notes.push((
+                "CSRs".into(),
+                format!("{n} × {} (made before the clock)", key.as_str()),
+            ));
             let bodies = csrs
                 .iter()
                 .enumerate()
                 .map(|(i, (cn, pem))| to_bytes(&issue_body(&format!("bench-{i}"), cn, Some(pem))))
                 .collect::<anyhow::Result<_>>()?;
-            ("/api/certificates/issue", StatusCode::CREATED, Kind::Post(bodies))
+            (
+                "/api/certificates/issue",
+                StatusCode::CREATED,
+                Kind::Post(bodies),
+            )
         }
         Scenario::IssueKeygen => {
             let bodies = (0..o.concurrency.clamp(1, MAX_CSRS))
@@ -258,26 +274,46 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
                 })
                 .collect::<anyhow::Result<_>>()?;
             notes.push(("Server-made keys".into(), KEYGEN_KEY_TYPE.as_str().into()));
-            ("/api/certificates/issue", StatusCode::CREATED, Kind::Post(bodies))
+            (
+                "/api/certificates/issue",
+                StatusCode::CREATED,
+                Kind::Post(bodies),
+            )
         }
         Scenario::Renew => {
             let n = o.concurrency.clamp(1, MAX_CSRS);
             let certs = preissue(target, n, o.concurrency).await?;
-            notes.push(("Pre-issued".into(), format!("{n} certificates, each renewed repeatedly")));
+            notes.push((
+                "Pre-issued".into(),
+                format!("{n} certificates, each renewed repeatedly"),
+            ));
             let bodies = certs
                 .iter()
                 .map(|(serial, _)| to_bytes(&json!({"serial_number": serial})))
                 .collect::<anyhow::Result<_>>()?;
-            ("/api/certificates/renew", StatusCode::CREATED, Kind::Post(bodies))
+            (
+                "/api/certificates/renew",
+                StatusCode::CREATED,
+                Kind::Post(bodies),
+            )
         }
         Scenario::Revoke => {
             let certs = preissue(target, o.pool, o.concurrency).await?;
-            notes.push(("Pre-issued".into(), format!("{} certificates, each revoked once (--pool)", o.pool)));
+            notes.push((
+                "Pre-issued".into(),
+                format!("{} certificates, each revoked once (--pool)", o.pool),
+            ));
             let bodies = certs
                 .iter()
-                .map(|(serial, _)| to_bytes(&json!({"serial_number": serial, "reason": "superseded"})))
+                .map(|(serial, _)| {
+                    to_bytes(&json!({"serial_number": serial, "reason": "superseded"}))
+                })
                 .collect::<anyhow::Result<_>>()?;
-            ("/api/certificates/revoke", StatusCode::OK, Kind::post_once(bodies))
+            (
+                "/api/certificates/revoke",
+                StatusCode::OK,
+                Kind::post_once(bodies),
+            )
         }
         Scenario::Crl => {
             if target.api.get_bytes("/crl").await.is_err() {
@@ -299,7 +335,10 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             let certs = preissue(target, 1, 1).await?;
             let (serial, leaf_pem) = certs.first().context("no certificate pre-issued")?;
             let request = ocsp_request(issuer_pem, leaf_pem)?;
-            notes.push(("OCSP request".into(), format!("{} bytes, serial {serial}, SHA-1 CertID", request.len())));
+            notes.push((
+                "OCSP request".into(),
+                format!("{} bytes, serial {serial}, SHA-1 CertID", request.len()),
+            ));
             ("/ocsp", StatusCode::OK, Kind::Ocsp(request))
         }
     };
@@ -346,7 +385,7 @@ pub fn ocsp_status(der: &[u8]) -> Result<(OcspResponseStatus, Option<CertStatus>
                 .tbs_response_data
                 .responses
                 .first()
-                .map(|r| r.cert_status.clone())
+                .map(|r| r.cert_status)
         }
         None => None,
     };
@@ -373,7 +412,11 @@ impl Plan {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone())
             }
-            Kind::PostOnce { bodies, next, limit } => {
+            Kind::PostOnce {
+                bodies,
+                next,
+                limit,
+            } => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let body = match bodies.get(i) {
                     Some(b) if i < limit.load(Ordering::Relaxed) => b,
@@ -439,7 +482,10 @@ impl Plan {
             if let Some(a) = &self.auth {
                 req = req.header(AUTHORIZATION, a.clone());
             }
-            let resp = req.send().await.map_err(|e| anyhow!("POST {}: {}", self.url, transport_message(&e)))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| anyhow!("POST {}: {}", self.url, transport_message(&e)))?;
             if resp.status() == StatusCode::NOT_FOUND {
                 bail!(
                     "server has no /ocsp endpoint (POST {} answered 404); nothing was measured",
@@ -447,13 +493,18 @@ impl Plan {
                 );
             }
             let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| anyhow!("reading the OCSP answer: {e}"))?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| anyhow!("reading the OCSP answer: {e}"))?;
             if status != StatusCode::OK {
                 bail!("OCSP probe: {}", http_message(status, &body));
             }
             return match ocsp_status(&body).map_err(|e| anyhow!("OCSP probe: {e}"))? {
                 (OcspResponseStatus::Successful, Some(CertStatus::Good(_))) => Ok(()),
-                (s, c) => bail!("OCSP probe: expected successful/good for a fresh certificate, got {s:?}/{c:?}"),
+                (s, c) => bail!(
+                    "OCSP probe: expected successful/good for a fresh certificate, got {s:?}/{c:?}"
+                ),
             };
         }
         match self.execute(0, 0).await {
@@ -489,5 +540,77 @@ fn http_message(status: StatusCode, body: &[u8]) -> String {
     match detail {
         Some(d) => format!("HTTP {}: {d}", status.as_u16()),
         None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// The request is RFC 6960 as OpenSSL reads it, and a response OpenSSL's responder signs
+    /// for it decodes to successful/good.
+    #[test]
+    fn ocsp_request_and_response_match_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let ca_key = KeyType::EcdsaP256.generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Bench Test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let leaf_key = KeyType::EcdsaP256.generate().unwrap();
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["leaf.test".into()]).unwrap();
+        leaf_params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x4a, 0x11]));
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+
+        let request = ocsp_request(&ca.pem(), &leaf.pem()).unwrap();
+        std::fs::write(p("req.der"), &request).unwrap();
+        std::fs::write(p("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(p("ca.key"), ca.key().serialize_pem()).unwrap();
+        // openssl ca's index: status, expiry, revocation date, serial, file, subject.
+        std::fs::write(
+            p("index.txt"),
+            "V\t491231235959Z\t\t4A11\tunknown\t/CN=leaf.test\n",
+        )
+        .unwrap();
+        let text = Command::new("openssl")
+            .args(["ocsp", "-reqin", &p("req.der"), "-req_text"])
+            .output()
+            .expect("openssl installed");
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("Serial Number: 4A11"), "{text}");
+        assert!(text.contains("Hash Algorithm: sha1"), "{text}");
+        let out = Command::new("openssl")
+            .args([
+                "ocsp",
+                "-index",
+                &p("index.txt"),
+                "-CA",
+                &p("ca.pem"),
+                "-rsigner",
+                &p("ca.pem"),
+            ])
+            .args([
+                "-rkey",
+                &p("ca.key"),
+                "-reqin",
+                &p("req.der"),
+                "-respout",
+                &p("resp.der"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let resp = std::fs::read(p("resp.der")).unwrap();
+        let (status, cert) = ocsp_status(&resp).unwrap();
+        assert_eq!(status, OcspResponseStatus::Successful);
+        assert!(matches!(cert, Some(CertStatus::Good(_))), "{cert:?}");
     }
 }

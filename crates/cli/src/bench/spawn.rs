@@ -99,10 +99,7 @@ impl SpawnedServer {
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => server.url = url,
-            Err(_) => bail!(
-                "the spawned server did not start: {}",
-                server.log_tail()
-            ),
+            Err(_) => bail!("the spawned server did not start: {}", server.log_tail()),
         }
         Ok(server)
     }
@@ -118,7 +115,10 @@ impl SpawnedServer {
     /// Whether the server process is still running (not exited, not a zombie).
     pub fn alive(&self) -> bool {
         std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .map(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+            .map(|s| {
+                !s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
             .unwrap_or(false)
     }
 
@@ -135,7 +135,9 @@ impl SpawnedServer {
         // The first start prints the admin token: never repeat it.
         let lines: Vec<&str> = text
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token"))
+            .filter(|l| {
+                !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token")
+            })
             .rev()
             .take(5)
             .collect();
