@@ -2,6 +2,7 @@
 //! one is answered, over one keep-alive HTTPS client whose pool holds N connections.
 use serde::Serialize;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,9 @@ pub struct LoadResult {
     pub latency_ms: Latency,
     /// The scenario ran out of work before the duration ended.
     pub exhausted: bool,
+    /// Successful responses in each whole second of the run (shows a rate that drifts as the
+    /// database grows).
+    pub per_second: Vec<u64>,
 }
 
 /// Run `op(worker, iteration)` on `concurrency` workers until `duration` has passed.
@@ -79,9 +83,16 @@ where
     let op = Arc::new(op);
     let started = Instant::now();
     let deadline = started + duration;
+    // One bucket per second, plus one for answers to requests sent just before the deadline.
+    let buckets: Arc<Vec<AtomicU64>> = Arc::new(
+        (0..duration.as_secs() as usize + 2)
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+    );
     let mut handles = Vec::with_capacity(concurrency);
     for worker in 0..concurrency {
         let op = op.clone();
+        let buckets = buckets.clone();
         handles.push(tokio::spawn(async move {
             let mut stats = WorkerStats::default();
             let mut iteration = 0u64;
@@ -91,6 +102,8 @@ where
                     Outcome::Ok => {
                         let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
                         stats.latencies_us.push(us);
+                        let second = (started.elapsed().as_secs() as usize).min(buckets.len() - 1);
+                        buckets[second].fetch_add(1, Ordering::Relaxed);
                     }
                     Outcome::Err(message) => stats.error(message),
                     Outcome::Exhausted => {
@@ -139,6 +152,7 @@ where
         },
         latency_ms: latency(&lat),
         exhausted: all.exhausted,
+        per_second: buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
     })
 }
 

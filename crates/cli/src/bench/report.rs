@@ -122,6 +122,18 @@ pub fn print(out: &Output, r: &Report) {
         "Throughput",
         format!("{} requests/s", rate(l.requests_per_second)),
     ));
+    // Whole seconds only: later buckets hold the answers that came after the deadline.
+    let whole = &l.per_second[..(r.duration_s.floor() as usize).min(l.per_second.len())];
+    if let (Some(first), Some(last), false) = (whole.first(), whole.last(), l.exhausted) {
+        rows.push((
+            "Per second",
+            format!(
+                "first {first}, last {last}, min {}, max {}",
+                whole.iter().min().copied().unwrap_or(0),
+                whole.iter().max().copied().unwrap_or(0)
+            ),
+        ));
+    }
     rows.push((
         "Latency",
         format!(
