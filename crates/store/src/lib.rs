@@ -8,6 +8,7 @@ mod audit;
 mod ca;
 mod certificates;
 mod crl;
+mod group_commit;
 mod services;
 mod tokens;
 
@@ -37,6 +38,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The database could not take the write (connection lost, writer stopped).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Policy enforced inside a transaction refused the change (revoked or compromised key, used token).
     #[error("refused: {0}")]
     Refused(String),
@@ -75,6 +79,7 @@ pub struct Store {
     backend: Backend,
     read: Pool<Any>,
     write: Pool<Any>,
+    group_commit: group_commit::GroupCommit,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,10 +156,12 @@ impl Store {
             })
             .connect(&format!("{base}?mode=ro"))
             .await?;
+        let group_commit = group_commit::GroupCommit::start(write.clone(), Backend::Sqlite);
         Ok(Self {
             backend: Backend::Sqlite,
             read,
             write,
+            group_commit,
         })
     }
 
@@ -179,10 +186,12 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+        let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres);
         Ok(Self {
             backend: Backend::Postgres,
             read: pool.clone(),
             write: pool,
+            group_commit,
         })
     }
 
@@ -197,14 +206,7 @@ impl Store {
 
     /// Begin a write transaction; on PostgreSQL it first takes the replica-wide write lock.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        let mut tx = self.write.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
+        begin_on(&self.write, self.backend).await
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -280,6 +282,21 @@ impl Store {
         tx.commit().await?;
         Ok(updated.rows_affected() == 1)
     }
+}
+
+/// Begin a write transaction on `pool`; on PostgreSQL it first takes the replica-wide write lock.
+pub(crate) async fn begin_on(
+    pool: &Pool<Any>,
+    backend: Backend,
+) -> Result<Transaction<'static, Any>> {
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// RFC 3339 UTC text with second precision: the one time format in the database.
