@@ -99,6 +99,12 @@ enum Command {
     /// Start a server with a ready Root and Intermediate CA, to try VCC PKI in one command.
     #[command(after_help = "Example:\n  vcc-pki quickstart --data-dir ./demo-pki")]
     Quickstart(commands::quickstart::QuickstartArgs),
+    /// Revocation at scale: fill the store with many revoked certificates, measure revoke latency,
+    /// CRL build time and peak memory.
+    #[command(
+        after_help = "Example:\n  vcc-pki bench-revocation --revoked 1000000 --revocations 1000"
+    )]
+    BenchRevocation(commands::revocation_bench::RevocationBenchArgs),
     /// Shell completions.
     #[command(
         after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
@@ -154,6 +160,7 @@ fn main() {
             Ok(())
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
+        Command::BenchRevocation(args) => commands::revocation_bench::run(args, out),
         command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
     if let Err(e) = result {
@@ -184,6 +191,9 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Audit(c) => commands::system::audit(c, global).await,
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
-        Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Quickstart(_)
+        | Command::BenchRevocation(_) => Ok(()),
     }
 }

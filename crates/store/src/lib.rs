@@ -5,6 +5,7 @@
 //! Every state change writes its audit row in the same transaction as the change.
 
 mod audit;
+mod bench;
 mod ca;
 mod certificates;
 mod crl;
@@ -80,6 +81,8 @@ pub struct Store {
     read: Pool<Any>,
     write: Pool<Any>,
     group_commit: group_commit::GroupCommit,
+    /// Serialises CRL builds within this process (PostgreSQL adds a session advisory lock).
+    crl_build: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,6 +165,7 @@ impl Store {
             read,
             write,
             group_commit,
+            crl_build: Default::default(),
         })
     }
 
@@ -192,12 +196,39 @@ impl Store {
             read: pool.clone(),
             write: pool,
             group_commit,
+            crl_build: Default::default(),
         })
     }
 
     /// `open` taking an owned URL, for spawning.
     pub async fn open_owned(url: String) -> Result<Self> {
         Self::open(&url).await
+    }
+
+    /// Hold while building a CRL: a process mutex, plus on PostgreSQL a session advisory lock on a
+    /// dedicated connection so that replicas build one at a time.
+    pub(crate) async fn crl_build_lock(&self) -> Result<CrlBuildGuard> {
+        let local = self.crl_build.clone().lock_owned().await;
+        let remote = if self.backend == Backend::Postgres {
+            let mut conn = self.write.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(CRL_LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+            Some(conn)
+        } else {
+            None
+        };
+        Ok(CrlBuildGuard {
+            _local: local,
+            remote,
+        })
+    }
+
+    /// The pool CRL builds read from: on SQLite the read pool (WAL snapshots of committed data),
+    /// on PostgreSQL the one pool.
+    pub(crate) fn crl_read_pool(&self) -> Pool<Any> {
+        self.read.clone()
     }
 
     pub fn backend(&self) -> Backend {
@@ -281,6 +312,33 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(updated.rows_affected() == 1)
+    }
+}
+
+/// Advisory lock key for CRL builds on PostgreSQL.
+const CRL_LOCK_KEY: i64 = 0x7663_6370_6b6a;
+
+/// Released on drop: the process mutex at once, the PostgreSQL session lock by a spawned unlock.
+pub(crate) struct CrlBuildGuard {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    remote: Option<sqlx::pool::PoolConnection<Any>>,
+}
+
+impl Drop for CrlBuildGuard {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.remote.take() {
+            tokio::spawn(async move {
+                if let Err(e) = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(CRL_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await
+                {
+                    // Closing the connection releases the lock too.
+                    tracing::warn!(error = %e, "CRL build lock not released cleanly; closing its connection");
+                    let _ = conn.detach();
+                }
+            });
+        }
     }
 }
 
