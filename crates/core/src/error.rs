@@ -26,6 +26,8 @@ pub enum CoreError {
     UnknownReason(String),
     #[error("wrong CA password or corrupt encrypted key")]
     KeyDecryption,
+    #[error("malformed OCSP request: {0}")]
+    MalformedOcspRequest(String),
     #[error("PEM: {0}")]
     Pem(String),
     #[error("cryptographic failure: {0}")]
