@@ -11,15 +11,15 @@ use spki::AlgorithmIdentifierOwned;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
-use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
     ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
-pub use x509_ocsp::OcspResponseStatus;
+pub use x509_cert::ext::Extension;
+pub use x509_ocsp::{CertId, OcspResponseStatus};
 
 /// Most certificates one request may ask about (RFC 5019 clients ask about one).
 pub const MAX_CERTIFICATES_PER_REQUEST: usize = 16;

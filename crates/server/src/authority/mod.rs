@@ -3,10 +3,15 @@
 //! to persist before anything is returned.
 mod ca_setup;
 mod issuance;
+mod ocsp;
 mod revocation;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
 pub use issuance::{validate_service_id, IssueRequest, IssuedCertificate, RenewRequest};
+pub use ocsp::{
+    OcspAnswer, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE, RESPONDER_LIFETIME,
+    RESPONSE_LIFETIME,
+};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 
 use crate::config::ServeConfig;
@@ -39,6 +44,8 @@ pub struct Authority {
     tls: Arc<TlsState>,
     /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
     crl_trigger: Notify,
+    /// The OCSP responder: its signing certificate and pre-signed responses.
+    ocsp: ocsp::OcspState,
 }
 
 /// The service id the server's own TLS certificates are issued to.
@@ -59,6 +66,7 @@ impl Authority {
             config,
             tls,
             crl_trigger: Notify::new(),
+            ocsp: ocsp::OcspState::default(),
         });
         authority.reload_ca().await?;
         Ok(authority)

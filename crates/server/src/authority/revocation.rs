@@ -110,6 +110,8 @@ impl Authority {
                 &audit,
             )
             .await?;
+        // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
+        self.ocsp_revoked(&revoked, reason);
         self.trigger_crl();
         Ok(RevokeResponse {
             revoked,
