@@ -153,7 +153,9 @@ fn checked_public_url(url: &str) -> anyhow::Result<String> {
         || !trimmed.is_ascii()
         || trimmed.chars().any(|c| c.is_ascii_control())
     {
-        anyhow::bail!("--public-url '{url}' is not a usable URL (expected e.g. http://pki.internal:8080)");
+        anyhow::bail!(
+            "--public-url '{url}' is not a usable URL (expected e.g. http://pki.internal:8080)"
+        );
     }
     Ok(trimmed.to_string())
 }

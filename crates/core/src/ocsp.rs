@@ -14,8 +14,8 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::{
-    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
-    ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, ResponderId,
+    ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
 pub use x509_cert::ext::Extension;
@@ -312,9 +312,8 @@ impl std::fmt::Debug for OcspResponder {
 impl OcspResponder {
     /// Pair the responder certificate with its key; refuses a key that does not match.
     pub fn new(certificate_der: &[u8], signer: Arc<dyn CaSigner>) -> Result<Self, CoreError> {
-        let certificate = Certificate::from_der(certificate_der).map_err(|e| {
-            CoreError::Crypto(format!("responder certificate does not parse: {e}"))
-        })?;
+        let certificate = Certificate::from_der(certificate_der)
+            .map_err(|e| CoreError::Crypto(format!("responder certificate does not parse: {e}")))?;
         let spki = certificate
             .tbs_certificate
             .subject_public_key_info
@@ -326,13 +325,15 @@ impl OcspResponder {
             ));
         }
         // ResponderID byKey: SHA-1 of the subjectPublicKey BIT STRING value (RFC 6960 §4.2.1).
-        let key_hash = OctetString::new(CertIdHash::Sha1.digest(
-            certificate
-                .tbs_certificate
-                .subject_public_key_info
-                .subject_public_key
-                .raw_bytes(),
-        ))
+        let key_hash = OctetString::new(
+            CertIdHash::Sha1.digest(
+                certificate
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes(),
+            ),
+        )
         .map_err(|e| CoreError::Crypto(e.to_string()))?;
         let signature_algorithm = signature_algorithm(signer.algorithm())?;
         Ok(Self {

@@ -78,7 +78,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let http_handle = axum_server::Handle::new();
         handles.push(http_handle.clone());
         let server = axum_server::from_tcp(listener)?.handle(http_handle);
-        println!("vcc-pki http listening on http://{}", display_addr(http_addr));
+        println!(
+            "vcc-pki http listening on http://{}",
+            display_addr(http_addr)
+        );
         tokio::spawn(async move {
             if let Err(e) = server
                 .serve(public_app.into_make_service_with_connect_info::<SocketAddr>())

@@ -98,7 +98,10 @@ fn answer(answer: OcspAnswer, request_headers: &HeaderMap) -> Response {
         OcspAnswer::Refused(status) => return refused(status),
     };
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(OCSP_RESPONSE),
+    );
     if !cacheable {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return (StatusCode::OK, headers, response.der.clone()).into_response();

@@ -70,7 +70,9 @@ pub fn public_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     public_routes()
         .fallback(|| async {
-            ApiError::not_found("plain HTTP serves only /ocsp, /crl and /ca/*.crt; the API is on HTTPS")
+            ApiError::not_found(
+                "plain HTTP serves only /ocsp, /crl and /ca/*.crt; the API is on HTTPS",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST_BYTES))
         .layer(TimeoutLayer::with_status_code(

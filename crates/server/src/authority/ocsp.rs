@@ -127,7 +127,8 @@ impl OcspState {
     /// Cache `response` unless a revocation happened since `epoch` (then it may be stale).
     fn insert_if_current(&self, key: CacheKey, response: Arc<SignedOcspResponse>, epoch: u64) {
         if let Ok(mut cache) = self.cache.write() {
-            if self.epoch() == epoch && (cache.len() < MAX_CACHED_RESPONSES || cache.contains_key(&key))
+            if self.epoch() == epoch
+                && (cache.len() < MAX_CACHED_RESPONSES || cache.contains_key(&key))
             {
                 cache.insert(key, response);
             }
@@ -264,9 +265,8 @@ impl Authority {
     async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
         let current = self.ocsp.responder();
         let intermediate_id = self.intermediate().ok().map(|(id, _)| id);
-        let usable = |r: &Option<Arc<ActiveResponder>>, now| {
-            r.clone().filter(|r| now < r.not_after)
-        };
+        let usable =
+            |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| now < r.not_after);
         let fresh = |r: &Option<Arc<ActiveResponder>>, now| {
             r.clone()
                 .filter(|r| Some(r.issuer_ca_id) == intermediate_id && !r.due(now))
@@ -321,7 +321,10 @@ impl Authority {
 
     /// Issue a responder certificate from the intermediate and store it (with its audit row)
     /// before it signs anything. Its key is made here and never leaves memory.
-    async fn issue_ocsp_responder(&self, replaces: Option<String>) -> ApiResult<Arc<ActiveResponder>> {
+    async fn issue_ocsp_responder(
+        &self,
+        replaces: Option<String>,
+    ) -> ApiResult<Arc<ActiveResponder>> {
         let (issuer_ca_id, issuer) = self.intermediate()?;
         let serial = Serial::random();
         let now = now();
@@ -330,7 +333,8 @@ impl Authority {
         let sign_issuer = issuer.clone();
         let (key, der) = tokio::task::spawn_blocking(move || {
             let key = KeyType::EcdsaP256.generate()?;
-            let der = sign_issuer.issue_ocsp_responder(&key, &sign_serial, not_before, not_after)?;
+            let der =
+                sign_issuer.issue_ocsp_responder(&key, &sign_serial, not_before, not_after)?;
             Ok::<_, vcc_pki_core::CoreError>((key, der))
         })
         .await
@@ -395,7 +399,13 @@ impl Authority {
 
     /// Sign the (SHA-1 CertID) response for `serial` and cache it if no revocation happened
     /// since `epoch`. Without a responder this does nothing: the first request signs on demand.
-    fn ocsp_presign(&self, serial: &Serial, issuer_ca_id: i64, status: CertificateStatus, epoch: Option<u64>) {
+    fn ocsp_presign(
+        &self,
+        serial: &Serial,
+        issuer_ca_id: i64,
+        status: CertificateStatus,
+        epoch: Option<u64>,
+    ) {
         let Some(active) = self.ocsp.responder() else {
             return;
         };
@@ -618,7 +628,10 @@ mod tests {
         match status_of(&record) {
             Some(CertificateStatus::Revoked { reason, revoked_at }) => {
                 assert_eq!(reason, RevocationReason::KeyCompromise);
-                assert_eq!(vcc_pki_store::format_time(revoked_at), "2026-02-01T10:00:00Z");
+                assert_eq!(
+                    vcc_pki_store::format_time(revoked_at),
+                    "2026-02-01T10:00:00Z"
+                );
             }
             other => panic!("{other:?}"),
         }
