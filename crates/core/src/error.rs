@@ -28,6 +28,8 @@ pub enum CoreError {
     KeyDecryption,
     #[error("malformed OCSP request: {0}")]
     MalformedOcspRequest(String),
+    #[error("malformed OCSP response: {0}")]
+    MalformedOcspResponse(String),
     #[error("PEM: {0}")]
     Pem(String),
     #[error("cryptographic failure: {0}")]

@@ -14,8 +14,8 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::{
-    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, ResponderId,
-    ResponseData, RevokedInfo, SingleResponse, Version,
+    BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, Request,
+    ResponderId, ResponseData, RevokedInfo, SingleResponse, TbsRequest, Version,
 };
 
 pub use x509_cert::ext::Extension;
@@ -400,12 +400,120 @@ pub fn status_only_response(status: OcspResponseStatus) -> Vec<u8> {
     vec![0x30, 0x03, 0x0a, 0x01, status as u8]
 }
 
+/// A DER `OCSPRequest` for `cert_ids`, with a nonce extension when given (what a relying party
+/// sends; used by tests and clients of this crate).
+pub fn build_request(cert_ids: Vec<CertId>, nonce: Option<&[u8]>) -> Result<Vec<u8>, CoreError> {
+    let der_err = |e: der::Error| CoreError::Crypto(e.to_string());
+    let request_extensions = match nonce {
+        Some(n) => {
+            let inner = OctetString::new(n)
+                .and_then(|o| o.to_der())
+                .map_err(der_err)?;
+            Some(vec![Extension {
+                extn_id: ID_PKIX_OCSP_NONCE,
+                critical: false,
+                extn_value: OctetString::new(inner).map_err(der_err)?,
+            }])
+        }
+        None => None,
+    };
+    OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: cert_ids
+                .into_iter()
+                .map(|req_cert| Request {
+                    req_cert,
+                    single_request_extensions: None,
+                })
+                .collect(),
+            request_extensions,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+/// What a DER `OCSPResponse` says. The signature is NOT verified: this is for inspecting
+/// responses (tests, diagnostics), not for trusting them.
+#[derive(Debug, Clone)]
+pub struct OcspResponseSummary {
+    pub status: OcspResponseStatus,
+    /// The responder's key hash (responderID byKey), for successful responses.
+    pub responder_key_hash: Option<Vec<u8>>,
+    /// Certificates carried in the response (the delegated responder's), DER.
+    pub certificates: Vec<Vec<u8>>,
+    /// Per CertID: its serial and status.
+    pub answers: Vec<(Serial, CertificateStatus)>,
+    pub this_update: Option<OffsetDateTime>,
+    pub next_update: Option<OffsetDateTime>,
+    /// The nonce octets echoed, if any.
+    pub nonce: Option<Vec<u8>>,
+}
+
+fn offset_time(t: &OcspGeneralizedTime) -> Result<OffsetDateTime, CoreError> {
+    let secs = i64::try_from(t.0.to_unix_duration().as_secs())
+        .map_err(|_| CoreError::MalformedOcspResponse("time out of range".into()))?;
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|e| CoreError::MalformedOcspResponse(e.to_string()))
+}
+
+/// Decode a DER `OCSPResponse` (see [`OcspResponseSummary`]).
+pub fn read_response(der: &[u8]) -> Result<OcspResponseSummary, CoreError> {
+    let bad = |e: der::Error| CoreError::MalformedOcspResponse(e.to_string());
+    let response = OcspResponse::from_der(der).map_err(bad)?;
+    let mut summary = OcspResponseSummary {
+        status: response.response_status,
+        responder_key_hash: None,
+        certificates: Vec::new(),
+        answers: Vec::new(),
+        this_update: None,
+        next_update: None,
+        nonce: None,
+    };
+    let Some(bytes) = response.response_bytes else {
+        return Ok(summary);
+    };
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(bad)?;
+    summary.nonce = basic.nonce().map(|n| n.0.as_bytes().to_vec());
+    let data = &basic.tbs_response_data;
+    if let ResponderId::ByKey(hash) = &data.responder_id {
+        summary.responder_key_hash = Some(hash.as_bytes().to_vec());
+    }
+    for cert in basic.certs.iter().flatten() {
+        summary.certificates.push(cert.to_der().map_err(bad)?);
+    }
+    for single in &data.responses {
+        let status = match single.cert_status {
+            CertStatus::Good(_) => CertificateStatus::Good,
+            CertStatus::Unknown(_) => CertificateStatus::Unknown,
+            CertStatus::Revoked(info) => CertificateStatus::Revoked {
+                revoked_at: offset_time(&info.revocation_time)?,
+                reason: info
+                    .revocation_reason
+                    .and_then(|r| {
+                        RevocationReason::ALL
+                            .into_iter()
+                            .find(|x| x.code() == r as u8)
+                    })
+                    .unwrap_or(RevocationReason::Unspecified),
+            },
+        };
+        let serial = Serial::from_bytes(single.cert_id.serial_number.as_bytes());
+        summary.answers.push((serial, status));
+        summary.this_update = Some(offset_time(&single.this_update)?);
+        summary.next_update = single.next_update.as_ref().map(offset_time).transpose()?;
+    }
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{CaSubject, IssuingAuthority, KeyType};
     use time::Duration;
-    use x509_ocsp::{Request, TbsRequest};
 
     fn authority() -> IssuingAuthority {
         let key = KeyType::EcdsaP256.generate().unwrap();
@@ -436,25 +544,7 @@ mod tests {
     }
 
     fn request_der(cert_ids: Vec<CertId>, nonce: Option<&[u8]>) -> Vec<u8> {
-        let request_extensions = nonce.map(|n| {
-            vec![Extension {
-                extn_id: ID_PKIX_OCSP_NONCE,
-                critical: false,
-                extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap())
-                    .unwrap(),
-            }]
-        });
-        OcspRequest {
-            tbs_request: TbsRequest {
-                version: Version::V1,
-                requestor_name: None,
-                request_list: cert_ids.into_iter().map(Request::new).collect(),
-                request_extensions,
-            },
-            optional_signature: None,
-        }
-        .to_der()
-        .unwrap()
+        build_request(cert_ids, nonce).unwrap()
     }
 
     #[test]
@@ -533,6 +623,22 @@ mod tests {
             other => panic!("expected revoked, got {other:?}"),
         }
         assert!(single.next_update.is_some());
+        let summary = read_response(&der).unwrap();
+        assert_eq!(summary.status, OcspResponseStatus::Successful);
+        assert_eq!(
+            summary.answers,
+            vec![(
+                serial.clone(),
+                CertificateStatus::Revoked {
+                    revoked_at,
+                    reason: RevocationReason::KeyCompromise
+                }
+            )]
+        );
+        assert_eq!(summary.this_update, Some(now));
+        assert_eq!(summary.next_update, Some(now + Duration::days(1)));
+        assert_eq!(summary.nonce.as_deref(), Some(&[9u8; 16][..]));
+        assert_eq!(summary.certificates.len(), 1);
         assert_eq!(
             basic.nonce().unwrap().0.as_bytes(),
             &[9u8; 16],

@@ -61,7 +61,6 @@ fn public_routes() -> Router<AppState> {
         .route("/ca/intermediate.crt", get(ca::intermediate_crt))
         .route("/crl", get(certificates::crl_der))
         .route("/ocsp", ocsp_post().get(ocsp::get_empty))
-        .route("/ocsp/", ocsp_post().get(ocsp::get_empty))
         .route("/ocsp/{*request}", get(ocsp::get))
 }
 

@@ -46,11 +46,18 @@ struct ActiveResponder {
     serial: String,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
+    /// Set when its certificate is revoked: it signs nothing more.
+    revoked: AtomicBool,
 }
 
 impl ActiveResponder {
     fn due(&self, now: OffsetDateTime) -> bool {
         now >= self.not_before + (self.not_after - self.not_before) / 2
+    }
+
+    /// May still sign (a sealed CA keeps using it while it is valid).
+    fn usable(&self, now: OffsetDateTime) -> bool {
+        now < self.not_after && !self.revoked.load(Ordering::SeqCst)
     }
 }
 
@@ -105,12 +112,14 @@ pub(super) struct OcspState {
     /// Bumped (under the cache lock) after every revocation: a response signed from a status read
     /// before the bump may be stale and is not cached.
     epoch: AtomicU64,
-    /// Set when a new responder is installed: the worker pre-signs every certificate again.
+    /// Set when the cache starts over (first responder, new intermediate): the worker pre-signs
+    /// every unexpired certificate again.
     warm_needed: AtomicBool,
     wake: Notify,
 }
 
 impl OcspState {
+    /// The responder last installed (possibly due, expired or revoked).
     fn responder(&self) -> Option<Arc<ActiveResponder>> {
         self.responder.read().ok().and_then(|r| r.clone())
     }
@@ -265,11 +274,10 @@ impl Authority {
     async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
         let current = self.ocsp.responder();
         let intermediate_id = self.intermediate().ok().map(|(id, _)| id);
-        let usable =
-            |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| now < r.not_after);
+        let usable = |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| r.usable(now));
         let fresh = |r: &Option<Arc<ActiveResponder>>, now| {
             r.clone()
-                .filter(|r| Some(r.issuer_ca_id) == intermediate_id && !r.due(now))
+                .filter(|r| r.usable(now) && Some(r.issuer_ca_id) == intermediate_id && !r.due(now))
         };
         if let Some(r) = fresh(&current, now()) {
             return Some(r);
@@ -300,12 +308,17 @@ impl Authority {
                 if let Ok(mut slot) = self.ocsp.responder.write() {
                     *slot = Some(active.clone());
                 }
-                if let Ok(mut cache) = self.ocsp.cache.write() {
-                    // Responses of the previous responder stay valid, but an intermediate change
-                    // makes them wrong: start over and let the worker pre-sign again.
-                    cache.retain(|_, r| r.responder_serial == active.serial);
+                // Responses of the previous responder stay valid until the worker re-signs them;
+                // without one for the same intermediate, the cache starts over and is pre-signed.
+                let same_issuer = current
+                    .as_ref()
+                    .is_some_and(|c| c.issuer_ca_id == active.issuer_ca_id);
+                if !same_issuer {
+                    if let Ok(mut cache) = self.ocsp.cache.write() {
+                        cache.clear();
+                    }
+                    self.ocsp.warm_needed.store(true, Ordering::SeqCst);
                 }
-                self.ocsp.warm_needed.store(true, Ordering::SeqCst);
                 self.ocsp.wake.notify_one();
                 Some(active)
             }
@@ -394,6 +407,7 @@ impl Authority {
             serial: serial.to_hex(),
             not_before,
             not_after,
+            revoked: AtomicBool::new(false),
         }))
     }
 
@@ -406,7 +420,7 @@ impl Authority {
         status: CertificateStatus,
         epoch: Option<u64>,
     ) {
-        let Some(active) = self.ocsp.responder() else {
+        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
             return;
         };
         if active.issuer_ca_id != issuer_ca_id {
@@ -458,12 +472,11 @@ impl Authority {
         };
         if revoked.iter().any(|r| r.serial_number == active.serial) {
             tracing::warn!(serial = %active.serial, "the OCSP responder certificate was revoked; issuing a new one");
-            if let Ok(mut slot) = self.ocsp.responder.write() {
-                *slot = None;
-            }
+            active.revoked.store(true, Ordering::SeqCst);
             if let Ok(mut cache) = self.ocsp.cache.write() {
                 cache.clear();
             }
+            self.ocsp.warm_needed.store(true, Ordering::SeqCst);
             self.ocsp.wake.notify_one();
             return;
         }
@@ -482,8 +495,8 @@ impl Authority {
     }
 
     /// Background worker: keeps a responder certificate (rotating it at half-life), pre-signs a
-    /// response for every unexpired certificate after each rotation, and re-signs cached
-    /// responses at half-life.
+    /// response for every unexpired certificate when the cache starts over, and re-signs cached
+    /// responses at half-life or after a rotation.
     pub async fn run_ocsp_worker(self: Arc<Self>) {
         loop {
             if self.ocsp_responder().await.is_some() {
@@ -519,7 +532,7 @@ impl Authority {
                     cursor,
                 })
                 .await?;
-            let Some(active) = self.ocsp.responder() else {
+            let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
                 return Ok(());
             };
             for record in &page.items {
@@ -550,7 +563,7 @@ impl Authority {
     /// Re-sign cached responses past half their lifetime (or signed by a previous responder)
     /// from the stored status; drop those of expired certificates.
     async fn refresh_due_responses(&self) -> ApiResult<()> {
-        let Some(active) = self.ocsp.responder() else {
+        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
             return Ok(());
         };
         let now = now();
@@ -585,65 +598,5 @@ impl Authority {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn responder_is_due_at_half_life_and_outlives_its_responses() {
-        let nb = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let na = nb + RESPONDER_LIFETIME;
-        let half = nb + RESPONDER_LIFETIME / 2;
-        // Rotated at half-life, so the last responses it signs expire before it does.
-        assert!(half + RESPONSE_LIFETIME < na);
-        let due = |t| t >= nb + (na - nb) / 2;
-        assert!(!due(half - Duration::seconds(1)));
-        assert!(due(half));
-    }
-
-    #[test]
-    fn revoked_record_gives_revoked_status_with_reason() {
-        let record = CertificateRecord {
-            id: 1,
-            serial_number: "01".into(),
-            service_id: "svc".into(),
-            common_name: "svc".into(),
-            san_dns: vec![],
-            san_ip: vec![],
-            profile: "server".into(),
-            key_type: "ecdsa-p256".into(),
-            key_source: "server".into(),
-            public_key_sha256: String::new(),
-            fingerprint_sha256: String::new(),
-            certificate_der: vec![],
-            issuer_ca_id: 1,
-            not_before: "2026-01-01T00:00:00Z".into(),
-            not_after: "2027-01-01T00:00:00Z".into(),
-            status: "revoked".into(),
-            days_until_expiry: 10,
-            renewed_from: None,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            revoked_at: Some("2026-02-01T10:00:00Z".into()),
-            revocation_reason: Some("keyCompromise".into()),
-        };
-        match status_of(&record) {
-            Some(CertificateStatus::Revoked { reason, revoked_at }) => {
-                assert_eq!(reason, RevocationReason::KeyCompromise);
-                assert_eq!(
-                    vcc_pki_store::format_time(revoked_at),
-                    "2026-02-01T10:00:00Z"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let good = CertificateRecord {
-            status: "active".into(),
-            ..record.clone()
-        };
-        assert_eq!(status_of(&good), Some(CertificateStatus::Good));
-        let broken = CertificateRecord {
-            revoked_at: None,
-            ..record
-        };
-        assert_eq!(status_of(&broken), None);
-    }
-}
+#[path = "ocsp_tests.rs"]
+mod tests;
