@@ -35,6 +35,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     files::restrict_sqlite_files(&config.database_url);
     ensure_admin_token(&store, &config).await?;
 
+    if let Some(url) = config.public_url.as_deref() {
+        if url.starts_with("http://") && config.http_port.is_none() {
+            tracing::warn!(
+                public_url = url,
+                "certificates will name plain-HTTP URLs but no --http-port is set: \
+                 /ocsp, /crl and /ca/*.crt must be reachable there through a proxy"
+            );
+        }
+    }
     let tls = TlsState::load_or_self_signed(&config.data_dir.join("tls"), &config.dns_names)?;
     let authority = Authority::load(store.clone(), config.clone(), tls.clone())
         .await
