@@ -69,54 +69,63 @@ fn read_pem_certs(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     })
 }
 
+/// A reqwest builder that trusts what the CLI trusts: `--ca-bundle`, else the local data dir (root
+/// CA and the bootstrap self-signed certificate), else what `vcc-pki bootstrap` saved, else the
+/// system roots. `bench` builds its load client from this too.
+pub fn trusted_builder(conn: &Connection) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    if conn.no_verify_ssl {
+        return Ok(builder.tls_danger_accept_invalid_certs(true));
+    }
+    let mut anchors = Vec::new();
+    if let Some(bundle) = &conn.ca_bundle {
+        anchors.extend(read_pem_certs(bundle)?);
+    } else {
+        for p in [
+            conn.data_dir.join("root.crt"),
+            conn.data_dir.join("tls").join("self-signed.pem"),
+        ] {
+            if p.exists() {
+                anchors.extend(read_pem_certs(&p)?);
+            }
+        }
+        if anchors.is_empty() {
+            if let Some(p) = config_dir()
+                .map(|d| d.join("ca.pem"))
+                .filter(|p| p.exists())
+            {
+                anchors.extend(read_pem_certs(&p)?);
+            }
+        }
+    }
+    if !anchors.is_empty() {
+        builder = builder.tls_certs_only(anchors);
+    }
+    Ok(builder)
+}
+
+/// `--token`, else <data-dir>/admin.token on the server's host, else what `bootstrap` saved.
+pub fn resolve_token(conn: &Connection) -> Option<String> {
+    conn.token
+        .clone()
+        .or_else(|| std::fs::read_to_string(conn.data_dir.join("admin.token")).ok())
+        .or_else(|| config_dir().and_then(|d| std::fs::read_to_string(d.join("token")).ok()))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 impl ApiClient {
     pub fn new(mut conn: Connection) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120));
-        if conn.no_verify_ssl {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        } else {
-            // Trust: --ca-bundle, else the local data dir (root CA and the bootstrap self-signed
-            // certificate), else what `vcc-pki bootstrap` saved, else the system roots.
-            let mut anchors = Vec::new();
-            if let Some(bundle) = &conn.ca_bundle {
-                anchors.extend(read_pem_certs(bundle)?);
-            } else {
-                for p in [
-                    conn.data_dir.join("root.crt"),
-                    conn.data_dir.join("tls").join("self-signed.pem"),
-                ] {
-                    if p.exists() {
-                        anchors.extend(read_pem_certs(&p)?);
-                    }
-                }
-                if anchors.is_empty() {
-                    if let Some(p) = config_dir()
-                        .map(|d| d.join("ca.pem"))
-                        .filter(|p| p.exists())
-                    {
-                        anchors.extend(read_pem_certs(&p)?);
-                    }
-                }
-            }
-            if !anchors.is_empty() {
-                builder = builder.tls_certs_only(anchors);
-            }
-        }
-        if conn.token.is_none() {
-            conn.token = std::fs::read_to_string(conn.data_dir.join("admin.token"))
-                .ok()
-                .or_else(|| {
-                    config_dir().and_then(|d| std::fs::read_to_string(d.join("token")).ok())
-                })
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty());
-        }
+        let builder = trusted_builder(&conn)?.timeout(Duration::from_secs(120));
+        conn.token = resolve_token(&conn);
         let http = builder
             .build()
             .map_err(|e| anyhow!("cannot build HTTPS client: {e}"))?;
         Ok(Self { conn, http })
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.conn.token.as_deref()
     }
 
     pub fn server(&self) -> &str {
@@ -179,7 +188,7 @@ impl ApiClient {
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("server sent invalid JSON: {e}"))
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> anyhow::Error {
+    pub fn transport_error(&self, e: reqwest::Error) -> anyhow::Error {
         let chain = error_chain(&e);
         let server = &self.conn.server;
         if chain.contains("certificate")

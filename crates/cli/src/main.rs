@@ -1,5 +1,6 @@
 //! `vcc-pki`: one binary holding the server (`vcc-pki serve`) and the admin CLI (SPEC §2–§3).
 mod api_client;
+mod bench;
 mod commands;
 mod output;
 mod serve;
@@ -105,6 +106,8 @@ enum Command {
         after_help = "Example:\n  vcc-pki bench-revocation --revoked 1000000 --revocations 1000"
     )]
     BenchRevocation(commands::revocation_bench::RevocationBenchArgs),
+    /// Load-test the server (issue, renew, revoke, CRL, OCSP) against this machine's crypto floor.
+    Bench(bench::BenchArgs),
     /// Shell completions.
     #[command(
         after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
@@ -161,6 +164,7 @@ fn main() {
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
         Command::BenchRevocation(args) => commands::revocation_bench::run(args, out),
+        Command::Bench(args) => bench::run(args, &cli.global),
         command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
     if let Err(e) = result {
@@ -194,6 +198,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Serve(_)
         | Command::Completions { .. }
         | Command::Quickstart(_)
-        | Command::BenchRevocation(_) => Ok(()),
+        | Command::BenchRevocation(_)
+        | Command::Bench(_) => Ok(()),
     }
 }

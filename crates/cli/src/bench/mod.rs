@@ -1,0 +1,250 @@
+//! `vcc-pki bench`: a closed-loop HTTPS load generator for the server's hot paths, reporting
+//! throughput, latency percentiles and errors next to the crypto floor of this machine measured in
+//! the same run (issue #7). `--spawn` makes it one reproducible command: a throwaway server with a
+//! fresh CA, benchmarked and stopped.
+mod floor;
+mod load;
+mod report;
+mod scenario;
+mod spawn;
+
+use crate::api_client::{self, ApiClient, Connection};
+use crate::GlobalArgs;
+use anyhow::{anyhow, bail, Context};
+use scenario::{PlanOptions, Scenario, Target};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use vcc_pki_core::KeyType;
+
+const EXAMPLES: &str = "Examples:
+  vcc-pki bench issue-csr --spawn --ca-key ecdsa-p256          # throwaway server, P-256 CA, 64 clients, 10 s
+  vcc-pki bench issue-csr --spawn --ca-key rsa-2048 --csr-key rsa-2048
+  vcc-pki bench renew --server https://pki.internal:8443 --token vccadm_… --ca-bundle root.crt
+  vcc-pki bench crl --spawn --concurrency 16 --duration 5 --output json";
+
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct BenchArgs {
+    /// What to load.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Concurrent clients (each with its own keep-alive connection).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of load before measuring (opens the connections, warms caches).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Key type of the pre-generated CSRs (issue-csr).
+    #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key_type)]
+    csr_key: KeyType,
+    /// Start a throwaway server (`vcc-pki serve --port 0`, temp data dir) with a fresh CA, and stop it after.
+    #[arg(long)]
+    spawn: bool,
+    /// With --spawn: the intermediate CA's key type (the key that signs every certificate).
+    #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key_type)]
+    ca_key: KeyType,
+    /// With --spawn: the root CA's key type [default: the --ca-key type].
+    #[arg(long, value_parser = parse_key_type)]
+    root_key: Option<KeyType>,
+    /// revoke: certificates pre-issued (each request revokes one; the run ends early when all are).
+    #[arg(long, default_value_t = 10_000)]
+    pool: usize,
+    /// Seconds each crypto-floor measurement runs.
+    #[arg(long, default_value_t = 1.0)]
+    floor_secs: f64,
+}
+
+fn parse_key_type(s: &str) -> Result<KeyType, String> {
+    KeyType::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    if args.concurrency == 0 || args.concurrency > 10_000 {
+        bail!("--concurrency must be between 1 and 10000");
+    }
+    if !(args.duration > 0.0 && args.duration <= 3600.0) || !(0.0..=600.0).contains(&args.warmup) {
+        bail!("--duration must be in (0, 3600] seconds and --warmup in [0, 600]");
+    }
+    if args.spawn && g.server.is_some() {
+        bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER)");
+    }
+    let spawned = if args.spawn {
+        Some(spawn::SpawnedServer::start()?)
+    } else {
+        None
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(bench(&args, g, spawned.as_ref()));
+    let report = match (report, &spawned) {
+        (Err(e), Some(s)) if !s.alive() => {
+            return Err(e.context(format!(
+                "the spawned server died; its log: {}",
+                s.log_tail()
+            )))
+        }
+        (r, _) => r?,
+    };
+    drop(spawned);
+    report::print(&g.output(), &report);
+    Ok(())
+}
+
+async fn bench(
+    args: &BenchArgs,
+    g: &GlobalArgs,
+    spawned: Option<&spawn::SpawnedServer>,
+) -> anyhow::Result<report::Report> {
+    let scenario = args.scenario;
+    let mut rss = report::ServerRss::default();
+    let conn = match spawned {
+        Some(s) => {
+            s.create_ca(
+                args.root_key.unwrap_or(args.ca_key).as_str(),
+                args.ca_key.as_str(),
+            )
+            .await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss.idle = Some(s.rss()?);
+            s.connection()
+        }
+        None => Connection {
+            server: g.server(),
+            token: g.token.clone(),
+            ca_bundle: g.ca_bundle.clone(),
+            no_verify_ssl: g.no_verify_ssl,
+            data_dir: g.data_dir.clone(),
+        },
+    };
+    // Built after the CA exists, so a spawned server's fresh root.crt is trusted.
+    let api = ApiClient::new(conn.clone())?;
+    let http = api_client::trusted_builder(&conn)?
+        .http1_only()
+        .pool_max_idle_per_host(args.concurrency)
+        .pool_idle_timeout(None)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| anyhow!("cannot build the load client: {e}"))?;
+    let info = api
+        .get("/api/ca/info")
+        .await
+        .context("reading the CA's key types (GET /api/ca/info)")?;
+    let ca_key = info["intermediate"]["key_type"]
+        .as_str()
+        .context("the server has no intermediate CA: create one (`vcc-pki ca create-intermediate`) or use --spawn")?;
+    let ca_key = KeyType::parse(ca_key).map_err(|e| anyhow!("intermediate key type: {e}"))?;
+    if api.token().is_none() && !matches!(scenario, Scenario::Crl | Scenario::Ocsp) {
+        bail!("{} needs an admin token: --token, VCC_PKI_TOKEN, or <data-dir>/admin.token on the server's host", scenario.name());
+    }
+    let target = Target {
+        api,
+        http,
+        base: conn.server.trim_end_matches('/').to_string(),
+    };
+
+    let options = PlanOptions {
+        concurrency: args.concurrency,
+        csr_key: args.csr_key,
+        pool: args.pool.max(1),
+    };
+    let plan = Arc::new(scenario::prepare(scenario, &target, &options).await?);
+    plan.probe(scenario).await?;
+
+    let work = match scenario {
+        Scenario::IssueCsr => Some(floor::Work {
+            sign: ca_key,
+            verify: Some(args.csr_key),
+            keygen: None,
+        }),
+        Scenario::IssueKeygen => Some(floor::Work {
+            sign: ca_key,
+            verify: None,
+            keygen: Some(scenario::KEYGEN_KEY_TYPE),
+        }),
+        Scenario::Renew => Some(floor::Work {
+            sign: ca_key,
+            verify: None,
+            keygen: None,
+        }),
+        // No signature per request: revocation is a durable write (the CRL is rebuilt in the
+        // background), the CRL and OCSP answers are pre-signed.
+        Scenario::Revoke | Scenario::Crl | Scenario::Ocsp => None,
+    };
+    let floor_secs = args.floor_secs;
+    let floor = match work {
+        Some(work) => Some(
+            tokio::task::spawn_blocking(move || floor::measure(&work, floor_secs))
+                .await
+                .map_err(|e| anyhow!("floor measurement: {e}"))??,
+        ),
+        None => None,
+    };
+
+    let op = {
+        let plan = plan.clone();
+        move |w: usize, i: u64| {
+            let plan = plan.clone();
+            async move { plan.execute(w, i).await }
+        }
+    };
+    if args.warmup > 0.0 {
+        // revoke: the warm-up may use a fifth of the pool, the measured run the rest.
+        plan.limit_pool(5);
+        load::run(
+            args.concurrency,
+            Duration::from_secs_f64(args.warmup),
+            op.clone(),
+        )
+        .await?;
+    }
+    plan.limit_pool(1);
+    let before = statistics(&target.api).await;
+    if let Some(s) = spawned {
+        rss.before_run = Some(s.rss()?);
+    }
+    let result = load::run(args.concurrency, Duration::from_secs_f64(args.duration), op).await?;
+    let after = statistics(&target.api).await;
+    if let Some(s) = spawned {
+        rss.after_run = Some(s.rss()?);
+    }
+    let delta = |key: &str| -> Option<i64> {
+        Some(after.as_ref()?.get(key)?.as_i64()? - before.as_ref()?.get(key)?.as_i64()?)
+    };
+    let ratio_percent = floor
+        .as_ref()
+        .map(|f| 100.0 * result.requests_per_second / f.floor_per_second);
+    Ok(report::Report {
+        scenario: scenario.name(),
+        server: target.base.clone(),
+        spawned: spawned.is_some(),
+        concurrency: args.concurrency,
+        duration_s: args.duration,
+        warmup_s: args.warmup,
+        ca_key_type: ca_key.as_str().into(),
+        csr_key_type: (scenario == Scenario::IssueCsr).then(|| args.csr_key.as_str().into()),
+        machine: report::Machine::detect(),
+        prepared: plan.notes.iter().cloned().collect(),
+        issued: delta("certificates_total"),
+        revoked: delta("certificates_revoked"),
+        load: result,
+        floor,
+        ratio_percent,
+        server_rss: spawned.map(|_| rss),
+    })
+}
+
+/// The server's certificate counts (GET /api/health), to check that every request stored one.
+async fn statistics(api: &ApiClient) -> Option<Value> {
+    api.get("/api/health")
+        .await
+        .ok()
+        .and_then(|h| h.get("statistics").cloned())
+        .filter(|s| !s.is_null())
+}

@@ -1,0 +1,193 @@
+//! `bench --spawn`: a throwaway `vcc-pki serve` on a free loopback port with a temp data dir and a
+//! fresh Root + Intermediate CA, stopped (and its data deleted) when the benchmark ends.
+use anyhow::{bail, Context};
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::api_client::{ApiClient, Connection};
+
+pub struct SpawnedServer {
+    /// Holds the data dir; deleted on drop, after the child is stopped.
+    dir: tempfile::TempDir,
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process from /proc/<pid>/status, KiB.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rss {
+    pub rss_kb: u64,
+    /// High-water mark of the resident set since the process started.
+    pub hwm_kb: u64,
+}
+
+pub fn read_rss(pid: u32) -> anyhow::Result<Rss> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok(Rss {
+        rss_kb: field("VmRSS:")?,
+        hwm_kb: field("VmHWM:")?,
+    })
+}
+
+impl SpawnedServer {
+    /// Start `vcc-pki serve --port 0` from this very binary and wait for its "listening on" line.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("vcc-pki-bench-")
+            .tempdir()
+            .context("cannot create a temp dir for the spawned server")?;
+        let data = dir.path().join("data");
+        let exe = std::env::current_exe().context("cannot find the vcc-pki binary")?;
+        let mut password = [0u8; 24];
+        rand::rng().fill_bytes(&mut password);
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let mut child = Command::new(exe)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(&data)
+            .env("VCC_CA_PASSWORD", hex::encode(password))
+            .env("VCC_PKI_LOG", "warn")
+            .env_remove("VCC_PKI_DATABASE_URL")
+            .env_remove("VCC_PKI_CONFIG")
+            .env_remove("VCC_PKI_LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("cannot start `vcc-pki serve`")?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no stdout from the spawned server");
+        };
+        // Read the announcement on a thread so a silent server cannot hang us past the deadline.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    break;
+                }
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let mut server = Self {
+            dir,
+            url: String::new(),
+            child,
+        };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => server.url = url,
+            Err(_) => bail!("the spawned server did not start: {}", server.log_tail()),
+        }
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Whether the server process is still running (not exited, not a zombie).
+    pub fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .map(|s| {
+                !s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
+            .unwrap_or(false)
+    }
+
+    pub fn rss(&self) -> anyhow::Result<Rss> {
+        read_rss(self.pid())
+    }
+
+    /// Last lines of the server's stderr, for error messages.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("server.log")) {
+            let _ = f.read_to_string(&mut text);
+        }
+        // The first start prints the admin token: never repeat it.
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token")
+            })
+            .rev()
+            .take(5)
+            .collect();
+        if lines.is_empty() {
+            "(no log output)".into()
+        } else {
+            lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        }
+    }
+
+    /// How the CLI reaches this server: its data dir holds the admin token and trust anchors.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            server: self.url.clone(),
+            token: None,
+            ca_bundle: None,
+            no_verify_ssl: false,
+            data_dir: self.data_dir(),
+        }
+    }
+
+    /// Create the Root and the Intermediate CA (the server's VCC_CA_PASSWORD encrypts them).
+    pub async fn create_ca(&self, root_key: &str, intermediate_key: &str) -> anyhow::Result<()> {
+        // Before the intermediate exists the server presents its self-signed bootstrap
+        // certificate, which the data dir's tls/self-signed.pem anchors.
+        let client = ApiClient::new(self.connection())?;
+        let started = Instant::now();
+        loop {
+            match client.get("/api/health").await {
+                Ok(_) => break,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    return Err(e.context("the spawned server does not answer"))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        client
+            .post(
+                "/api/ca/root",
+                json!({"common_name": "VCC PKI Bench Root CA", "organization": "VCC PKI Bench", "key_type": root_key}),
+            )
+            .await
+            .context("creating the root CA")?;
+        client
+            .post(
+                "/api/ca/intermediate",
+                json!({"common_name": "VCC PKI Bench Intermediate CA", "organization": "VCC PKI Bench", "key_type": intermediate_key}),
+            )
+            .await
+            .context("creating the intermediate CA")?;
+        Ok(())
+    }
+}

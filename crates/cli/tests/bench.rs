@@ -1,0 +1,109 @@
+//! `vcc-pki bench --spawn`: the real binary starts a throwaway server with a fresh CA, loads it,
+//! and reports figures that must add up (every successful issuance stored, percentiles ordered,
+//! a positive crypto floor).
+use serde_json::Value;
+use std::process::Command;
+
+fn bench(args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vcc-pki"))
+        .arg("bench")
+        .args(args)
+        .args([
+            "--spawn",
+            "--output",
+            "json",
+            "--warmup",
+            "0.3",
+            "--floor-secs",
+            "0.3",
+        ])
+        .env_remove("VCC_PKI_SERVER")
+        .env_remove("VCC_PKI_TOKEN")
+        .env_remove("VCC_PKI_CA_BUNDLE")
+        .env_remove("VCC_CA_PASSWORD")
+        .output()
+        .expect("run vcc-pki bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, format!("{stdout}\n{stderr}"))
+}
+
+fn f(v: &Value, path: &[&str]) -> f64 {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{} missing in {v}", path.join(".")))
+}
+
+/// The figures of a clean run: requests, no errors, ordered percentiles, one stored certificate
+/// per request, a positive floor and ratio, and the spawned server's memory.
+fn assert_clean_issuing_run(r: &Value, scenario: &str) {
+    assert_eq!(r["scenario"], scenario, "{r}");
+    let requests = f(r, &["requests"]);
+    assert!(requests > 0.0, "{r}");
+    assert_eq!(f(r, &["errors"]), 0.0, "{r}");
+    assert!(f(r, &["requests_per_second"]) > 0.0, "{r}");
+    let (p50, p90, p99, max) = (
+        f(r, &["latency_ms", "p50"]),
+        f(r, &["latency_ms", "p90"]),
+        f(r, &["latency_ms", "p99"]),
+        f(r, &["latency_ms", "max"]),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{r}");
+    assert_eq!(
+        f(r, &["issued"]),
+        requests,
+        "each successful request must store exactly one certificate: {r}"
+    );
+    assert!(f(r, &["floor", "sign_per_second"]) > 0.0, "{r}");
+    assert!(f(r, &["floor", "floor_per_second"]) > 0.0, "{r}");
+    assert!(f(r, &["ratio_percent"]) > 0.0, "{r}");
+    assert!(f(r, &["machine", "cores"]) >= 1.0, "{r}");
+    assert!(f(r, &["server_rss", "idle", "rss_kb"]) > 0.0, "{r}");
+    assert!(
+        f(r, &["server_rss", "after_run", "hwm_kb"]) >= f(r, &["server_rss", "idle", "rss_kb"]),
+        "{r}"
+    );
+}
+
+#[test]
+fn issue_csr_against_a_spawned_p256_ca() {
+    let (ok, r, out) = bench(&[
+        "issue-csr",
+        "--ca-key",
+        "ecdsa-p256",
+        "--duration",
+        "2",
+        "--concurrency",
+        "8",
+    ]);
+    assert!(ok, "{out}");
+    assert_clean_issuing_run(&r, "issue-csr");
+    assert_eq!(r["ca_key_type"], "ecdsa-p256");
+    assert_eq!(r["csr_key_type"], "ecdsa-p256");
+    // issue-csr's floor is one CA signature plus one CSR verification.
+    assert!(f(&r, &["floor", "verify_per_second"]) > 0.0, "{r}");
+    assert!(f(&r, &["floor", "floor_per_second"]) < f(&r, &["floor", "sign_per_second"]));
+}
+
+#[test]
+fn renew_by_serial_and_ocsp_against_a_spawned_server() {
+    let (ok, r, out) = bench(&["renew", "--duration", "1", "--concurrency", "4"]);
+    assert!(ok, "{out}");
+    assert_clean_issuing_run(&r, "renew");
+
+    // OCSP: measured when the server has a responder, otherwise a clear refusal, never numbers.
+    let (ok, r, out) = bench(&["ocsp", "--duration", "1", "--concurrency", "4"]);
+    if ok {
+        assert!(
+            f(&r, &["requests"]) > 0.0 && f(&r, &["errors"]) == 0.0,
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("server has no /ocsp endpoint"), "{out}");
+        assert!(r.is_null(), "no figures without an endpoint: {out}");
+    }
+}
