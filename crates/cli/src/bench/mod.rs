@@ -66,7 +66,7 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.concurrency > 10_000 {
         bail!("--concurrency must be between 1 and 10000");
     }
-    if !(args.duration > 0.0 && args.duration <= 3600.0) || !(0.0..=600.0).contains(&args.warmup) {
+    if !(args.duration > 0.0 && args.duration <= 3600.0 && (0.0..=600.0).contains(&args.warmup)) {
         bail!("--duration must be in (0, 3600] seconds and --warmup in [0, 600]");
     }
     if args.spawn && g.server.is_some() {

@@ -385,7 +385,7 @@ pub fn ocsp_status(der: &[u8]) -> Result<(OcspResponseStatus, Option<CertStatus>
                 .tbs_response_data
                 .responses
                 .first()
-                .map(|r| r.cert_status.clone())
+                .map(|r| r.cert_status)
         }
         None => None,
     };
