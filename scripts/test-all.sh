@@ -12,12 +12,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; else sudo apt-get update -qq && sudo apt-get install -y -qq "${need_apt[@]}"; fi
 fi
-if ! command -v lint_pkix_cert >/dev/null 2>&1 || ! command -v lint_crl >/dev/null 2>&1; then
+if ! command -v lint_pkix_cert >/dev/null 2>&1 || ! command -v lint_crl >/dev/null 2>&1 || ! command -v lint_ocsp_response >/dev/null 2>&1; then
   echo "== installing pkilint"
   python3 -m pip install --quiet pkilint
   hash -r
 fi
-command -v lint_pkix_cert >/dev/null || { echo "pkilint not on PATH after install" >&2; exit 1; }
+command -v lint_ocsp_response >/dev/null && command -v lint_pkix_cert >/dev/null || { echo "pkilint not on PATH after install" >&2; exit 1; }
 # The Python client's tests: cryptography makes keys on the client; uvicorn/fastapi run the README's service.
 python3 -m pip install --quiet cryptography 'uvicorn==0.54.0' 'fastapi==0.165.0'
 

@@ -100,6 +100,12 @@ enum Command {
     /// Start a server with a ready Root and Intermediate CA, to try VCC PKI in one command.
     #[command(after_help = "Example:\n  vcc-pki quickstart --data-dir ./demo-pki")]
     Quickstart(commands::quickstart::QuickstartArgs),
+    /// Revocation at scale: fill the store with many revoked certificates, measure revoke latency,
+    /// CRL build time and peak memory.
+    #[command(
+        after_help = "Example:\n  vcc-pki bench-revocation --revoked 1000000 --revocations 1000"
+    )]
+    BenchRevocation(commands::revocation_bench::RevocationBenchArgs),
     /// Load-test the server (issue, renew, revoke, CRL, OCSP) against this machine's crypto floor.
     Bench(bench::BenchArgs),
     /// Shell completions.
@@ -157,6 +163,7 @@ fn main() {
             Ok(())
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
+        Command::BenchRevocation(args) => commands::revocation_bench::run(args, out),
         Command::Bench(args) => bench::run(args, &cli.global),
         command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
@@ -191,6 +198,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Serve(_)
         | Command::Completions { .. }
         | Command::Quickstart(_)
+        | Command::BenchRevocation(_)
         | Command::Bench(_) => Ok(()),
     }
 }

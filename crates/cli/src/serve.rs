@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, log_format.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, log_format.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
@@ -30,9 +30,14 @@ pub struct ServeArgs {
     /// Extra DNS names for the server's own TLS certificate.
     #[arg(long = "dns-name")]
     dns_names: Vec<String>,
-    /// Base URL named in certificates' CRL distribution points and AIA.
+    /// Base URL named in certificates' AIA ({URL}/ocsp, {URL}/ca/intermediate.crt) and CRL
+    /// distribution point ({URL}/crl), e.g. http://pki.internal:8080.
     #[arg(long, env = "VCC_PKI_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Also listen on this port over plain HTTP, serving only /ocsp, /crl and /ca/*.crt
+    /// (0 picks a free port and prints it).
+    #[arg(long, env = "VCC_PKI_HTTP_PORT")]
+    http_port: Option<u16>,
     /// Log format: text or json. [default: text]
     #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
     log_format: Option<String>,
@@ -51,6 +56,7 @@ struct FileConfig {
     #[serde(default)]
     dns_names: Vec<String>,
     public_url: Option<String>,
+    http_port: Option<u16>,
     log_format: Option<String>,
 }
 
@@ -123,12 +129,37 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
     } else {
         args.dns_names
     };
-    config.public_url = args.public_url.or(file.public_url);
+    config.public_url = args
+        .public_url
+        .or(file.public_url)
+        .map(|u| checked_public_url(&u))
+        .transpose()?;
+    config.http_port = args.http_port.or(file.http_port);
     let log_format = args
         .log_format
         .or(file.log_format)
         .unwrap_or_else(|| "text".into());
     Ok((config, log_format))
+}
+
+/// `--public-url`: an absolute http(s) URL without query or fragment; a trailing `/` is dropped.
+fn checked_public_url(url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .with_context(|| format!("--public-url '{url}' must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || trimmed.contains(['?', '#', ' '])
+        || !trimmed.is_ascii()
+        || trimmed.chars().any(|c| c.is_ascii_control())
+    {
+        anyhow::bail!(
+            "--public-url '{url}' is not a usable URL (expected e.g. http://pki.internal:8080)"
+        );
+    }
+    Ok(trimmed.to_string())
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -26,6 +26,10 @@ pub enum CoreError {
     UnknownReason(String),
     #[error("wrong CA password or corrupt encrypted key")]
     KeyDecryption,
+    #[error("malformed OCSP request: {0}")]
+    MalformedOcspRequest(String),
+    #[error("malformed OCSP response: {0}")]
+    MalformedOcspResponse(String),
     #[error("PEM: {0}")]
     Pem(String),
     #[error("cryptographic failure: {0}")]

@@ -1,10 +1,11 @@
 //! Pure PKI logic for VCC PKI: key types, the CA signer, X.509 profiles, CSR checks,
-//! certificate and CRL building. No I/O and no async: everything here is a function of its inputs.
+//! certificate, CRL and OCSP response building. No I/O and no async: everything here is a function of its inputs.
 
 pub mod csr;
 pub mod error;
 pub mod keys;
 pub mod names;
+pub mod ocsp;
 pub mod profile;
 pub mod revocation;
 pub mod serial;

@@ -158,6 +158,48 @@ pub(crate) fn intermediate_params(
     Ok(params)
 }
 
+/// A delegated OCSP responder certificate (RFC 6960 §4.2.2.2): CA:FALSE, digitalSignature,
+/// EKU id-kp-OCSPSigning only, id-pkix-ocsp-nocheck (clients do not ask for its own status: it
+/// lives only a few days instead), SKI and AKI. No SAN: it names no host.
+pub(crate) fn ocsp_responder_params(
+    subject: &CaSubject,
+    serial: &Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, CoreError> {
+    let mut params = base_params(serial, not_before, not_after)?;
+    params.distinguished_name = subject.distinguished_name()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.use_authority_key_identifier_extension = true;
+    // id-pkix-ocsp-nocheck 1.3.6.1.5.5.7.48.1.5, value NULL, not critical.
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+            vec![0x05, 0x00],
+        ));
+    Ok(params)
+}
+
+/// Subject of the OCSP responder of a CA: the CA's country and organization, and its common name
+/// followed by " OCSP Responder" (shortened to fit 64 characters).
+pub(crate) fn ocsp_responder_subject(issuer: &CaSubject) -> CaSubject {
+    const SUFFIX: &str = " OCSP Responder";
+    let base: String = issuer
+        .common_name
+        .trim()
+        .chars()
+        .take(64 - SUFFIX.len())
+        .collect();
+    CaSubject {
+        common_name: format!("{}{SUFFIX}", base.trim_end()),
+        country: issuer.country.clone(),
+        organization: issuer.organization.clone(),
+    }
+}
+
 pub(crate) fn leaf_params(
     request: &LeafRequest,
     issuer_not_after: OffsetDateTime,

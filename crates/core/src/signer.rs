@@ -120,6 +120,39 @@ impl IssuingAuthority {
         Ok(params.signed_by(&subject_key, &self.issuer)?.der().to_vec())
     }
 
+    /// Sign a delegated OCSP responder certificate for `subject_key` (see
+    /// `profile::ocsp_responder_params`); its subject is derived from this CA's.
+    pub fn issue_ocsp_responder(
+        &self,
+        subject_key: &impl PublicKeyData,
+        serial: &Serial,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Vec<u8>, CoreError> {
+        let not_after = not_after.min(self.not_after);
+        let subject = profile::ocsp_responder_subject(&self.subject()?);
+        let params = profile::ocsp_responder_params(&subject, serial, not_before, not_after)?;
+        Ok(params.signed_by(subject_key, &self.issuer)?.der().to_vec())
+    }
+
+    /// This CA's subject as country, organization and common name.
+    pub fn subject(&self) -> Result<CaSubject, CoreError> {
+        let (_, cert) = X509Certificate::from_der(&self.certificate_der)
+            .map_err(|e| CoreError::Crypto(format!("CA certificate does not parse: {e}")))?;
+        let first = |attrs: Vec<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
+            attrs
+                .first()
+                .and_then(|a| a.as_str().ok())
+                .map(str::to_string)
+        };
+        let subject = cert.subject();
+        Ok(CaSubject {
+            common_name: first(subject.iter_common_name().collect()).unwrap_or_default(),
+            country: first(subject.iter_country().collect()),
+            organization: first(subject.iter_organization().collect()),
+        })
+    }
+
     /// Sign a v2 CRL with the given number and entries.
     pub fn issue_crl(
         &self,

@@ -14,6 +14,9 @@ pub struct ServeConfig {
     pub dns_names: Vec<String>,
     /// Base URL certificates name in AIA and CRL distribution points.
     pub public_url: Option<String>,
+    /// Port of the plain-HTTP listener serving only /ocsp, /crl and /ca/*.crt (0 picks a free
+    /// port and prints it); None: no plain-HTTP listener.
+    pub http_port: Option<u16>,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
     /// Longest a request may take, seconds.
@@ -30,6 +33,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("ca_password", &self.ca_password.as_ref().map(|_| "[set]"))
             .field("dns_names", &self.dns_names)
             .field("public_url", &self.public_url)
+            .field("http_port", &self.http_port)
             .finish()
     }
 }
@@ -45,6 +49,7 @@ impl ServeConfig {
             ca_password: None,
             dns_names: Vec::new(),
             public_url: None,
+            http_port: None,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
         }

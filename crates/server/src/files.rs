@@ -13,7 +13,13 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `server.key` and `server.pem` must not share a temporary file: append, do not replace, the extension.
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

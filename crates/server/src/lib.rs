@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authority;
 pub mod config;
 pub mod files;
+pub mod ocsp;
 pub mod problem;
 pub mod state;
 pub mod tls;
@@ -34,6 +35,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     files::restrict_sqlite_files(&config.database_url);
     ensure_admin_token(&store, &config).await?;
 
+    if let Some(url) = config.public_url.as_deref() {
+        if url.starts_with("http://") && config.http_port.is_none() {
+            tracing::warn!(
+                public_url = url,
+                "certificates will name plain-HTTP URLs but no --http-port is set: \
+                 /ocsp, /crl and /ca/*.crt must be reachable there through a proxy"
+            );
+        }
+    }
     let tls = TlsState::load_or_self_signed(&config.data_dir.join("tls"), &config.dns_names)?;
     let authority = Authority::load(store.clone(), config.clone(), tls.clone())
         .await
@@ -48,6 +58,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     tokio::spawn(authority.clone().run_crl_worker());
+    tokio::spawn(authority.clone().run_ocsp_worker());
     tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
 
     let state = AppState {
@@ -57,6 +68,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config: config.clone(),
         started: Instant::now(),
     };
+    let public_app = api::public_router(state.clone());
     let app = api::router(state);
 
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
@@ -66,7 +78,29 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let rustls_config =
         axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.server_config()?));
     let handle = axum_server::Handle::new();
-    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let mut handles = vec![handle.clone()];
+    if let Some(http_port) = config.http_port {
+        let listener = std::net::TcpListener::bind((config.host.as_str(), http_port))
+            .with_context(|| format!("cannot listen on {}:{http_port}", config.host))?;
+        listener.set_nonblocking(true)?;
+        let http_addr = listener.local_addr()?;
+        let http_handle = axum_server::Handle::new();
+        handles.push(http_handle.clone());
+        let server = axum_server::from_tcp(listener)?.handle(http_handle);
+        println!(
+            "vcc-pki http listening on http://{}",
+            display_addr(http_addr)
+        );
+        tokio::spawn(async move {
+            if let Err(e) = server
+                .serve(public_app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+            {
+                tracing::error!(error = %e, "plain-HTTP listener stopped");
+            }
+        });
+    }
+    tokio::spawn(shutdown_on_signal(handles));
     // Announce the bound address on stdout (tests and scripts read this line).
     println!("vcc-pki listening on https://{}", display_addr(addr));
     let mut server = axum_server::from_tcp_rustls(listener, rustls_config)?;
@@ -136,7 +170,7 @@ fn server_certificate_due(tls: &TlsState) -> bool {
     })
 }
 
-async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+async fn shutdown_on_signal(handles: Vec<axum_server::Handle<SocketAddr>>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let term = async {
@@ -154,5 +188,7 @@ async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
         _ = term => {}
     }
     tracing::info!("shutting down");
-    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    for handle in handles {
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    }
 }

@@ -2,7 +2,7 @@
 use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
 use crate::{format_time, json_list, parse_json_list, Result, Store, StoreError};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
@@ -164,13 +164,30 @@ pub struct IssueEffects {
 impl Store {
     /// Store an issued certificate (and its rotation schedule and audit row) in one transaction.
     /// Returns only after the commit: the caller may hand the certificate out afterwards.
+    ///
+    /// Issuances are group-committed: a writer task puts every insert waiting at that moment into
+    /// one transaction (each in its own savepoint, so one refusal does not undo the others) and
+    /// answers each caller only after that transaction's commit.
     pub async fn insert_certificate(
         &self,
         cert: &NewCertificate,
         effects: &IssueEffects,
         audit: &AuditEntry,
     ) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
+        self.group_commit
+            .submit(cert.clone(), effects.clone(), audit.clone())
+            .await
+    }
+}
+
+/// The body of one issuance, inside the caller's (batch) transaction.
+pub(crate) async fn insert_certificate_in(
+    tx: &mut Transaction<'_, Any>,
+    cert: &NewCertificate,
+    effects: &IssueEffects,
+    audit: &AuditEntry,
+) -> Result<i64> {
+    {
         let now = format_time(OffsetDateTime::now_utc());
         if let Some(service) = &effects.create_service {
             sqlx::query(
@@ -185,7 +202,7 @@ impl Store {
             .bind(json_list(&service.allowed_ip))
             .bind(&now)
             .bind(&now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         if let Some((service_id, token_hash)) = &effects.consume_enrollment {
@@ -197,7 +214,7 @@ impl Store {
             .bind(&now)
             .bind(service_id)
             .bind(token_hash)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if used.rows_affected() != 1 {
                 return Err(StoreError::Refused(
@@ -211,7 +228,7 @@ impl Store {
             let status: Option<(String,)> =
                 sqlx::query_as("SELECT status FROM certificates WHERE serial_number = $1")
                     .bind(previous)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
             if status.as_ref().is_none_or(|(s,)| s != "active") {
                 return Err(StoreError::Refused(format!(
@@ -224,7 +241,7 @@ impl Store {
              WHERE c.public_key_sha256 = $1 AND r.reason = 'keyCompromise'",
         )
         .bind(&cert.public_key_sha256)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if compromised > 0 {
             return Err(StoreError::Refused(
@@ -252,7 +269,7 @@ impl Store {
         .bind(format_time(cert.not_after))
         .bind(&cert.renewed_from)
         .bind(&now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
@@ -269,7 +286,7 @@ impl Store {
         .bind(&cert.service_id)
         .bind(format_time(renew_after))
         .bind(&now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if let Some(previous) = &cert.renewed_from {
             sqlx::query(
@@ -278,14 +295,15 @@ impl Store {
             )
             .bind(&now)
             .bind(previous)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        append(&mut tx, audit).await?;
-        tx.commit().await?;
+        append(tx, audit).await?;
         Ok(id)
     }
+}
 
+impl Store {
     pub async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertificateRecord>> {
         let (now, soon) = status_times();
         let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

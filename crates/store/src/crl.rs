@@ -46,21 +46,34 @@ impl Store {
         sign: F,
     ) -> Result<CrlRecord>
     where
-        F: FnOnce(i64, Vec<RevokedRow>) -> std::result::Result<SignedCrl, String>,
+        F: FnOnce(i64, Vec<RevokedRow>) -> std::result::Result<SignedCrl, String> + Send + 'static,
     {
-        let mut tx = self.begin_write().await?;
+        // One CRL build at a time (across replicas on PostgreSQL), so the number order and the
+        // snapshot order agree: a later CRL never lacks a revocation an earlier one has, and a CRL
+        // includes every revocation committed before its build began. Reading and signing happen
+        // outside the write lock, so a revocation never waits for a large CRL.
+        let _build = self.crl_build_lock().await?;
         let (number,): (i64,) =
             sqlx::query_as("SELECT COALESCE(MAX(crl_number), 0) + 1 FROM crl_history")
-                .fetch_one(&mut *tx)
+                .fetch_one(&self.crl_read_pool())
                 .await?;
-        // Read inside the transaction: a CRL never misses a revocation committed before it.
+        let now_text = format_time(OffsetDateTime::now_utc());
+        // Entries of certificates that have expired are dropped (RFC 5280 §3.3): the CRL's size
+        // follows the revoked-and-still-valid certificates, not history.
         let revoked: Vec<RevokedRow> = sqlx::query_as(
-            "SELECT serial_number, revoked_at, reason_code FROM revoked_certificates WHERE issuer_ca_id = $1 ORDER BY id",
+            "SELECT r.serial_number, r.revoked_at, r.reason_code FROM revoked_certificates r
+             JOIN certificates c ON c.id = r.certificate_id
+             WHERE r.issuer_ca_id = $1 AND c.not_after > $2 ORDER BY r.id",
         )
         .bind(issuer_ca_id)
-        .fetch_all(&mut *tx)
+        .bind(&now_text)
+        .fetch_all(&self.crl_read_pool())
         .await?;
-        let signed = sign(number, revoked).map_err(StoreError::Corrupt)?;
+        let signed = tokio::task::spawn_blocking(move || sign(number, revoked))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("CRL signing task: {e}")))?
+            .map_err(StoreError::Corrupt)?;
+        let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
         sqlx::query(
             "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at)

@@ -5,9 +5,11 @@
 //! Every state change writes its audit row in the same transaction as the change.
 
 mod audit;
+mod bench;
 mod ca;
 mod certificates;
 mod crl;
+mod group_commit;
 mod services;
 mod tokens;
 
@@ -37,6 +39,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The database could not take the write (connection lost, writer stopped).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Policy enforced inside a transaction refused the change (revoked or compromised key, used token).
     #[error("refused: {0}")]
     Refused(String),
@@ -75,6 +80,9 @@ pub struct Store {
     backend: Backend,
     read: Pool<Any>,
     write: Pool<Any>,
+    group_commit: group_commit::GroupCommit,
+    /// Serialises CRL builds within this process (PostgreSQL adds a session advisory lock).
+    crl_build: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,10 +159,13 @@ impl Store {
             })
             .connect(&format!("{base}?mode=ro"))
             .await?;
+        let group_commit = group_commit::GroupCommit::start(write.clone(), Backend::Sqlite);
         Ok(Self {
             backend: Backend::Sqlite,
             read,
             write,
+            group_commit,
+            crl_build: Default::default(),
         })
     }
 
@@ -179,10 +190,13 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+        let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres);
         Ok(Self {
             backend: Backend::Postgres,
             read: pool.clone(),
             write: pool,
+            group_commit,
+            crl_build: Default::default(),
         })
     }
 
@@ -191,20 +205,39 @@ impl Store {
         Self::open(&url).await
     }
 
+    /// Hold while building a CRL: a process mutex, plus on PostgreSQL a session advisory lock on a
+    /// dedicated connection so that replicas build one at a time.
+    pub(crate) async fn crl_build_lock(&self) -> Result<CrlBuildGuard> {
+        let local = self.crl_build.clone().lock_owned().await;
+        let remote = if self.backend == Backend::Postgres {
+            let mut conn = self.write.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(CRL_LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+            Some(conn)
+        } else {
+            None
+        };
+        Ok(CrlBuildGuard {
+            _local: local,
+            remote,
+        })
+    }
+
+    /// The pool CRL builds read from: on SQLite the read pool (WAL snapshots of committed data),
+    /// on PostgreSQL the one pool.
+    pub(crate) fn crl_read_pool(&self) -> Pool<Any> {
+        self.read.clone()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Begin a write transaction; on PostgreSQL it first takes the replica-wide write lock.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        let mut tx = self.write.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
+        begin_on(&self.write, self.backend).await
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -280,6 +313,48 @@ impl Store {
         tx.commit().await?;
         Ok(updated.rows_affected() == 1)
     }
+}
+
+/// Advisory lock key for CRL builds on PostgreSQL.
+const CRL_LOCK_KEY: i64 = 0x7663_6370_6b6a;
+
+/// Released on drop: the process mutex at once, the PostgreSQL session lock by a spawned unlock.
+pub(crate) struct CrlBuildGuard {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    remote: Option<sqlx::pool::PoolConnection<Any>>,
+}
+
+impl Drop for CrlBuildGuard {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.remote.take() {
+            tokio::spawn(async move {
+                if let Err(e) = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(CRL_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await
+                {
+                    // Closing the connection releases the lock too.
+                    tracing::warn!(error = %e, "CRL build lock not released cleanly; closing its connection");
+                    let _ = conn.detach();
+                }
+            });
+        }
+    }
+}
+
+/// Begin a write transaction on `pool`; on PostgreSQL it first takes the replica-wide write lock.
+pub(crate) async fn begin_on(
+    pool: &Pool<Any>,
+    backend: Backend,
+) -> Result<Transaction<'static, Any>> {
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// RFC 3339 UTC text with second precision: the one time format in the database.

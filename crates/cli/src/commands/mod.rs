@@ -4,6 +4,7 @@ pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod quickstart;
+pub mod revocation_bench;
 pub mod service;
 pub mod system;
 

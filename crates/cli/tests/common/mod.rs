@@ -18,6 +18,10 @@ pub struct TestServer {
     pub database_url: Option<String>,
     /// Whether dropping this server drops its PostgreSQL database (false for extra replicas).
     owns_database: bool,
+    /// Base URL of the plain-HTTP listener, when started with [`TestServer::start_public`].
+    pub http_url: Option<String>,
+    /// Extra `serve` flags, kept for restarts.
+    args: Vec<String>,
     child: Child,
 }
 
@@ -88,14 +92,12 @@ pub fn bin() -> &'static str {
 
 // The child is owned by TestServer, whose Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn spawn(data_dir: &Path, password: Option<&str>, database_url: Option<&str>) -> (Child, String) {
+fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, String) {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir);
-    if let Some(url) = database_url {
-        cmd.args(["--database-url", url]);
-    }
-    cmd.env_remove("VCC_CA_PASSWORD")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("VCC_CA_PASSWORD")
         .env("VCC_PKI_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -123,12 +125,30 @@ fn spawn(data_dir: &Path, password: Option<&str>, database_url: Option<&str>) ->
     }
 }
 
+/// A loopback port that was free a moment ago (bind to port 0, read it, release it), for flags
+/// whose value must be known before the server starts (`--public-url` naming `--http-port`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free loopback port")
+        .port()
+}
+
 impl TestServer {
     pub fn start(password: Option<&str>) -> Self {
+        Self::start_with(password, Vec::new())
+    }
+
+    /// Start with extra `serve` flags.
+    pub fn start_with(password: Option<&str>, args: Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        let mut args = args;
         let database_url = on_postgres().then(new_postgres_database);
-        let (child, url) = spawn(&data, password, database_url.as_deref());
+        if let Some(db) = &database_url {
+            args.extend(["--database-url".to_string(), db.clone()]);
+        }
+        let (child, url) = spawn(&data, password, &args);
         let token = std::fs::read_to_string(data.join("admin.token"))
             .unwrap()
             .trim()
@@ -139,6 +159,8 @@ impl TestServer {
             token,
             database_url,
             owns_database: true,
+            http_url: None,
+            args,
             child,
         }
     }
@@ -153,7 +175,8 @@ impl TestServer {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (child, url) = spawn(&data, password, Some(database_url));
+        let args = vec!["--database-url".to_string(), database_url.to_string()];
+        let (child, url) = spawn(&data, password, &args);
         let token = match token {
             Some(t) => t.to_string(),
             None => std::fs::read_to_string(data.join("admin.token"))
@@ -167,15 +190,33 @@ impl TestServer {
             token,
             database_url: Some(database_url.to_string()),
             owns_database: owner,
+            http_url: None,
+            args,
             child,
         }
+    }
+
+    /// Start with a plain-HTTP listener on a free port that is also the public URL, so issued
+    /// certificates name `http://127.0.0.1:PORT/ocsp`, `/crl` and `/ca/intermediate.crt`.
+    pub fn start_public(password: Option<&str>) -> Self {
+        let port = free_port();
+        let http_url = format!("http://127.0.0.1:{port}");
+        let args = vec![
+            "--http-port".to_string(),
+            port.to_string(),
+            "--public-url".to_string(),
+            http_url.clone(),
+        ];
+        let mut server = Self::start_with(password, args);
+        server.http_url = Some(http_url);
+        server
     }
 
     /// Stop and start again on the same data dir.
     pub fn restart(&mut self, password: Option<&str>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url) = spawn(&self.data_dir(), password, self.database_url.as_deref());
+        let (child, url) = spawn(&self.data_dir(), password, &self.args);
         self.child = child;
         self.url = url;
     }

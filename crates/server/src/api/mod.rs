@@ -6,6 +6,7 @@ mod services;
 mod system;
 mod tokens;
 
+use crate::ocsp::{self, MAX_OCSP_REQUEST_BYTES};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -23,8 +24,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ca/unlock", post(ca::unlock))
         .route("/api/ca/info", get(ca::info))
         .route("/api/ca/bundle", get(ca::bundle))
-        .route("/ca/root.crt", get(ca::root_crt))
-        .route("/ca/intermediate.crt", get(ca::intermediate_crt))
         .route("/api/certificates/issue", post(certificates::issue))
         .route("/api/certificates/renew", post(certificates::renew))
         .route("/api/certificates/revoke", post(certificates::revoke))
@@ -35,7 +34,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/services/{service_id}", get(services::info))
         .route("/api/crl/generate", post(certificates::generate_crl))
         .route("/api/crl/info", get(certificates::crl_info))
-        .route("/crl", get(certificates::crl_der))
         .route("/api/health", get(system::health))
         .route("/api/audit/verify", get(system::audit_verify))
         .route("/api/ca/export", get(ca::export))
@@ -43,11 +41,71 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tokens/{id}/revoke", post(tokens::revoke))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
+        .merge(public_routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                reject_oversized(max_body, req, next)
+            },
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .with_state(state)
+}
+
+/// Public, read-only distribution points (SPEC §2, §5): CA certificates, the CRL and OCSP.
+/// Served on the HTTPS port, and on the plain-HTTP port (`--http-port`) that AIA and CRL
+/// distribution point URLs name, since RFC 5280 clients fetch those over `http://`.
+fn public_routes() -> Router<AppState> {
+    let ocsp_post = || post(ocsp::post).layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST_BYTES));
+    Router::new()
+        .route("/ca/root.crt", get(ca::root_crt))
+        .route("/ca/intermediate.crt", get(ca::intermediate_crt))
+        .route("/crl", get(certificates::crl_der))
+        .route("/ocsp", ocsp_post().get(ocsp::get_empty))
+        .route("/ocsp/{*request}", get(ocsp::get))
+}
+
+/// The plain-HTTP listener's router: the public routes only, nothing else.
+pub fn public_router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    public_routes()
+        .fallback(|| async {
+            ApiError::not_found(
+                "plain HTTP serves only /ocsp, /crl and /ca/*.crt; the API is on HTTPS",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Refuse a body whose declared length is over the limit before reading any of it (no
+/// `100 Continue`, nothing buffered); bodies without a length are cut off by `DefaultBodyLimit`.
+async fn reject_oversized(
+    max: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!("request body larger than {max} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }

@@ -251,6 +251,7 @@ impl Authority {
         if level == CaLevel::Intermediate {
             self.refresh_server_certificate().await;
             self.trigger_crl();
+            self.wake_ocsp();
         }
         Ok(CaCreated {
             level: match level {
@@ -289,6 +290,7 @@ impl Authority {
         self.store.audit(ctx.audit("ca.unlock", "ca")).await?;
         self.refresh_server_certificate().await;
         self.trigger_crl();
+        self.wake_ocsp();
         Ok(())
     }
 

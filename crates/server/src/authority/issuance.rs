@@ -410,6 +410,11 @@ impl Authority {
                 return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
             }
         };
+        if current.profile == super::OCSP_SIGNING_PROFILE {
+            return Err(ApiError::conflict(
+                "OCSP responder certificates are issued and rotated by the server itself",
+            ));
+        }
         if current.status == "revoked" {
             let err = ApiError::forbidden(format!(
                 "certificate {} is revoked and cannot be renewed",
@@ -518,7 +523,7 @@ impl Authority {
             not_before: now - Duration::minutes(1),
             not_after: now + Duration::days(i64::from(validity_days)),
             crl_url: public.as_ref().map(|u| format!("{u}/crl")),
-            ocsp_url: None,
+            ocsp_url: public.as_ref().map(|u| format!("{u}/ocsp")),
             ca_issuers_url: public.as_ref().map(|u| format!("{u}/ca/intermediate.crt")),
         };
         let serial = request.serial.clone();
@@ -556,12 +561,13 @@ impl Authority {
                 "san_ip": record.san_ip, "key_type": record.key_type, "profile": record.profile,
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
             }));
+        let ocsp_epoch = self.ocsp_epoch();
         match self
             .store
             .insert_certificate(&record, &effects, &audit)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => self.ocsp_issued(&serial, issuer_id, ocsp_epoch),
             // Policy re-checked inside the transaction (revoked predecessor, compromised key, token
             // used meanwhile): a refusal, audited like the others.
             Err(StoreError::Refused(detail)) => {

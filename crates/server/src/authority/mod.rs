@@ -3,10 +3,15 @@
 //! to persist before anything is returned.
 mod ca_setup;
 mod issuance;
+mod ocsp;
 mod revocation;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
 pub use issuance::{validate_service_id, IssueRequest, IssuedCertificate, RenewRequest};
+pub use ocsp::{
+    OcspAnswer, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE, RESPONDER_LIFETIME,
+    RESPONSE_LIFETIME,
+};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 
 use crate::config::ServeConfig;
@@ -41,6 +46,9 @@ pub struct Authority {
     crl_trigger: Notify,
     /// This process among the replicas sharing the database (holder of scheduling leases).
     replica_id: String,
+
+    /// The OCSP responder: its signing certificate and pre-signed responses.
+    ocsp: ocsp::OcspState,
 }
 
 /// The service id the server's own TLS certificates are issued to.
@@ -69,6 +77,8 @@ impl Authority {
                 std::process::id(),
                 rand::random::<u32>()
             ),
+
+            ocsp: ocsp::OcspState::default(),
         });
         authority.reload_ca().await?;
         Ok(authority)

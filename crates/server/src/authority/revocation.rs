@@ -125,6 +125,8 @@ impl Authority {
                 }
             }));
         }
+        // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
+        self.ocsp_revoked(&revoked, reason);
         self.trigger_crl();
         Ok(RevokeResponse {
             revoked,

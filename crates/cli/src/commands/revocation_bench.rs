@@ -1,0 +1,208 @@
+//! `vcc-pki bench-revocation`: revocation at scale (issue #6). Fills the store with many revoked
+//! certificates directly (not over HTTP), then measures, through the server's own Authority with
+//! its background CRL worker running: revoke latency, CRL build+sign time, peak RSS.
+use crate::output::Output;
+use anyhow::Context;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vcc_pki_server::auth::{Caller, RequestContext};
+use vcc_pki_server::authority::{Authority, CaCreateRequest, IssueRequest, RevokeRequest};
+use vcc_pki_store::{CaLevel, Store};
+use zeroize::Zeroizing;
+
+#[derive(clap::Args)]
+pub struct RevocationBenchArgs {
+    /// Revoked certificates to put in the store before measuring.
+    #[arg(long, default_value_t = 1_000_000)]
+    revoked: i64,
+    /// Live certificates to issue and then revoke one by one (the latency sample).
+    #[arg(long, default_value_t = 1000)]
+    revocations: usize,
+    /// Key type of the CA (root and intermediate).
+    #[arg(long, default_value = "ecdsa-p256")]
+    ca_key: String,
+    /// Database URL (default: SQLite in a temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn run(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(measure(args, out))
+}
+
+async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
+    let tmp = tempfile_dir()?;
+    let mut config = vcc_pki_server::config::ServeConfig::new(tmp.join("data"));
+    if let Some(url) = &args.database_url {
+        config.database_url = url.clone();
+    }
+    let password = "benchmark password, not a secret";
+    config.ca_password = Some(Zeroizing::new(password.to_string()));
+    vcc_pki_server::files::ensure_private_dir(&config.data_dir)?;
+    let store = Store::open(&config.database_url)
+        .await
+        .context("opening the store")?;
+    let tls = vcc_pki_server::tls::TlsState::new_self_signed(&[])?;
+    let authority = Authority::load(store.clone(), Arc::new(config), tls).await?;
+    let admin = RequestContext {
+        caller: Caller::Admin,
+        source_ip: None,
+        bad_token: false,
+    };
+    let ca = |cn: &str| CaCreateRequest {
+        common_name: cn.into(),
+        country: None,
+        organization: Some("VCC PKI benchmark".into()),
+        key_type: Some(args.ca_key.clone()),
+        validity_years: Some(2),
+        password: None,
+    };
+    authority
+        .create_ca(&admin, CaLevel::Root, ca("Benchmark Root"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    authority
+        .create_ca(&admin, CaLevel::Intermediate, ca("Benchmark Intermediate"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let issuer = store
+        .active_ca(CaLevel::Intermediate)
+        .await?
+        .context("intermediate missing")?
+        .id;
+
+    let started = Instant::now();
+    store
+        .bench_fill_revoked(issuer, args.revoked, 50_000)
+        .await
+        .context("filling revoked certificates")?;
+    let fill_secs = started.elapsed().as_secs_f64();
+    let rss_after_fill = rss_kib("VmRSS:");
+
+    // The background CRL worker runs as in the server: every revocation below triggers a rebuild.
+    tokio::spawn(authority.clone().run_crl_worker());
+
+    let mut serials = Vec::with_capacity(args.revocations);
+    for i in 0..args.revocations {
+        let issued = authority
+            .issue(
+                &admin,
+                IssueRequest {
+                    service_id: "bench-live".into(),
+                    common_name: format!("live-{i}.bench.internal"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        serials.push(issued.serial_number);
+    }
+    let mut latencies = Vec::with_capacity(serials.len());
+    for serial in serials {
+        let t = Instant::now();
+        authority
+            .revoke(
+                &admin,
+                RevokeRequest {
+                    service_id: None,
+                    serial_number: Some(serial),
+                    reason: Some("superseded".into()),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+
+    let t = Instant::now();
+    let crl = authority
+        .generate_crl(&admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let crl_secs = t.elapsed().as_secs_f64();
+    let crl_bytes = store
+        .latest_crl()
+        .await?
+        .map(|c| c.crl_der.len())
+        .unwrap_or(0);
+    let report = json!({
+        "revoked_in_store": args.revoked,
+        "fill_seconds": fill_secs,
+        "revocations_measured": latencies.len(),
+        "revoke_ms": {"p50": percentile(&latencies, 0.50), "p90": percentile(&latencies, 0.90), "p99": percentile(&latencies, 0.99), "max": percentile(&latencies, 1.0)},
+        "crl": {"number": crl.crl_number, "entries": crl.revoked_count, "bytes": crl_bytes, "build_and_sign_seconds": crl_secs},
+        "rss_mib": {"after_fill": rss_after_fill as f64 / 1024.0, "peak": rss_kib("VmHWM:") as f64 / 1024.0},
+        "ca_key": args.ca_key,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "database": if args.database_url.is_some() { "postgres" } else { "sqlite" },
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    if out.json() {
+        out.print_json(&report);
+    } else {
+        out.heading(&format!(
+            "Revocation at scale: {} revoked certificates in the store ({})",
+            args.revoked, report["database"]
+        ));
+        out.fields(&[
+            ("Fill", format!("{fill_secs:.1} s")),
+            (
+                "Revoke p50/p90/p99/max",
+                format!(
+                    "{:.2} / {:.2} / {:.2} / {:.2} ms  (n = {})",
+                    report["revoke_ms"]["p50"].as_f64().unwrap_or(0.0),
+                    report["revoke_ms"]["p90"].as_f64().unwrap_or(0.0),
+                    report["revoke_ms"]["p99"].as_f64().unwrap_or(0.0),
+                    report["revoke_ms"]["max"].as_f64().unwrap_or(0.0),
+                    latencies.len()
+                ),
+            ),
+            (
+                "CRL build + sign",
+                format!(
+                    "{crl_secs:.2} s for {} entries, {:.1} MB",
+                    crl.revoked_count,
+                    crl_bytes as f64 / 1e6
+                ),
+            ),
+            (
+                "Peak RSS",
+                format!(
+                    "{:.0} MiB",
+                    report["rss_mib"]["peak"].as_f64().unwrap_or(0.0)
+                ),
+            ),
+        ]);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("vcc-pki-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

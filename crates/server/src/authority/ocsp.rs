@@ -1,0 +1,606 @@
+//! The OCSP responder's side of the Authority: a delegated OCSP-signing certificate issued from the
+//! intermediate (stored and audited like every certificate, its key only in memory, rotated at
+//! half-life), and a cache of pre-signed responses per serial, re-signed at half-life and replaced
+//! at once when a certificate is revoked. Responses are built by vcc-pki-core; nothing here
+//! touches DER.
+use super::Authority;
+use crate::problem::{ApiError, ApiResult};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Notify;
+use vcc_pki_core::ocsp::{
+    self, CertIdHash, CertQuery, CertificateStatus, IssuerIdentity, OcspResponder,
+    OcspResponseStatus,
+};
+use vcc_pki_core::{fingerprint_sha256, KeyType, RevocationReason, Serial};
+use vcc_pki_store::{
+    AuditEntry, CertificateFilter, CertificateRecord, IssueEffects, NewCertificate, NewService,
+    RevokedRecord,
+};
+
+/// The service id the OCSP responder certificates are issued to.
+pub const OCSP_SERVICE_ID: &str = "vcc-pki-ocsp";
+/// `profile` of the responder certificates in the certificates table.
+pub const OCSP_SIGNING_PROFILE: &str = "ocsp_signing";
+/// Validity of a responder certificate; it is replaced when half of it has passed, so that every
+/// response it signed (at most [`RESPONSE_LIFETIME`]) expires before it does.
+pub const RESPONDER_LIFETIME: Duration = Duration::days(4);
+/// nextUpdate − thisUpdate of every response; cached responses are re-signed at half of it.
+pub const RESPONSE_LIFETIME: Duration = Duration::days(1);
+/// Most pre-signed responses kept in memory; beyond it responses are signed on demand.
+pub const MAX_CACHED_RESPONSES: usize = 100_000;
+/// How often the worker checks for due responses and a due responder certificate.
+const WORKER_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+/// After a failed responder issuance, requests do not retry it for this long.
+const ISSUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The responder certificate in use, with its key.
+struct ActiveResponder {
+    responder: OcspResponder,
+    /// The intermediate it answers for.
+    issuer: IssuerIdentity,
+    issuer_ca_id: i64,
+    serial: String,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    /// Set when its certificate is revoked: it signs nothing more.
+    revoked: AtomicBool,
+}
+
+impl ActiveResponder {
+    fn due(&self, now: OffsetDateTime) -> bool {
+        now >= self.not_before + (self.not_after - self.not_before) / 2
+    }
+
+    /// May still sign (a sealed CA keeps using it while it is valid).
+    fn usable(&self, now: OffsetDateTime) -> bool {
+        now < self.not_after && !self.revoked.load(Ordering::SeqCst)
+    }
+}
+
+/// A signed, successful OCSP response ready to serve.
+#[derive(Debug)]
+pub struct SignedOcspResponse {
+    pub der: Vec<u8>,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    /// Quoted strong entity tag (SHA-256 of the DER), for HTTP caches.
+    pub etag: String,
+    responder_serial: String,
+}
+
+impl SignedOcspResponse {
+    fn refresh_at(&self) -> OffsetDateTime {
+        self.this_update + (self.next_update - self.this_update) / 2
+    }
+}
+
+/// What the responder answers a request with.
+#[derive(Debug)]
+pub enum OcspAnswer {
+    /// A signed response; `cacheable` when the request had no nonce, so HTTP caches may keep it.
+    Signed {
+        response: Arc<SignedOcspResponse>,
+        cacheable: bool,
+    },
+    /// An unsuccessful status (malformedRequest, unauthorized, tryLater, internalError): no body.
+    Refused(OcspResponseStatus),
+}
+
+impl OcspAnswer {
+    pub fn der(&self) -> Vec<u8> {
+        match self {
+            Self::Signed { response, .. } => response.der.clone(),
+            Self::Refused(status) => ocsp::status_only_response(*status),
+        }
+    }
+}
+
+type CacheKey = (Serial, CertIdHash);
+
+/// Responder state owned by the Authority.
+#[derive(Default)]
+pub(super) struct OcspState {
+    responder: RwLock<Option<Arc<ActiveResponder>>>,
+    /// Held while a responder certificate is being issued (one at a time).
+    rotation: tokio::sync::Mutex<()>,
+    last_issue_failure: Mutex<Option<std::time::Instant>>,
+    cache: RwLock<HashMap<CacheKey, Arc<SignedOcspResponse>>>,
+    /// Bumped (under the cache lock) after every revocation: a response signed from a status read
+    /// before the bump may be stale and is not cached.
+    epoch: AtomicU64,
+    /// Set when the cache starts over (first responder, new intermediate): the worker pre-signs
+    /// every unexpired certificate again.
+    warm_needed: AtomicBool,
+    wake: Notify,
+}
+
+impl OcspState {
+    /// The responder last installed (possibly due, expired or revoked).
+    fn responder(&self) -> Option<Arc<ActiveResponder>> {
+        self.responder.read().ok().and_then(|r| r.clone())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn cached(&self, key: &CacheKey, now: OffsetDateTime) -> Option<Arc<SignedOcspResponse>> {
+        let cache = self.cache.read().ok()?;
+        cache.get(key).filter(|r| now < r.next_update).cloned()
+    }
+
+    /// Cache `response` unless a revocation happened since `epoch` (then it may be stale).
+    fn insert_if_current(&self, key: CacheKey, response: Arc<SignedOcspResponse>, epoch: u64) {
+        if let Ok(mut cache) = self.cache.write() {
+            if self.epoch() == epoch
+                && (cache.len() < MAX_CACHED_RESPONSES || cache.contains_key(&key))
+            {
+                cache.insert(key, response);
+            }
+        }
+    }
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// The status a stored certificate record gives (None: the record is inconsistent).
+fn status_of(record: &CertificateRecord) -> Option<CertificateStatus> {
+    if record.status != "revoked" {
+        return Some(CertificateStatus::Good);
+    }
+    let revoked_at = vcc_pki_store::parse_time(record.revoked_at.as_deref()?).ok()?;
+    let reason = record
+        .revocation_reason
+        .as_deref()
+        .and_then(|r| RevocationReason::parse(r).ok())
+        .unwrap_or(RevocationReason::Unspecified);
+    Some(CertificateStatus::Revoked { revoked_at, reason })
+}
+
+/// Sign one response with the active responder: thisUpdate now, nextUpdate a day later (never
+/// past the responder certificate's own expiry).
+fn sign_with(
+    active: &ActiveResponder,
+    answers: &[(ocsp::CertId, CertificateStatus)],
+    nonce: Option<&ocsp::Extension>,
+) -> Result<SignedOcspResponse, vcc_pki_core::CoreError> {
+    let this_update = now();
+    let next_update = (this_update + RESPONSE_LIFETIME).min(active.not_after);
+    let der = active
+        .responder
+        .sign(answers, this_update, next_update, nonce)?;
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&der)));
+    Ok(SignedOcspResponse {
+        der,
+        this_update,
+        next_update,
+        etag,
+        responder_serial: active.serial.clone(),
+    })
+}
+
+impl Authority {
+    /// Answer one DER OCSP request. Never fails: every problem is an OCSP status.
+    pub async fn ocsp_respond(&self, request_der: &[u8]) -> OcspAnswer {
+        let request = match ocsp::parse_request(request_der) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "OCSP request refused");
+                return OcspAnswer::Refused(OcspResponseStatus::MalformedRequest);
+            }
+        };
+        let Some(active) = self.ocsp_responder().await else {
+            return OcspAnswer::Refused(OcspResponseStatus::TryLater);
+        };
+        if !request.queries.iter().all(|q| active.issuer.names(q)) {
+            return OcspAnswer::Refused(OcspResponseStatus::Unauthorized);
+        }
+        let cacheable = request.nonce.is_none();
+        let single_key = match (cacheable, request.queries.as_slice()) {
+            (
+                true,
+                [CertQuery {
+                    hash: Some(hash),
+                    serial: Some(serial),
+                    ..
+                }],
+            ) => Some((serial.clone(), *hash)),
+            _ => None,
+        };
+        if let Some(hit) = single_key
+            .as_ref()
+            .and_then(|key| self.ocsp.cached(key, now()))
+        {
+            return OcspAnswer::Signed {
+                response: hit,
+                cacheable,
+            };
+        }
+        let epoch = self.ocsp.epoch();
+        let mut answers = Vec::with_capacity(request.queries.len());
+        for query in &request.queries {
+            match self.ocsp_status(&active, query.serial.as_ref()).await {
+                Ok(status) => answers.push((query.cert_id.clone(), status)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "OCSP: certificate status unavailable");
+                    return OcspAnswer::Refused(OcspResponseStatus::TryLater);
+                }
+            }
+        }
+        let response = match sign_with(&active, &answers, request.nonce.as_ref()) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP: signing failed");
+                return OcspAnswer::Refused(OcspResponseStatus::InternalError);
+            }
+        };
+        // Unknown serials are not cached: anyone can ask about any number of them.
+        if let (Some(key), Some((_, status))) = (single_key, answers.first()) {
+            if *status != CertificateStatus::Unknown {
+                self.ocsp.insert_if_current(key, response.clone(), epoch);
+            }
+        }
+        OcspAnswer::Signed {
+            response,
+            cacheable,
+        }
+    }
+
+    /// Status of `serial` among the certificates of the responder's intermediate.
+    async fn ocsp_status(
+        &self,
+        active: &ActiveResponder,
+        serial: Option<&Serial>,
+    ) -> ApiResult<CertificateStatus> {
+        let Some(serial) = serial else {
+            return Ok(CertificateStatus::Unknown);
+        };
+        match self.store.certificate_by_serial(&serial.to_hex()).await? {
+            Some(record) if record.issuer_ca_id == active.issuer_ca_id => status_of(&record)
+                .ok_or_else(|| ApiError::internal("revoked certificate without revocation row")),
+            _ => Ok(CertificateStatus::Unknown),
+        }
+    }
+
+    /// The responder to sign with, issuing a new responder certificate first when there is none,
+    /// it is due, or the intermediate changed. A sealed CA keeps using a still-valid responder.
+    async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
+        let current = self.ocsp.responder();
+        let intermediate_id = self.intermediate().ok().map(|(id, _)| id);
+        let usable = |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| r.usable(now));
+        let fresh = |r: &Option<Arc<ActiveResponder>>, now| {
+            r.clone()
+                .filter(|r| r.usable(now) && Some(r.issuer_ca_id) == intermediate_id && !r.due(now))
+        };
+        if let Some(r) = fresh(&current, now()) {
+            return Some(r);
+        }
+        if intermediate_id.is_none() {
+            return usable(&current, now());
+        }
+        let recently_failed = self
+            .ocsp
+            .last_issue_failure
+            .lock()
+            .ok()
+            .and_then(|f| *f)
+            .is_some_and(|t| t.elapsed() < ISSUE_RETRY_AFTER);
+        if recently_failed {
+            return usable(&current, now());
+        }
+        let _rotation = self.ocsp.rotation.lock().await;
+        // Another task may have rotated while this one waited.
+        let current = self.ocsp.responder();
+        if let Some(r) = fresh(&current, now()) {
+            return Some(r);
+        }
+        // A revoked predecessor is replaced, not renewed: the store refuses to renew from a revoked certificate.
+        let previous = current
+            .as_ref()
+            .filter(|r| !r.revoked.load(Ordering::SeqCst))
+            .map(|r| r.serial.clone());
+        match self.issue_ocsp_responder(previous).await {
+            Ok(active) => {
+                tracing::info!(serial = %active.serial, not_after = %vcc_pki_store::format_time(active.not_after), "OCSP responder certificate issued");
+                if let Ok(mut slot) = self.ocsp.responder.write() {
+                    *slot = Some(active.clone());
+                }
+                // Responses of the previous responder stay valid until the worker re-signs them;
+                // without one for the same intermediate, the cache starts over and is pre-signed.
+                let same_issuer = current
+                    .as_ref()
+                    .is_some_and(|c| c.issuer_ca_id == active.issuer_ca_id);
+                if !same_issuer {
+                    if let Ok(mut cache) = self.ocsp.cache.write() {
+                        cache.clear();
+                    }
+                    self.ocsp.warm_needed.store(true, Ordering::SeqCst);
+                }
+                self.ocsp.wake.notify_one();
+                Some(active)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not issue the OCSP responder certificate");
+                if let Ok(mut f) = self.ocsp.last_issue_failure.lock() {
+                    *f = Some(std::time::Instant::now());
+                }
+                usable(&current, now())
+            }
+        }
+    }
+
+    /// Issue a responder certificate from the intermediate and store it (with its audit row)
+    /// before it signs anything. Its key is made here and never leaves memory.
+    async fn issue_ocsp_responder(
+        &self,
+        replaces: Option<String>,
+    ) -> ApiResult<Arc<ActiveResponder>> {
+        let (issuer_ca_id, issuer) = self.intermediate()?;
+        let serial = Serial::random();
+        let now = now();
+        let (not_before, not_after) = (now - Duration::minutes(1), now + RESPONDER_LIFETIME);
+        let sign_serial = serial.clone();
+        let sign_issuer = issuer.clone();
+        let (key, der) = tokio::task::spawn_blocking(move || {
+            let key = KeyType::EcdsaP256.generate()?;
+            let der =
+                sign_issuer.issue_ocsp_responder(&key, &sign_serial, not_before, not_after)?;
+            Ok::<_, vcc_pki_core::CoreError>((key, der))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| ApiError::internal("responder certificate does not parse"))?;
+        let not_before = parsed.validity().not_before.to_datetime();
+        let not_after = parsed.validity().not_after.to_datetime();
+        let common_name = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or("OCSP Responder")
+            .to_string();
+        let spki = vcc_pki_core::keys::spki_der(&key);
+        let record = NewCertificate {
+            serial_number: serial.to_hex(),
+            service_id: OCSP_SERVICE_ID.into(),
+            common_name,
+            san_dns: Vec::new(),
+            san_ip: Vec::new(),
+            profile: OCSP_SIGNING_PROFILE.into(),
+            key_type: KeyType::EcdsaP256.as_str().into(),
+            key_source: "server".into(),
+            public_key_sha256: hex::encode(Sha256::digest(&spki)),
+            fingerprint_sha256: fingerprint_sha256(&der),
+            certificate_der: der.clone(),
+            issuer_ca_id,
+            not_before,
+            not_after,
+            renewed_from: replaces.clone(),
+        };
+        let mut effects = IssueEffects::default();
+        if self.store.service(OCSP_SERVICE_ID).await?.is_none() {
+            effects.create_service = Some(NewService {
+                service_id: OCSP_SERVICE_ID.into(),
+                service_name: "VCC PKI OCSP responder".into(),
+                ..Default::default()
+            });
+        }
+        let audit = AuditEntry::new("system", "certificate.issue_ocsp_responder", "certificate")
+            .target(serial.to_hex())
+            .details(serde_json::json!({
+                "service_id": OCSP_SERVICE_ID, "common_name": record.common_name,
+                "profile": OCSP_SIGNING_PROFILE, "key_type": record.key_type,
+                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": replaces,
+            }));
+        self.store
+            .insert_certificate(&record, &effects, &audit)
+            .await?;
+        let responder = OcspResponder::new(&der, Arc::new(key))?;
+        Ok(Arc::new(ActiveResponder {
+            responder,
+            issuer: IssuerIdentity::from_certificate(issuer.certificate_der())?,
+            issuer_ca_id,
+            serial: serial.to_hex(),
+            not_before,
+            not_after,
+            revoked: AtomicBool::new(false),
+        }))
+    }
+
+    /// Sign the (SHA-1 CertID) response for `serial` and cache it if no revocation happened
+    /// since `epoch`. Without a responder this does nothing: the first request signs on demand.
+    fn ocsp_presign(
+        &self,
+        serial: &Serial,
+        issuer_ca_id: i64,
+        status: CertificateStatus,
+        epoch: Option<u64>,
+    ) {
+        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+            return;
+        };
+        if active.issuer_ca_id != issuer_ca_id {
+            return;
+        }
+        let signed = active
+            .issuer
+            .cert_id(CertIdHash::Sha1, serial)
+            .and_then(|id| sign_with(&active, &[(id, status)], None));
+        match signed {
+            Ok(response) => {
+                let key = (serial.clone(), CertIdHash::Sha1);
+                match epoch {
+                    Some(epoch) => self.ocsp.insert_if_current(key, Arc::new(response), epoch),
+                    None => {
+                        if let Ok(mut cache) = self.ocsp.cache.write() {
+                            cache.insert(key, Arc::new(response));
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, serial = %serial, "OCSP: pre-signing failed"),
+        }
+    }
+
+    /// Revocation epoch to pass to [`Self::ocsp_issued`]; read it before the certificate is stored.
+    pub(super) fn ocsp_epoch(&self) -> u64 {
+        self.ocsp.epoch()
+    }
+
+    /// A certificate was just stored: pre-sign its `good` response.
+    pub(super) fn ocsp_issued(&self, serial: &Serial, issuer_ca_id: i64, epoch: u64) {
+        self.ocsp_presign(serial, issuer_ca_id, CertificateStatus::Good, Some(epoch));
+    }
+
+    /// Certificates were just revoked (durably): replace their cached responses at once, before
+    /// the revocation is acknowledged. A revoked responder certificate is replaced too.
+    pub(super) fn ocsp_revoked(&self, revoked: &[RevokedRecord], reason: RevocationReason) {
+        let serials: Vec<Serial> = revoked
+            .iter()
+            .filter_map(|r| Serial::from_hex(&r.serial_number))
+            .collect();
+        if let Ok(mut cache) = self.ocsp.cache.write() {
+            self.ocsp.epoch.fetch_add(1, Ordering::SeqCst);
+            cache.retain(|(serial, _), _| !serials.contains(serial));
+        }
+        let Some(active) = self.ocsp.responder() else {
+            return;
+        };
+        if revoked.iter().any(|r| r.serial_number == active.serial) {
+            tracing::warn!(serial = %active.serial, "the OCSP responder certificate was revoked; issuing a new one");
+            active.revoked.store(true, Ordering::SeqCst);
+            if let Ok(mut cache) = self.ocsp.cache.write() {
+                cache.clear();
+            }
+            self.ocsp.warm_needed.store(true, Ordering::SeqCst);
+            self.ocsp.wake.notify_one();
+            return;
+        }
+        for (record, serial) in revoked.iter().zip(&serials) {
+            let Ok(revoked_at) = vcc_pki_store::parse_time(&record.revoked_at) else {
+                continue;
+            };
+            let status = CertificateStatus::Revoked { revoked_at, reason };
+            self.ocsp_presign(serial, active.issuer_ca_id, status, None);
+        }
+    }
+
+    /// Wake the OCSP worker (after the intermediate appears or is unlocked).
+    pub fn wake_ocsp(&self) {
+        self.ocsp.wake.notify_one();
+    }
+
+    /// Background worker: keeps a responder certificate (rotating it at half-life), pre-signs a
+    /// response for every unexpired certificate when the cache starts over, and re-signs cached
+    /// responses at half-life or after a rotation.
+    pub async fn run_ocsp_worker(self: Arc<Self>) {
+        loop {
+            if self.ocsp_responder().await.is_some() {
+                if self.ocsp.warm_needed.swap(false, Ordering::SeqCst) {
+                    if let Err(e) = self.presign_all().await {
+                        tracing::warn!(error = %e, "OCSP: pre-signing stopped early");
+                        self.ocsp.warm_needed.store(true, Ordering::SeqCst);
+                    }
+                }
+                if let Err(e) = self.refresh_due_responses().await {
+                    tracing::warn!(error = %e, "OCSP: refreshing responses stopped early");
+                }
+            }
+            tokio::select! {
+                _ = self.ocsp.wake.notified() => {}
+                _ = tokio::time::sleep(WORKER_TICK) => {}
+            }
+        }
+    }
+
+    /// Pre-sign the response of every unexpired certificate of the responder's intermediate.
+    async fn presign_all(&self) -> ApiResult<()> {
+        let mut cursor = None;
+        let mut signed = 0usize;
+        loop {
+            let epoch = self.ocsp.epoch();
+            let page = self
+                .store
+                .list_certificates(&CertificateFilter {
+                    status: None,
+                    service_id: None,
+                    limit: 500,
+                    cursor,
+                })
+                .await?;
+            let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+                return Ok(());
+            };
+            for record in &page.items {
+                if signed >= MAX_CACHED_RESPONSES {
+                    return Ok(());
+                }
+                let (Some(serial), Some(status)) =
+                    (Serial::from_hex(&record.serial_number), status_of(record))
+                else {
+                    continue;
+                };
+                if record.status == "expired" {
+                    continue;
+                }
+                self.ocsp_presign(&serial, active.issuer_ca_id, status, Some(epoch));
+                signed += 1;
+            }
+            tokio::task::yield_now().await;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(responses = signed, "OCSP responses pre-signed");
+        Ok(())
+    }
+
+    /// Re-sign cached responses past half their lifetime (or signed by a previous responder)
+    /// from the stored status; drop those of expired certificates.
+    async fn refresh_due_responses(&self) -> ApiResult<()> {
+        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+            return Ok(());
+        };
+        let now = now();
+        let due: Vec<CacheKey> = match self.ocsp.cache.read() {
+            Ok(cache) => cache
+                .iter()
+                .filter(|(_, r)| now >= r.refresh_at() || r.responder_serial != active.serial)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Err(_) => return Err(ApiError::internal("OCSP cache lock poisoned")),
+        };
+        for (serial, hash) in due {
+            let epoch = self.ocsp.epoch();
+            let record = self.store.certificate_by_serial(&serial.to_hex()).await?;
+            let status = record
+                .as_ref()
+                .filter(|r| r.issuer_ca_id == active.issuer_ca_id && r.status != "expired")
+                .and_then(status_of);
+            let Some(status) = status else {
+                if let Ok(mut cache) = self.ocsp.cache.write() {
+                    cache.remove(&(serial, hash));
+                }
+                continue;
+            };
+            let cert_id = active.issuer.cert_id(hash, &serial)?;
+            let response = sign_with(&active, &[(cert_id, status)], None)?;
+            self.ocsp
+                .insert_if_current((serial, hash), Arc::new(response), epoch);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "ocsp_tests.rs"]
+mod tests;

@@ -1,0 +1,241 @@
+//! Tests of the OCSP responder state: cache, revocation hook, responder rotation.
+use super::*;
+use crate::auth::{Caller, RequestContext};
+use crate::authority::{CaCreateRequest, IssueRequest, RevokeRequest};
+use crate::config::ServeConfig;
+use vcc_pki_core::ocsp::{build_request, read_response, OcspResponseSummary};
+use vcc_pki_store::{CaLevel, Store};
+
+impl Authority {
+    /// Make the current responder due (as if half its lifetime had passed).
+    fn age_ocsp_responder(&self) {
+        let mut slot = self.ocsp.responder.write().unwrap();
+        let active = Arc::try_unwrap(slot.take().unwrap()).ok().unwrap();
+        *slot = Some(Arc::new(ActiveResponder {
+            not_before: active.not_before - RESPONDER_LIFETIME,
+            ..active
+        }));
+    }
+}
+
+async fn ask(
+    authority: &Authority,
+    serial: &str,
+    nonce: Option<&[u8]>,
+) -> (Vec<u8>, OcspResponseSummary) {
+    let intermediate = authority.intermediate_pem().unwrap();
+    let der = vcc_pki_core::pem_decode_all(&intermediate, "CERTIFICATE")
+        .unwrap()
+        .remove(0);
+    let issuer = IssuerIdentity::from_certificate(&der).unwrap();
+    let id = issuer
+        .cert_id(CertIdHash::Sha1, &Serial::from_hex(serial).unwrap())
+        .unwrap();
+    let answer = authority
+        .ocsp_respond(&build_request(vec![id], nonce).unwrap())
+        .await;
+    let der = answer.der();
+    (der.clone(), read_response(&der).unwrap())
+}
+
+fn serial_of(certificate_der: &[u8]) -> String {
+    let (_, cert) = x509_parser::parse_x509_certificate(certificate_der).unwrap();
+    Serial::from_bytes(cert.raw_serial()).to_hex()
+}
+
+#[tokio::test]
+async fn revocation_replaces_cached_responses_and_responders_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(dir.path().to_path_buf());
+    config.ca_password = Some(zeroize::Zeroizing::new("correct horse battery".into()));
+    let store = Store::open(&config.database_url).await.unwrap();
+    let tls = crate::tls::TlsState::new_self_signed(&[]).unwrap();
+    let authority = Authority::load(store.clone(), Arc::new(config), tls)
+        .await
+        .unwrap();
+    let ctx = RequestContext {
+        caller: Caller::Admin,
+        source_ip: None,
+        bad_token: false,
+    };
+    for level in [CaLevel::Root, CaLevel::Intermediate] {
+        let req = CaCreateRequest {
+            common_name: format!("{level:?} CA"),
+            country: Some("DE".into()),
+            organization: Some("VCC".into()),
+            key_type: Some("ecdsa-p256".into()),
+            validity_years: None,
+            password: None,
+        };
+        authority.create_ca(&ctx, level, req).await.unwrap();
+    }
+    let leaf = authority
+        .issue(
+            &ctx,
+            IssueRequest {
+                service_id: "svc".into(),
+                common_name: "svc.example.internal".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let serial = leaf.serial_number.clone();
+
+    // First answer: good, from a responder certificate that is stored under vcc-pki-ocsp.
+    let (first, summary) = ask(&authority, &serial, None).await;
+    assert_eq!(summary.status, OcspResponseStatus::Successful);
+    assert_eq!(summary.answers[0].1, CertificateStatus::Good);
+    let responder_a = serial_of(&summary.certificates[0]);
+    let stored = store
+        .certificate_by_serial(&responder_a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.service_id.as_str(), stored.profile.as_str()),
+        (OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE)
+    );
+    // Cached: the same bytes again; a nonce gets its own, echoed.
+    assert_eq!(ask(&authority, &serial, None).await.0, first);
+    let (_, with_nonce) = ask(&authority, &serial, Some(b"0123456789abcdef")).await;
+    assert_eq!(with_nonce.nonce.as_deref(), Some(&b"0123456789abcdef"[..]));
+
+    // Revocation replaces the cached response before revoke returns.
+    let revoke = |serial: &str, reason: &str| RevokeRequest {
+        service_id: None,
+        serial_number: Some(serial.to_string()),
+        reason: Some(reason.to_string()),
+    };
+    authority
+        .revoke(&ctx, revoke(&serial, "keyCompromise"))
+        .await
+        .unwrap();
+    let cached = authority
+        .ocsp
+        .cached(
+            &(Serial::from_hex(&serial).unwrap(), CertIdHash::Sha1),
+            now(),
+        )
+        .unwrap();
+    let revoked = read_response(&cached.der).unwrap();
+    assert!(matches!(
+        revoked.answers[0].1,
+        CertificateStatus::Revoked {
+            reason: RevocationReason::KeyCompromise,
+            ..
+        }
+    ));
+    assert_eq!(ask(&authority, &serial, None).await.0, cached.der);
+
+    // A due responder is replaced (same intermediate: cached responses stay valid until the
+    // worker re-signs them with the new one).
+    authority.age_ocsp_responder();
+    let (_, still) = ask(&authority, &serial, None).await;
+    assert_eq!(serial_of(&still.certificates[0]), responder_a);
+    let responder_b = authority.ocsp.responder().unwrap().serial.clone();
+    assert_ne!(responder_b, responder_a);
+    authority.refresh_due_responses().await.unwrap();
+    let (_, resigned) = ask(&authority, &serial, None).await;
+    assert_eq!(serial_of(&resigned.certificates[0]), responder_b);
+    assert!(matches!(
+        resigned.answers[0].1,
+        CertificateStatus::Revoked { .. }
+    ));
+
+    // A revoked responder certificate is replaced at once and answers `revoked` itself.
+    authority
+        .revoke(&ctx, revoke(&responder_b, "keyCompromise"))
+        .await
+        .unwrap();
+    let (_, after) = ask(&authority, &responder_b, None).await;
+    let responder_c = serial_of(&after.certificates[0]);
+    assert!(
+        responder_c != responder_a && responder_c != responder_b,
+        "{responder_a} {responder_b} {responder_c}"
+    );
+    assert!(matches!(
+        after.answers[0].1,
+        CertificateStatus::Revoked { .. }
+    ));
+    let stored = store
+        .certificate_by_serial(&responder_c)
+        .await
+        .unwrap()
+        .unwrap();
+    // Replaced, not renewed: nothing may renew from a revoked certificate.
+    assert_eq!(stored.renewed_from, None);
+
+    // Serials never issued: unknown, and not cached.
+    let (_, unknown) = ask(&authority, "0123456789abcdef", None).await;
+    assert_eq!(unknown.answers[0].1, CertificateStatus::Unknown);
+    assert!(authority
+        .ocsp
+        .cached(
+            &(
+                Serial::from_hex("0123456789abcdef").unwrap(),
+                CertIdHash::Sha1
+            ),
+            now()
+        )
+        .is_none());
+}
+
+#[test]
+fn responder_is_due_at_half_life_and_outlives_its_responses() {
+    let nb = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    let na = nb + RESPONDER_LIFETIME;
+    let half = nb + RESPONDER_LIFETIME / 2;
+    // Rotated at half-life, so the last responses it signs expire before it does.
+    assert!(half + RESPONSE_LIFETIME < na);
+    let due = |t| t >= nb + (na - nb) / 2;
+    assert!(!due(half - Duration::seconds(1)));
+    assert!(due(half));
+}
+
+#[test]
+fn revoked_record_gives_revoked_status_with_reason() {
+    let record = CertificateRecord {
+        id: 1,
+        serial_number: "01".into(),
+        service_id: "svc".into(),
+        common_name: "svc".into(),
+        san_dns: vec![],
+        san_ip: vec![],
+        profile: "server".into(),
+        key_type: "ecdsa-p256".into(),
+        key_source: "server".into(),
+        public_key_sha256: String::new(),
+        fingerprint_sha256: String::new(),
+        certificate_der: vec![],
+        issuer_ca_id: 1,
+        not_before: "2026-01-01T00:00:00Z".into(),
+        not_after: "2027-01-01T00:00:00Z".into(),
+        status: "revoked".into(),
+        days_until_expiry: 10,
+        renewed_from: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        revoked_at: Some("2026-02-01T10:00:00Z".into()),
+        revocation_reason: Some("keyCompromise".into()),
+    };
+    match status_of(&record) {
+        Some(CertificateStatus::Revoked { reason, revoked_at }) => {
+            assert_eq!(reason, RevocationReason::KeyCompromise);
+            assert_eq!(
+                vcc_pki_store::format_time(revoked_at),
+                "2026-02-01T10:00:00Z"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let good = CertificateRecord {
+        status: "active".into(),
+        ..record.clone()
+    };
+    assert_eq!(status_of(&good), Some(CertificateStatus::Good));
+    let broken = CertificateRecord {
+        revoked_at: None,
+        ..record
+    };
+    assert_eq!(status_of(&broken), None);
+}
