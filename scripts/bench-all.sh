@@ -36,4 +36,5 @@ run issue-keygen issue-keygen --ca-key ecdsa-p256
 run renew renew --ca-key ecdsa-p256
 run revoke revoke --ca-key ecdsa-p256
 run crl crl --ca-key ecdsa-p256
+run ocsp ocsp --ca-key ecdsa-p256
 echo "JSON reports in $out/"

@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # Profile the server during `vcc-pki bench issue-csr` (docs/PERFORMANCE.md, "Profile").
-#   bash scripts/bench-profile.sh [DIR] [--with-pubkey-index]
+#   bash scripts/bench-profile.sh [DIR]
 # Starts a throwaway server in DIR (default /tmp/vcc-pki-profile, deleted first) with a P-256 CA,
 # runs a 10 s issue-csr load against it and meanwhile records, for 6 s: a perf sampling profile
 # (cpu-clock: this VM exposes no hardware counters), CPU per process and per thread, and context
 # switches per thread kind. Then it times the keyCompromise check of the store at the final size.
-# --with-pubkey-index is an experiment: before loading, it adds an index on
-# certificates(public_key_sha256) to the throwaway database only (the server code is unchanged).
+# A DIR on tmpfs (/dev/shm/...) repeats it without the cost of fsync.
 set -euo pipefail
 D=${1:-/tmp/vcc-pki-profile}
-IDX=${2:-}
 B=${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/release/vcc-pki
 export VCC_PKI_LOG=warn
 PW=bench-profile-password
@@ -27,11 +25,6 @@ for level in init-root create-intermediate; do
   VCC_CA_PASSWORD=$PW "$B" --server "$U" --data-dir "$D/data" ca $level --cn "Profile $level" --org VCC \
     --key-type ecdsa-p256 >/dev/null
 done
-if [ "$IDX" = --with-pubkey-index ]; then
-  kill $PID; wait $PID 2>/dev/null || true
-  python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('CREATE INDEX exp_pubkey ON certificates(public_key_sha256)'); c.commit()" "$D/data/pki.db"
-  start
-fi
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 threads() { for t in /proc/$PID/task/*; do echo "$(basename "$t")|$(cat "$t/comm")|$(awk '{print $14+$15}' "$t/stat")|$(awk '/ctxt_switches/{s+=$2} END{print s}' "$t/status")"; done | sort; }
