@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, log_format.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, log_format.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// (0 picks a free port and prints it).
     #[arg(long, env = "VCC_PKI_HTTP_PORT")]
     http_port: Option<u16>,
+    /// CRL shards new certificates are spread over when --public-url is set; each certificate's
+    /// CRL distribution point names its shard ({URL}/crl/{shard}). 0: one CRL. [default: 16]
+    #[arg(long, env = "VCC_PKI_CRL_SHARDS", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    crl_shards: Option<u32>,
     /// Log format: text or json. [default: text]
     #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
     log_format: Option<String>,
@@ -57,6 +61,7 @@ struct FileConfig {
     dns_names: Vec<String>,
     public_url: Option<String>,
     http_port: Option<u16>,
+    crl_shards: Option<u32>,
     log_format: Option<String>,
 }
 
@@ -135,6 +140,10 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         .map(|u| checked_public_url(&u))
         .transpose()?;
     config.http_port = args.http_port.or(file.http_port);
+    if let Some(shards) = args.crl_shards.or(file.crl_shards) {
+        anyhow::ensure!(shards <= 4096, "crl_shards must be between 0 and 4096");
+        config.crl_shards = shards;
+    }
     let log_format = args
         .log_format
         .or(file.log_format)

@@ -585,3 +585,144 @@ async fn malformed_oversized_and_foreign_requests_get_ocsp_errors_and_http_serve
         assert_eq!(get(path).await.status(), 404, "{path} over plain HTTP");
     }
 }
+
+/// Partitioned CRLs (docs/REVOCATION.md): each certificate's CRL distribution point names its
+/// shard; after a revocation that shard's CRL, fetched over plain HTTP from the URL in the
+/// certificate, lists it, carries a critical issuing distribution point naming that same URL (so
+/// OpenSSL takes it as the right CRL for the certificate and reports it revoked), and passes
+/// pkilint. The complete CRL at /crl lists it too; other certificates stay good against their own
+/// shard's CRL.
+#[tokio::test]
+async fn revocation_reaches_the_shard_crl_named_in_the_certificate() {
+    let server = TestServer::start_public(Some(PASSWORD));
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let dir = server.dir.path();
+    let public = server.http_url.clone().unwrap();
+    let crl_dp = |leaf: &str| -> String {
+        let (_, text) = run("openssl", &["x509", "-in", leaf, "-noout", "-text"]);
+        let uri = text
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("URI:").filter(|u| u.contains("/crl")))
+            .unwrap_or_else(|| panic!("no CRL DP: {text}"))
+            .to_string();
+        uri
+    };
+    let revoked = issue(&server, "ledger", "ledger.example.internal").await;
+    let kept = issue(&server, "billing", "billing.example.internal").await;
+    let revoked_leaf = write(
+        dir,
+        "revoked-leaf.pem",
+        revoked["certificate_pem"].as_str().unwrap(),
+    );
+    let kept_leaf = write(
+        dir,
+        "kept-leaf.pem",
+        kept["certificate_pem"].as_str().unwrap(),
+    );
+    let revoked_dp = crl_dp(&revoked_leaf);
+    let kept_dp = crl_dp(&kept_leaf);
+    let shard_of = |dp: &str| -> u32 {
+        dp.strip_prefix(&format!("{public}/crl/"))
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("{dp} is not a shard of {public}/crl/"))
+    };
+    assert!(shard_of(&revoked_dp) < 16 && shard_of(&kept_dp) < 16);
+
+    let (s, body) = server
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": revoked["serial_number"], "reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let serial = revoked["serial_number"]
+        .as_str()
+        .unwrap()
+        .to_ascii_uppercase();
+    let fetch = |url: &str, name: &str| -> (String, String) {
+        let file = dir.join(name).to_str().unwrap().to_string();
+        let (ok, out) = run("curl", &["-sSf", "-o", &file, url]);
+        assert!(ok, "{url}: {out}");
+        let (ok, text) = run(
+            "openssl",
+            &["crl", "-inform", "DER", "-in", &file, "-noout", "-text"],
+        );
+        assert!(ok, "{text}");
+        let (_, pem) = run("openssl", &["crl", "-inform", "DER", "-in", &file]);
+        (text, pem)
+    };
+    // The worker rebuilds in the background: poll the URL the certificate names.
+    let mut shard_crl = None;
+    for _ in 0..100 {
+        let (text, pem) = fetch(&revoked_dp, "shard.crl");
+        if text.contains(&serial) {
+            shard_crl = Some((text, pem));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (text, pem) = shard_crl.expect("the shard CRL never listed the revoked serial");
+    assert!(
+        text.contains("X509v3 Issuing Distribution Point: critical"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("URI:{revoked_dp}")), "{text}");
+    assert!(text.contains("Only User Certificates"), "{text}");
+    let (ok, out) = openssl_verify(
+        dir,
+        &server.root_pem(),
+        revoked["ca_chain_pem"].as_str().unwrap(),
+        revoked["certificate_pem"].as_str().unwrap(),
+        Some(&pem),
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let errors = pkilint_errors(
+        dir,
+        "lint_crl",
+        &["-t", "CRL", "-p", "PKIX"],
+        pem.as_bytes(),
+        "shard-crl.pem",
+    );
+    assert!(errors.is_empty(), "pkilint on the shard CRL: {errors:#?}");
+
+    // The kept certificate is good against its own shard's CRL (whichever shard that is).
+    let (_, kept_pem) = fetch(&kept_dp, "kept-shard.crl");
+    let (ok, out) = openssl_verify(
+        dir,
+        &server.root_pem(),
+        kept["ca_chain_pem"].as_str().unwrap(),
+        kept["certificate_pem"].as_str().unwrap(),
+        Some(&kept_pem),
+    );
+    assert!(ok, "{out}");
+
+    // The complete CRL lists the revocation too (no issuing distribution point there).
+    let mut complete = String::new();
+    for _ in 0..100 {
+        complete = fetch(&format!("{public}/crl"), "complete.crl").0;
+        if complete.contains(&serial) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(complete.contains(&serial), "{complete}");
+    assert!(
+        !complete.contains("Issuing Distribution Point"),
+        "{complete}"
+    );
+    // A shard that does not exist is a problem+json 404.
+    let (_, out) = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{public}/crl/99999"),
+        ],
+    );
+    assert_eq!(out.trim(), "404");
+}

@@ -91,6 +91,18 @@ impl IssuingAuthority {
         &self.certificate_der
     }
 
+    /// True when one signature takes tens of microseconds (ECDSA, Ed25519): cheap enough to make
+    /// on an async worker. RSA signatures (a millisecond and more) belong on a blocking thread.
+    pub fn signs_quickly(&self) -> bool {
+        let alg = self.issuer.key().algorithm();
+        [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ]
+        .contains(&alg)
+    }
+
     pub fn subject_key_id(&self) -> &[u8] {
         &self.subject_key_id
     }
@@ -154,20 +166,33 @@ impl IssuingAuthority {
     }
 
     /// Sign a v2 CRL with the given number and entries.
+    ///
+    /// `partition_url`: for the CRL of one shard, the URL its certificates name in their CRL
+    /// distribution point. It goes into an issuing distribution point extension (critical, RFC 5280
+    /// §5.2.5, with onlyContainsUserCerts), so that a relying party accepts this CRL for exactly
+    /// those certificates and does not take it for a complete one.
     pub fn issue_crl(
         &self,
         crl_number: u64,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
-        entries: &[RevokedEntry],
+        entries: Vec<RevokedEntry>,
+        partition_url: Option<&str>,
     ) -> Result<Vec<u8>, CoreError> {
         let params = rcgen::CertificateRevocationListParams {
             this_update,
             next_update,
             crl_number: rcgen::SerialNumber::from_slice(&crl_number.to_be_bytes()),
-            issuing_distribution_point: None,
+            issuing_distribution_point: partition_url.map(|url| {
+                rcgen::CrlIssuingDistributionPoint {
+                    distribution_point: rcgen::CrlDistributionPoint {
+                        uris: vec![url.to_string()],
+                    },
+                    scope: Some(rcgen::CrlScope::UserCertsOnly),
+                }
+            }),
             revoked_certs: entries
-                .iter()
+                .into_iter()
                 .map(|e| rcgen::RevokedCertParams {
                     serial_number: rcgen::SerialNumber::from_slice(e.serial.as_bytes()),
                     revocation_time: e.revoked_at,

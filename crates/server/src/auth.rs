@@ -157,13 +157,12 @@ impl FromRequestParts<AppState> for RequestContext {
                 });
             } else {
                 let presented = token_hash(&token);
-                let known = state.store.active_admin_token_hashes().await?;
-                // Compare against every active hash in constant time, without early exit.
-                let mut matched = subtle::Choice::from(0);
-                for h in &known {
-                    matched |= h.as_bytes().ct_eq(presented.as_bytes());
+                let mut matched =
+                    is_known(&state.store.active_admin_token_hashes().await?, &presented);
+                if !matched {
+                    matched = is_known(&state.store.reload_admin_token_hashes().await?, &presented);
                 }
-                if bool::from(matched) {
+                if matched {
                     return Ok(Self {
                         caller: Caller::Admin,
                         source_ip,
@@ -192,6 +191,15 @@ impl FromRequestParts<AppState> for RequestContext {
             bad_token,
         })
     }
+}
+
+/// Compare against every active hash in constant time, without early exit.
+fn is_known(hashes: &[String], presented: &str) -> bool {
+    let mut matched = subtle::Choice::from(0);
+    for h in hashes {
+        matched |= h.as_bytes().ct_eq(presented.as_bytes());
+    }
+    bool::from(matched)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Longest a request may take, seconds.
     pub request_timeout_secs: u64,
+    /// CRL shards new certificates are spread over when a public URL is set (0: one CRL).
+    pub crl_shards: u32,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -34,6 +36,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("dns_names", &self.dns_names)
             .field("public_url", &self.public_url)
             .field("http_port", &self.http_port)
+            .field("crl_shards", &self.crl_shards)
             .finish()
     }
 }
@@ -52,6 +55,7 @@ impl ServeConfig {
             http_port: None,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            crl_shards: 16,
         }
     }
 }

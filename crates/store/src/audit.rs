@@ -1,6 +1,6 @@
 //! The audit trail: one row per state change or refusal, hash-chained so that editing or
 //! deleting a row is detected by `verify_chain`.
-use crate::{format_time, Result, Store};
+use crate::{format_time, Backend, Result, Store};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -119,40 +119,67 @@ fn row_hash(
 /// Append one audit row inside the caller's transaction (the single writer connection
 /// serialises appends, so reading the head and inserting after it is race-free).
 pub(crate) async fn append(tx: &mut Transaction<'_, Any>, entry: &AuditEntry) -> Result<()> {
-    let prev: Option<(String,)> =
+    append_many(tx, Backend::Postgres, std::slice::from_ref(entry)).await
+}
+
+/// Append several audit rows, in order, with one read of the chain head and one multi-row insert:
+/// the hashes are chained in memory. Used by group commit, where a batch has one row per issuance.
+///
+/// `backend` only picks the placeholder style: numbered placeholders work on both backends.
+pub(crate) async fn append_many(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    entries: &[AuditEntry],
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head: Option<(String,)> =
         sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
-    let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.to_string());
+    let mut prev = head.map(|p| p.0).unwrap_or_else(|| GENESIS.to_string());
     let occurred_at = format_time(OffsetDateTime::now_utc());
-    let details = entry.details.to_string();
-    let hash = row_hash(
-        &prev,
-        &occurred_at,
-        &entry.actor,
-        &entry.action,
-        &entry.target_type,
-        entry.target_id.as_deref(),
-        entry.outcome.as_str(),
-        &details,
-        entry.source_ip.as_deref(),
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let details = entry.details.to_string();
+        let hash = row_hash(
+            &prev,
+            &occurred_at,
+            &entry.actor,
+            &entry.action,
+            &entry.target_type,
+            entry.target_id.as_deref(),
+            entry.outcome.as_str(),
+            &details,
+            entry.source_ip.as_deref(),
+        );
+        rows.push((
+            entry,
+            details,
+            std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        ));
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash) VALUES {}",
+        crate::values_placeholders(backend, rows.len(), 10)
     );
-    sqlx::query(
-        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&occurred_at)
-    .bind(&entry.actor)
-    .bind(&entry.action)
-    .bind(&entry.target_type)
-    .bind(&entry.target_id)
-    .bind(entry.outcome.as_str())
-    .bind(&details)
-    .bind(&entry.source_ip)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for (entry, details, prev_hash, hash) in rows {
+        query = query
+            .bind(occurred_at.clone())
+            .bind(entry.actor.clone())
+            .bind(entry.action.clone())
+            .bind(entry.target_type.clone())
+            .bind(entry.target_id.clone())
+            .bind(entry.outcome.as_str())
+            .bind(details)
+            .bind(entry.source_ip.clone())
+            .bind(prev_hash)
+            .bind(hash);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

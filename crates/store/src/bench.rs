@@ -6,13 +6,20 @@ use time::OffsetDateTime;
 impl Store {
     /// Insert `count` revoked certificates of `issuer_ca_id` for service `bench-revoked`, valid for a
     /// year, in batches of `batch` rows per transaction. Serials are distinct and never collide with
-    /// real (random 16-byte) serials: they start with `00ff`.
+    /// real (random 16-byte) serials: they start with `00ff`. With `crl_shards` > 0 they are spread
+    /// over that many CRL shards, as issuance with a public URL does.
     pub async fn bench_fill_revoked(
         &self,
         issuer_ca_id: i64,
         count: i64,
         batch: i64,
+        crl_shards: u32,
     ) -> Result<()> {
+        let shard = if crl_shards > 0 {
+            format!("n % {crl_shards}")
+        } else {
+            "NULL".to_string()
+        };
         let now = OffsetDateTime::now_utc();
         let (nb, na) = (
             format_time(now),
@@ -51,9 +58,9 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let insert_certs = format!(
                 "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
-                   public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, status, created_at)
+                   public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, status, created_at, crl_shard)
                  SELECT '00ff' || {hex16}, 'bench-revoked', 'bench', '[]', '[]', 'server', 'ecdsa-p256', 'csr',
-                   {hex64}, 'be' || {hex32} || {hex32}, $3, $4, $5, $6, 'revoked', $5
+                   {hex64}, 'be' || {hex32} || {hex32}, $3, $4, $5, $6, 'revoked', $5, {shard}
                  FROM ({series}) AS s"
             );
             sqlx::query(sqlx::AssertSqlSafe(insert_certs))
@@ -66,8 +73,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let insert_revoked = format!(
-                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by)
-                 SELECT c.id, c.serial_number, c.issuer_ca_id, $1, 'superseded', 4, 'benchmark' FROM certificates c
+                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by, crl_shard)
+                 SELECT c.id, c.serial_number, c.issuer_ca_id, $1, 'superseded', 4, 'benchmark', c.crl_shard FROM certificates c
                  WHERE c.serial_number IN (SELECT '00ff' || {hex16} FROM ({series}) AS s2)",
             )
             .replace("$1 UNION", "$2 UNION")

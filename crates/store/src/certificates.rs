@@ -22,6 +22,8 @@ pub struct NewCertificate {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub renewed_from: Option<String>,
+    /// The CRL shard named in the certificate's CRL distribution point; `None`: the complete CRL only.
+    pub crl_shard: Option<i64>,
 }
 
 /// A stored certificate with its derived status.
@@ -150,6 +152,9 @@ pub struct RevokedRecord {
     pub service_id: String,
     pub revoked_at: String,
     pub reason: String,
+    /// The CRL shard that must be rebuilt to list it (besides the complete CRL).
+    #[serde(skip)]
+    pub crl_shard: Option<i64>,
 }
 
 /// How an issuance is authorised, for the parts that must change in the same transaction.
@@ -236,13 +241,11 @@ pub(crate) async fn insert_certificate_in(
                 )));
             }
         }
-        let (compromised,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM certificates c JOIN revoked_certificates r ON r.certificate_id = c.id
-             WHERE c.public_key_sha256 = $1 AND r.reason = 'keyCompromise'",
-        )
-        .bind(&cert.public_key_sha256)
-        .fetch_one(&mut **tx)
-        .await?;
+        let (compromised,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM compromised_keys WHERE public_key_sha256 = $1")
+                .bind(&cert.public_key_sha256)
+                .fetch_one(&mut **tx)
+                .await?;
         if compromised > 0 {
             return Err(StoreError::Refused(
                 "this public key was revoked for keyCompromise and is blocked".into(),
@@ -250,8 +253,8 @@ pub(crate) async fn insert_certificate_in(
         }
         let id = sqlx::query(
             "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
-             public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
+             public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at, crl_shard)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id",
         )
         .bind(&cert.serial_number)
         .bind(&cert.service_id)
@@ -269,6 +272,7 @@ pub(crate) async fn insert_certificate_in(
         .bind(format_time(cert.not_after))
         .bind(&cert.renewed_from)
         .bind(&now)
+        .bind(cert.crl_shard)
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| match e {
@@ -378,11 +382,11 @@ impl Store {
     ) -> Result<Vec<RevokedRecord>> {
         let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
-        let mut hit: Vec<(i64, String, String, i64, String)> = match target {
+        let mut hit: Vec<(i64, String, String, i64, String, Option<i64>)> = match target {
             RevocationTarget::Serial(serial) => {
                 sqlx::query_as(
                     "UPDATE certificates SET status = 'revoked' WHERE serial_number = $1 AND status = 'active'
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
                 )
                 .bind(serial)
                 .fetch_all(&mut *tx)
@@ -391,7 +395,7 @@ impl Store {
             RevocationTarget::Service(service_id) => {
                 sqlx::query_as(
                     "UPDATE certificates SET status = 'revoked' WHERE service_id = $1 AND status = 'active' AND not_after > $2
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
                 )
                 .bind(service_id)
                 .bind(&now)
@@ -402,9 +406,17 @@ impl Store {
         if reason == "keyCompromise" {
             let keys: Vec<String> = hit.iter().map(|h| h.4.clone()).collect();
             for key in keys {
-                let siblings: Vec<(i64, String, String, i64, String)> = sqlx::query_as(
+                sqlx::query(
+                    "INSERT INTO compromised_keys (public_key_sha256, revoked_at) VALUES ($1, $2)
+                     ON CONFLICT(public_key_sha256) DO NOTHING",
+                )
+                .bind(&key)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+                let siblings: Vec<(i64, String, String, i64, String, Option<i64>)> = sqlx::query_as(
                     "UPDATE certificates SET status = 'revoked' WHERE public_key_sha256 = $1 AND status = 'active'
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256",
+                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
                 )
                 .bind(&key)
                 .fetch_all(&mut *tx)
@@ -413,10 +425,10 @@ impl Store {
             }
         }
         let mut revoked = Vec::with_capacity(hit.len());
-        for (id, serial, service_id, issuer, _) in hit {
+        for (id, serial, service_id, issuer, _, crl_shard) in hit {
             sqlx::query(
-                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by, crl_shard)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
             )
             .bind(id)
             .bind(&serial)
@@ -425,6 +437,7 @@ impl Store {
             .bind(reason)
             .bind(i64::from(reason_code))
             .bind(revoked_by)
+            .bind(crl_shard)
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = $1 WHERE certificate_id = $2")
@@ -437,6 +450,7 @@ impl Store {
                 service_id,
                 revoked_at: now.clone(),
                 reason: reason.to_string(),
+                crl_shard,
             });
         }
         let mut audit = audit.clone();

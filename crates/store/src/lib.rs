@@ -5,6 +5,7 @@
 //! Every state change writes its audit row in the same transaction as the change.
 
 mod audit;
+mod batch_insert;
 mod bench;
 mod ca;
 mod certificates;
@@ -83,6 +84,9 @@ pub struct Store {
     group_commit: group_commit::GroupCommit,
     /// Serialises CRL builds within this process (PostgreSQL adds a session advisory lock).
     crl_build: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Hashes of the active admin tokens, read at most once per [`tokens::ADMIN_TOKEN_CACHE_TTL`]
+    /// (every API request checks them); cleared at once when this process adds or revokes one.
+    admin_tokens: std::sync::Arc<tokens::AdminTokenCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,6 +145,9 @@ impl Store {
                     // FULL: a commit is on disk (fsync of the WAL) before a certificate leaves the server.
                     conn.execute(SQLITE_PRAGMAS).await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
+                    // Checkpoints run on their own connection (below), off the commit path; the
+                    // writer checkpoints only if the WAL passes ~40 MB because they fell behind.
+                    conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                     Ok(())
                 })
             })
@@ -159,6 +166,7 @@ impl Store {
             })
             .connect(&format!("{base}?mode=ro"))
             .await?;
+        spawn_wal_checkpointer(base).await?;
         let group_commit = group_commit::GroupCommit::start(write.clone(), Backend::Sqlite);
         Ok(Self {
             backend: Backend::Sqlite,
@@ -166,6 +174,7 @@ impl Store {
             write,
             group_commit,
             crl_build: Default::default(),
+            admin_tokens: Default::default(),
         })
     }
 
@@ -197,6 +206,7 @@ impl Store {
             write: pool,
             group_commit,
             crl_build: Default::default(),
+            admin_tokens: Default::default(),
         })
     }
 
@@ -342,6 +352,43 @@ impl Drop for CrlBuildGuard {
     }
 }
 
+/// Copy the WAL into the database file every 250 ms on a connection of its own. Left to the
+/// writer (SQLite's default, every 1000 pages), a checkpoint lands inside some commit and holds
+/// up the whole group-commit batch waiting behind it (measured: commit p90 9 ms against p50 2 ms).
+async fn spawn_wal_checkpointer(base: &str) -> Result<()> {
+    let pool = PoolOptions::<Any>::new()
+        .max_connections(1)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(&format!("{base}?mode=rw"))
+        .await?;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the writer will checkpoint instead");
+                }
+                Err(_) => {}
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Begin a write transaction on `pool`; on PostgreSQL it first takes the replica-wide write lock.
 pub(crate) async fn begin_on(
     pool: &Pool<Any>,
@@ -382,4 +429,41 @@ fn json_list(v: &[String]) -> String {
 
 fn parse_json_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
+}
+
+/// `($1,$2,…),($k+1,…)…`: placeholders for a multi-row `VALUES` list of `rows` rows of `columns`.
+/// On SQLite they are anonymous (`?`, bound in order): SQLite resolves each `$N` by a linear search
+/// of the names seen so far while parsing, which is quadratic in a statement with thousands.
+pub(crate) fn values_placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push(',');
+            }
+            if backend == Backend::Sqlite {
+                out.push('?');
+            } else {
+                out.push('$');
+                out.push_str(&(r * columns + c + 1).to_string());
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$from,$from+1,…`: `count` placeholders for an `IN (…)` list (`?` on SQLite, as above).
+pub(crate) fn list_placeholders(backend: Backend, from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${i}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

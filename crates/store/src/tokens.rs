@@ -2,6 +2,8 @@
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, Result, Store};
 use sqlx::Row;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -34,6 +36,7 @@ impl Store {
         .try_get::<i64, _>(0)?;
         append(&mut tx, audit).await?;
         tx.commit().await?;
+        self.admin_tokens.clear();
         Ok(id)
     }
 
@@ -46,13 +49,27 @@ impl Store {
     }
 
     /// Hashes of the admin tokens that are not revoked.
-    pub async fn active_admin_token_hashes(&self) -> Result<Vec<String>> {
+    ///
+    /// Cached for [`ADMIN_TOKEN_CACHE_TTL`]: a token revoked through another replica stops working
+    /// here within that time (at once when revoked through this one).
+    pub async fn active_admin_token_hashes(&self) -> Result<Arc<Vec<String>>> {
+        if let Some(hashes) = self.admin_tokens.fresh() {
+            return Ok(hashes);
+        }
+        self.reload_admin_token_hashes().await
+    }
+
+    /// Read the admin token hashes from the database now (a presented token missed the cache: it
+    /// may have been created through another replica or the CLI a moment ago).
+    pub async fn reload_admin_token_hashes(&self) -> Result<Arc<Vec<String>>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT token_hash FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
         )
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        let hashes = Arc::new(rows.into_iter().map(|r| r.0).collect::<Vec<_>>());
+        self.admin_tokens.put(hashes.clone());
+        Ok(hashes)
     }
 
     pub async fn revoke_token(&self, id: i64, audit: &AuditEntry) -> Result<bool> {
@@ -66,6 +83,35 @@ impl Store {
         .await?;
         append(&mut tx, audit).await?;
         tx.commit().await?;
+        self.admin_tokens.clear();
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// How long the admin token hashes read from the database are trusted before the next read.
+pub const ADMIN_TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+pub(crate) struct AdminTokenCache(Mutex<Option<(Instant, Arc<Vec<String>>)>>);
+
+impl AdminTokenCache {
+    fn fresh(&self) -> Option<Arc<Vec<String>>> {
+        let guard = self.0.lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|(read_at, _)| read_at.elapsed() < ADMIN_TOKEN_CACHE_TTL)
+            .map(|(_, hashes)| hashes.clone())
+    }
+
+    fn put(&self, hashes: Arc<Vec<String>>) {
+        if let Ok(mut guard) = self.0.lock() {
+            *guard = Some((Instant::now(), hashes));
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        if let Ok(mut guard) = self.0.lock() {
+            *guard = None;
+        }
     }
 }

@@ -134,3 +134,160 @@ async fn postgres_migrations_are_safe_when_replicas_start_together() {
     }
     assert!(postgres_objects(&url).contains("table:audit_log"));
 }
+
+fn new_certificate(
+    n: u32,
+    key: &str,
+    renewed_from: Option<String>,
+) -> vcc_pki_store::NewCertificate {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    vcc_pki_store::NewCertificate {
+        serial_number: format!("{n:032x}"),
+        service_id: "batch".into(),
+        common_name: format!("c{n}.batch.test"),
+        san_dns: vec![format!("c{n}.batch.test")],
+        san_ip: vec![],
+        profile: "server".into(),
+        key_type: "ecdsa-p256".into(),
+        key_source: "csr".into(),
+        public_key_sha256: key.into(),
+        fingerprint_sha256: format!("{n:064x}"),
+        certificate_der: vec![0x30, 0x00],
+        issuer_ca_id: 1,
+        not_before: now,
+        not_after: now + time::Duration::days(30),
+        renewed_from,
+        crl_shard: Some(i64::from(n % 4)),
+    }
+}
+
+/// Group commit stores a burst of concurrent issuances in shared transactions, yet decides each
+/// one on its own: a renewal of a revoked certificate and a key revoked for keyCompromise are
+/// refused, a duplicate serial fails alone (the batch falls back to one by one), the rest land
+/// with their audit rows and rotation schedules, and the audit chain stays intact.
+async fn group_commit_decides_each_issuance(store: &Store) {
+    use vcc_pki_store::{CaLevel, IssueEffects, NewCa, NewService, RevocationTarget};
+    let now = time::OffsetDateTime::now_utc();
+    for level in [CaLevel::Root, CaLevel::Intermediate] {
+        let ca = NewCa {
+            common_name: format!("{level:?}"),
+            subject: format!("CN={level:?}"),
+            serial_number: format!("{:?}", level).to_lowercase(),
+            key_type: "ecdsa-p256".into(),
+            certificate_der: vec![0x30, 0x00],
+            encrypted_private_key: "x".into(),
+            fingerprint_sha256: format!("{level:?}"),
+            not_before: now,
+            not_after: now + time::Duration::days(365),
+        };
+        store
+            .insert_ca(level, &ca, &AuditEntry::new("test", "ca.create", "ca"))
+            .await
+            .unwrap();
+    }
+    let create = IssueEffects {
+        create_service: Some(NewService {
+            service_id: "batch".into(),
+            service_name: "batch".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let audit =
+        |n: u32| AuditEntry::new("test", "certificate.issue", "certificate").target(n.to_string());
+    // Setup: certificate 1 (key "bad") revoked for keyCompromise, certificate 2 revoked as superseded.
+    for (n, key) in [(1, "bad"), (2, "old")] {
+        store
+            .insert_certificate(&new_certificate(n, key, None), &create, &audit(n))
+            .await
+            .unwrap();
+    }
+    for (n, reason, code) in [(1u32, "keyCompromise", 1u8), (2, "superseded", 4)] {
+        store
+            .revoke_certificates(
+                &RevocationTarget::Serial(format!("{n:032x}")),
+                reason,
+                code,
+                "test",
+                &AuditEntry::new("test", "certificate.revoke", "certificate"),
+            )
+            .await
+            .unwrap();
+    }
+    // One burst: 3..=40 fine, 41 renews the revoked 2, 42 reuses the compromised key, 43 repeats
+    // serial 3 (its fingerprint differs).
+    let mut tasks = Vec::new();
+    for n in 3u32..=43 {
+        let store = store.clone();
+        let effects = create.clone();
+        let mut cert = match n {
+            41 => new_certificate(n, "k41", Some(format!("{:032x}", 2))),
+            42 => new_certificate(n, "bad", None),
+            _ => new_certificate(n, &format!("k{n}"), None),
+        };
+        if n == 43 {
+            cert.serial_number = format!("{:032x}", 3);
+        }
+        tasks.push(tokio::spawn(async move {
+            (
+                n,
+                store.insert_certificate(&cert, &effects, &audit(n)).await,
+            )
+        }));
+    }
+    let mut stored = 0;
+    let mut serial_three = Vec::new();
+    for task in tasks {
+        let (n, result) = task.await.unwrap();
+        match n {
+            41 | 42 => assert!(
+                matches!(result, Err(vcc_pki_store::StoreError::Refused(_))),
+                "{n}: {result:?}"
+            ),
+            // The same serial twice: whichever came first is stored, the other is a conflict.
+            3 | 43 => serial_three.push(result),
+            _ => {
+                result.unwrap_or_else(|e| panic!("{n}: {e}"));
+                stored += 1;
+            }
+        }
+    }
+    assert_eq!(stored, 37);
+    assert_eq!(
+        serial_three.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{serial_three:?}"
+    );
+    assert!(
+        serial_three
+            .iter()
+            .any(|r| matches!(r, Err(vcc_pki_store::StoreError::Conflict(_)))),
+        "{serial_three:?}"
+    );
+    let page = store
+        .list_certificates(&vcc_pki_store::CertificateFilter {
+            service_id: Some("batch".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 40, "2 set-up + 38 from the burst");
+    let v = store.verify_audit_chain().await.unwrap();
+    // 2 CAs + 2 set-up issuances + 2 revocations + 38 issuances.
+    assert!(v.intact && v.rows == 44, "{v:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_group_commit_decides_each_issuance() {
+    let (_dir, store) = sqlite().await;
+    group_commit_decides_each_issuance(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_group_commit_decides_each_issuance() {
+    let store = Store::open(&postgres_url()).await.unwrap();
+    group_commit_decides_each_issuance(&store).await;
+}

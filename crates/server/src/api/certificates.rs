@@ -204,6 +204,26 @@ pub async fn crl_info(State(state): State<AppState>) -> ApiResult<Json<CrlInfo>>
     Ok(Json(state.authority.crl_info().await?))
 }
 
+/// `GET /crl/{shard}`: the CRL of one shard, as named in its certificates' CRL distribution point.
+pub async fn shard_crl_der(
+    State(state): State<AppState>,
+    axum::extract::Path(shard): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let shard: u32 = shard
+        .parse()
+        .map_err(|_| ApiError::not_found("no such CRL shard"))?;
+    let latest = state
+        .store
+        .latest_shard_crl(i64::from(shard))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no CRL has been issued for shard {shard}")))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/pkix-crl")],
+        latest.crl_der,
+    )
+        .into_response())
+}
+
 pub async fn crl_der(State(state): State<AppState>) -> ApiResult<Response> {
     let latest = state
         .store

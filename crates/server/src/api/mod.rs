@@ -65,6 +65,7 @@ fn public_routes() -> Router<AppState> {
         .route("/ca/root.crt", get(ca::root_crt))
         .route("/ca/intermediate.crt", get(ca::intermediate_crt))
         .route("/crl", get(certificates::crl_der))
+        .route("/crl/{shard}", get(certificates::shard_crl_der))
         .route("/ocsp", ocsp_post().get(ocsp::get_empty))
         .route("/ocsp/{*request}", get(ocsp::get))
 }

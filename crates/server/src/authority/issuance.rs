@@ -212,17 +212,20 @@ impl Authority {
     ) -> ApiResult<IssuedCertificate> {
         const ACTION: &str = "certificate.issue";
         validate_service_id(&req.service_id)?;
-        let service = self.store.service(&req.service_id).await?;
+        // Only an enrollment needs the service's record; an admin's issuance creates the service
+        // if it does not exist yet (inside the issuing transaction), without a read first.
+        let service = match &ctx.caller {
+            Caller::Enrollment { .. } => self.store.service(&req.service_id).await?,
+            _ => None,
+        };
         let mut effects = IssueEffects::default();
         match &ctx.caller {
             Caller::Admin => {
-                if service.is_none() {
-                    effects.create_service = Some(NewService {
-                        service_id: req.service_id.clone(),
-                        service_name: req.service_id.clone(),
-                        ..Default::default()
-                    });
-                }
+                effects.create_service = Some(NewService {
+                    service_id: req.service_id.clone(),
+                    service_name: req.service_id.clone(),
+                    ..Default::default()
+                });
             }
             Caller::Enrollment { token_hash } => {
                 let valid = service.as_ref().is_some_and(|s| {
@@ -511,6 +514,8 @@ impl Authority {
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_string());
+        let serial = Serial::random();
+        let crl_shard = self.crl_shard_for(&serial);
         let request = LeafRequest {
             subject_public_key_info: subject_spki.clone(),
             key_type,
@@ -518,19 +523,23 @@ impl Authority {
             dns_names: names.dns.clone(),
             ip_addresses: names.ips.clone(),
             profile,
-            serial: Serial::random(),
+            serial,
             // Backdated a minute for clocks that lag behind.
             not_before: now - Duration::minutes(1),
             not_after: now + Duration::days(i64::from(validity_days)),
-            crl_url: public.as_ref().map(|u| format!("{u}/crl")),
+            crl_url: self.crl_url(crl_shard),
             ocsp_url: public.as_ref().map(|u| format!("{u}/ocsp")),
             ca_issuers_url: public.as_ref().map(|u| format!("{u}/ca/intermediate.crt")),
         };
         let serial = request.serial.clone();
         let req_for_sign = request.clone();
-        let der = tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let der = if issuer.signs_quickly() {
+            issuer.issue_leaf(&req_for_sign)?
+        } else {
+            tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))??
+        };
         let (_, parsed) = x509_parser::parse_x509_certificate(&der)
             .map_err(|_| ApiError::internal("issued certificate does not parse"))?;
         let not_before = parsed.validity().not_before.to_datetime();
@@ -552,6 +561,7 @@ impl Authority {
             not_before,
             not_after,
             renewed_from: renewed_from.clone(),
+            crl_shard,
         };
         let audit = ctx
             .audit(action, "certificate")

@@ -2,6 +2,7 @@
 //! here. It owns the unlocked CA keys, applies policy (who may get which name) and asks the store
 //! to persist before anything is returned.
 mod ca_setup;
+mod crl_worker;
 mod issuance;
 mod ocsp;
 mod revocation;
@@ -44,6 +45,8 @@ pub struct Authority {
     tls: Arc<TlsState>,
     /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
     crl_trigger: Notify,
+    /// Which CRLs the worker still has to rebuild.
+    crl_schedule: crl_worker::SharedCrlSchedule,
     /// This process among the replicas sharing the database (holder of scheduling leases).
     replica_id: String,
 
@@ -69,6 +72,7 @@ impl Authority {
             config,
             tls,
             crl_trigger: Notify::new(),
+            crl_schedule: Default::default(),
             replica_id: format!(
                 "{}-{}-{:08x}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -230,9 +234,5 @@ impl Authority {
             return Ok(None);
         }
         Ok(Some(record))
-    }
-
-    pub fn trigger_crl(&self) {
-        self.crl_trigger.notify_one();
     }
 }

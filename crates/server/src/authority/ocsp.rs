@@ -384,6 +384,7 @@ impl Authority {
             not_before,
             not_after,
             renewed_from: replaces.clone(),
+            crl_shard: None,
         };
         let mut effects = IssueEffects::default();
         if self.store.service(OCSP_SERVICE_ID).await?.is_none() {

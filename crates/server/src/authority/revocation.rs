@@ -4,11 +4,9 @@ use super::Authority;
 use crate::auth::RequestContext;
 use crate::problem::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
-use vcc_pki_core::signer::RevokedEntry;
-use vcc_pki_core::{fingerprint_sha256, RevocationReason, Serial};
-use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord, SignedCrl};
+use time::Duration;
+use vcc_pki_core::{RevocationReason, Serial};
+use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord};
 
 /// How long a CRL is valid; it is rebuilt when two thirds of this have passed.
 pub const CRL_LIFETIME: Duration = Duration::hours(24);
@@ -127,7 +125,7 @@ impl Authority {
         }
         // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
         self.ocsp_revoked(&revoked, reason);
-        self.trigger_crl();
+        self.crl_revoked(&revoked);
         Ok(RevokeResponse {
             revoked,
             reason: reason.as_str().into(),
@@ -136,48 +134,10 @@ impl Authority {
 
     /// Build, sign and store a new CRL now.
     pub async fn generate_crl(&self, ctx: &RequestContext) -> ApiResult<CrlInfo> {
-        let record = self.build_crl(ctx.audit("crl.generate", "crl")).await?;
-        Ok(CrlInfo::from(&record))
-    }
-
-    async fn build_crl(&self, audit: vcc_pki_store::AuditEntry) -> ApiResult<CrlRecord> {
-        let (issuer_id, issuer) = self.intermediate()?;
         let record = self
-            .store
-            .insert_crl_with(issuer_id, &audit, move |number, rows| {
-                let mut entries = Vec::with_capacity(rows.len());
-                for (serial, revoked_at, code) in rows {
-                    let serial = Serial::from_hex(&serial)
-                        .ok_or_else(|| format!("stored serial '{serial}' is not hex"))?;
-                    let revoked_at =
-                        vcc_pki_store::parse_time(&revoked_at).map_err(|e| e.to_string())?;
-                    let reason = RevocationReason::ALL
-                        .into_iter()
-                        .find(|r| i64::from(r.code()) == code)
-                        .unwrap_or(RevocationReason::Unspecified);
-                    entries.push(RevokedEntry {
-                        serial,
-                        revoked_at,
-                        reason,
-                    });
-                }
-                let this_update = OffsetDateTime::now_utc()
-                    .replace_nanosecond(0)
-                    .unwrap_or(OffsetDateTime::now_utc());
-                let next_update = this_update + CRL_LIFETIME;
-                let der = issuer
-                    .issue_crl(number as u64, this_update, next_update, &entries)
-                    .map_err(|e| e.to_string())?;
-                Ok(SignedCrl {
-                    fingerprint_sha256: fingerprint_sha256(&der),
-                    der,
-                    this_update,
-                    next_update,
-                    revoked_count: entries.len() as i64,
-                })
-            })
+            .build_all_crls(ctx.audit("crl.generate", "crl"))
             .await?;
-        Ok(record)
+        Ok(CrlInfo::from(&record))
     }
 
     pub async fn crl_info(&self) -> ApiResult<CrlInfo> {
@@ -187,69 +147,5 @@ impl Authority {
             .await?
             .ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
         Ok(CrlInfo::from(&record))
-    }
-
-    /// Background worker: rebuilds the CRL after revocations (coalesced) and before nextUpdate.
-    pub async fn run_crl_worker(self: Arc<Self>) {
-        loop {
-            let due_in = match self.store.latest_crl().await {
-                Ok(Some(latest)) => vcc_pki_store::parse_time(&latest.this_update)
-                    .map(|t| t + CRL_LIFETIME * 2 / 3 - OffsetDateTime::now_utc())
-                    .unwrap_or(Duration::ZERO),
-                Ok(None) => Duration::ZERO,
-                Err(e) => {
-                    tracing::warn!(error = %e, "CRL worker: database unavailable");
-                    Duration::seconds(5)
-                }
-            };
-            let wait = std::time::Duration::try_from(due_in.max(Duration::ZERO))
-                .unwrap_or_default()
-                .min(std::time::Duration::from_secs(3600));
-            let triggered = if wait.is_zero() {
-                false
-            } else {
-                tokio::select! {
-                    _ = self.crl_trigger.notified() => true,
-                    _ = tokio::time::sleep(wait) => false,
-                }
-            };
-            if self.intermediate().is_err() {
-                // No unlocked intermediate yet: wait for one to appear.
-                self.crl_trigger.notified().await;
-                continue;
-            }
-            // A revocation on this replica rebuilds at once; the scheduled rebuild before nextUpdate
-            // is done by whichever replica holds the "crl" lease.
-            if !triggered {
-                match self
-                    .store
-                    .acquire_lease("crl", &self.replica_id, Duration::minutes(10))
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "CRL worker: cannot take the scheduling lease");
-                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                        continue;
-                    }
-                }
-            }
-            let audit = vcc_pki_store::AuditEntry::new("system", "crl.generate", "crl");
-            match self.build_crl(audit).await {
-                Ok(r) => tracing::info!(
-                    crl_number = r.crl_number,
-                    revoked = r.revoked_count,
-                    "CRL issued"
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "CRL rebuild failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,351 @@
+//! CRLs: partitioned by shard, rebuilt in the background (docs/REVOCATION.md).
+//!
+//! A certificate issued while a public URL is configured belongs to one of `--crl-shards` shards,
+//! chosen from its serial and named in its CRL distribution point (`{public}/crl/{shard}`). A
+//! revocation marks its shard dirty; the worker rebuilds the dirty shards at once, so the work a
+//! revocation causes is bounded by a shard's size, not the fleet's. The complete CRL (`/crl`, the
+//! seed endpoint, for clients that take one file) is rebuilt too, at once while it is cheap and
+//! otherwise at most once per [`COMPLETE_CRL_DUTY`]× its last build time, so that however large it
+//! grows it never takes more than about a tenth of one core.
+use super::revocation::CRL_LIFETIME;
+use super::Authority;
+use crate::problem::ApiResult;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use time::{Duration, OffsetDateTime};
+use vcc_pki_core::signer::RevokedEntry;
+use vcc_pki_core::{fingerprint_sha256, RevocationReason, Serial};
+use vcc_pki_store::{AuditEntry, CrlRecord, RevokedRecord, SignedCrl};
+
+/// The complete CRL waits this many times its last build time before it is rebuilt again.
+pub const COMPLETE_CRL_DUTY: u32 = 10;
+/// Most shards a deployment may configure.
+pub const MAX_CRL_SHARDS: u32 = 4096;
+
+/// What the worker still has to rebuild.
+pub(super) struct CrlSchedule {
+    dirty_shards: BTreeSet<i64>,
+    complete_dirty: bool,
+    /// The complete CRL is not rebuilt (for a revocation) before this.
+    complete_not_before: Instant,
+    /// At start-up, shards that have no CRL yet are built once.
+    shards_checked: bool,
+}
+
+impl Default for CrlSchedule {
+    fn default() -> Self {
+        Self {
+            dirty_shards: BTreeSet::new(),
+            complete_dirty: false,
+            complete_not_before: Instant::now(),
+            shards_checked: false,
+        }
+    }
+}
+
+pub(super) type SharedCrlSchedule = Mutex<CrlSchedule>;
+
+/// One stored revocation as a CRL entry.
+fn revoked_entry(
+    (serial, revoked_at, code): vcc_pki_store::RevokedRow,
+) -> Result<RevokedEntry, String> {
+    let serial =
+        Serial::from_hex(&serial).ok_or_else(|| format!("stored serial '{serial}' is not hex"))?;
+    let revoked_at = vcc_pki_store::parse_time(&revoked_at).map_err(|e| e.to_string())?;
+    let reason = RevocationReason::ALL
+        .into_iter()
+        .find(|r| i64::from(r.code()) == code)
+        .unwrap_or(RevocationReason::Unspecified);
+    Ok(RevokedEntry {
+        serial,
+        revoked_at,
+        reason,
+    })
+}
+
+impl Authority {
+    /// Number of CRL shards new certificates are spread over (0: one complete CRL only).
+    fn crl_shard_count(&self) -> u32 {
+        if self.config.public_url.is_some() {
+            self.config.crl_shards.min(MAX_CRL_SHARDS)
+        } else {
+            // Without a public URL certificates carry no CRL distribution point to name a shard in.
+            0
+        }
+    }
+
+    /// The shard of a new certificate: its serial's last two bytes modulo the shard count (serials
+    /// are random, so shards fill evenly). Stored with the certificate: changing the count later
+    /// moves no certificate already issued.
+    pub(super) fn crl_shard_for(&self, serial: &Serial) -> Option<i64> {
+        let shards = self.crl_shard_count();
+        if shards == 0 {
+            return None;
+        }
+        let bytes = serial.as_bytes();
+        let tail = bytes
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+        Some(i64::from(tail % shards))
+    }
+
+    /// The URL of a CRL: the shard's, or the complete one's.
+    pub(super) fn crl_url(&self, shard: Option<i64>) -> Option<String> {
+        let base = self.config.public_url.as_deref()?.trim_end_matches('/');
+        Some(match shard {
+            Some(k) => format!("{base}/crl/{k}"),
+            None => format!("{base}/crl"),
+        })
+    }
+
+    /// Certificates were revoked (durably): rebuild their shards and the complete CRL.
+    pub(super) fn crl_revoked(&self, revoked: &[RevokedRecord]) {
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            schedule
+                .dirty_shards
+                .extend(revoked.iter().filter_map(|r| r.crl_shard));
+            schedule.complete_dirty = true;
+        }
+        self.crl_trigger.notify_one();
+    }
+
+    /// Ask for a rebuild of the complete CRL (a new intermediate, an unlock).
+    pub fn trigger_crl(&self) {
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            schedule.complete_dirty = true;
+        }
+        self.crl_trigger.notify_one();
+    }
+
+    /// Build, sign and store one CRL now: the complete one (`shard` `None`) or a shard's.
+    pub(super) async fn build_crl(
+        &self,
+        shard: Option<i64>,
+        audit: AuditEntry,
+    ) -> ApiResult<CrlRecord> {
+        let (issuer_id, issuer) = self.intermediate()?;
+        let partition_url = shard.and_then(|k| self.crl_url(Some(k)));
+        let started = Instant::now();
+        let record = self
+            .store
+            .insert_crl_with(
+                issuer_id,
+                shard,
+                &audit,
+                revoked_entry,
+                move |number, entries| {
+                    let revoked_count = entries.len() as i64;
+                    let this_update = OffsetDateTime::now_utc()
+                        .replace_nanosecond(0)
+                        .unwrap_or(OffsetDateTime::now_utc());
+                    let next_update = this_update + CRL_LIFETIME;
+                    let der = issuer
+                        .issue_crl(
+                            number as u64,
+                            this_update,
+                            next_update,
+                            entries,
+                            partition_url.as_deref(),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    Ok(SignedCrl {
+                        fingerprint_sha256: fingerprint_sha256(&der),
+                        der,
+                        this_update,
+                        next_update,
+                        revoked_count,
+                    })
+                },
+            )
+            .await?;
+        let cost = started.elapsed();
+        if shard.is_none() {
+            if let Ok(mut schedule) = self.crl_schedule.lock() {
+                schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
+            }
+        }
+        tracing::info!(
+            crl_number = record.crl_number,
+            shard = ?shard,
+            revoked = record.revoked_count,
+            millis = cost.as_millis() as u64,
+            "CRL issued"
+        );
+        Ok(record)
+    }
+
+    /// Build one CRL now, as the worker would (benchmarks).
+    pub async fn build_crl_now(&self, shard: Option<i64>) -> ApiResult<CrlRecord> {
+        self.build_crl(shard, AuditEntry::new("system", "crl.generate", "crl"))
+            .await
+    }
+
+    /// Build the complete CRL and every shard's (the scheduled refresh, `crl generate`).
+    /// Marks are cleared before the builds start: a revocation committed meanwhile marks again.
+    pub(super) async fn build_all_crls(&self, audit: AuditEntry) -> ApiResult<CrlRecord> {
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            schedule.dirty_shards.clear();
+            schedule.complete_dirty = false;
+        }
+        let built = async {
+            for shard in 0..i64::from(self.crl_shard_count()) {
+                self.build_crl(Some(shard), audit.clone()).await?;
+            }
+            self.build_crl(None, audit).await
+        }
+        .await;
+        if built.is_err() {
+            if let Ok(mut schedule) = self.crl_schedule.lock() {
+                schedule
+                    .dirty_shards
+                    .extend(0..i64::from(self.crl_shard_count()));
+                schedule.complete_dirty = true;
+            }
+        }
+        built
+    }
+
+    /// Rebuild what revocations marked: every dirty shard now, the complete CRL when its duty
+    /// cycle allows. Returns how long until the complete CRL may be built, if it is still due.
+    async fn build_dirty_crls(&self) -> Option<std::time::Duration> {
+        let shards: Vec<i64> = match self.crl_schedule.lock() {
+            Ok(mut schedule) => std::mem::take(&mut schedule.dirty_shards)
+                .into_iter()
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for shard in shards {
+            let audit = AuditEntry::new("system", "crl.generate", "crl");
+            if let Err(e) = self.build_crl(Some(shard), audit).await {
+                tracing::warn!(error = %e, shard, "shard CRL rebuild failed; retrying");
+                if let Ok(mut schedule) = self.crl_schedule.lock() {
+                    schedule.dirty_shards.insert(shard);
+                }
+                return Some(std::time::Duration::from_secs(5));
+            }
+        }
+        let complete_wait = match self.crl_schedule.lock() {
+            Ok(schedule) if schedule.complete_dirty => Some(
+                schedule
+                    .complete_not_before
+                    .saturating_duration_since(Instant::now()),
+            ),
+            _ => None,
+        };
+        match complete_wait {
+            Some(wait) if wait.is_zero() => {
+                if let Ok(mut schedule) = self.crl_schedule.lock() {
+                    schedule.complete_dirty = false;
+                }
+                let audit = AuditEntry::new("system", "crl.generate", "crl");
+                if let Err(e) = self.build_crl(None, audit).await {
+                    tracing::warn!(error = %e, "CRL rebuild failed; retrying");
+                    if let Ok(mut schedule) = self.crl_schedule.lock() {
+                        schedule.complete_dirty = true;
+                    }
+                    return Some(std::time::Duration::from_secs(5));
+                }
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// At start-up: build the CRL of every shard that has none yet (new deployment, more shards).
+    async fn build_missing_shards(&self) {
+        let checked = self
+            .crl_schedule
+            .lock()
+            .map(|s| s.shards_checked)
+            .unwrap_or(true);
+        if checked {
+            return;
+        }
+        let existing: BTreeSet<i64> = match self.store.shard_crl_updates().await {
+            Ok(rows) => rows.into_iter().map(|(k, _)| k).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "CRL worker: cannot list shard CRLs");
+                return;
+            }
+        };
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            schedule.shards_checked = true;
+            schedule
+                .dirty_shards
+                .extend((0..i64::from(self.crl_shard_count())).filter(|k| !existing.contains(k)));
+        }
+    }
+
+    /// Background worker: rebuilds CRLs after revocations (coalesced) and before nextUpdate.
+    pub async fn run_crl_worker(self: Arc<Self>) {
+        let mut complete_wait: Option<std::time::Duration> = None;
+        loop {
+            let due_in = match self.store.latest_crl().await {
+                Ok(Some(latest)) => vcc_pki_store::parse_time(&latest.this_update)
+                    .map(|t| t + CRL_LIFETIME * 2 / 3 - OffsetDateTime::now_utc())
+                    .unwrap_or(Duration::ZERO),
+                Ok(None) => Duration::ZERO,
+                Err(e) => {
+                    tracing::warn!(error = %e, "CRL worker: database unavailable");
+                    Duration::seconds(5)
+                }
+            };
+            let mut wait = std::time::Duration::try_from(due_in.max(Duration::ZERO))
+                .unwrap_or_default()
+                .min(std::time::Duration::from_secs(3600));
+            if let Some(deferred) = complete_wait {
+                wait = wait.min(deferred);
+            }
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = self.crl_trigger.notified() => {},
+                    _ = tokio::time::sleep(wait) => {},
+                }
+            }
+            if self.intermediate().is_err() {
+                // No unlocked intermediate yet: wait for one to appear.
+                self.crl_trigger.notified().await;
+                continue;
+            }
+            self.build_missing_shards().await;
+            complete_wait = self.build_dirty_crls().await;
+            let scheduled_due = match self.store.latest_crl().await {
+                Ok(Some(latest)) => vcc_pki_store::parse_time(&latest.this_update)
+                    .map(|t| t + CRL_LIFETIME * 2 / 3 <= OffsetDateTime::now_utc())
+                    .unwrap_or(true),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if !scheduled_due {
+                continue;
+            }
+            // The scheduled rebuild before nextUpdate (every shard and the complete CRL) is done by
+            // whichever replica holds the "crl" lease.
+            match self
+                .store
+                .acquire_lease("crl", &self.replica_id, Duration::minutes(10))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "CRL worker: cannot take the scheduling lease");
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    continue;
+                }
+            }
+            let audit = AuditEntry::new("system", "crl.generate", "crl");
+            if let Err(e) = self.build_all_crls(audit).await {
+                tracing::warn!(error = %e, "scheduled CRL rebuild failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
