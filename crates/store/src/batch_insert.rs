@@ -6,7 +6,8 @@
 //! Items that use up an enrollment token are not taken here (each needs its own checked update);
 //! the caller runs those, and the whole batch again if a statement here fails, one by one.
 use crate::audit::append_many;
-use crate::certificates::{IssueEffects, NewCertificate};
+use crate::certificates::NewCertificate;
+use crate::services::NewService;
 use crate::{
     format_time, json_list, list_placeholders, values_placeholders, AuditEntry, Backend, Result,
     StoreError,
@@ -17,7 +18,8 @@ use time::OffsetDateTime;
 
 pub(crate) struct BatchItem<'a> {
     pub cert: &'a NewCertificate,
-    pub effects: &'a IssueEffects,
+    /// Create this service first unless it exists (the writer leaves out services it knows).
+    pub create_service: Option<&'a NewService>,
     pub audit: &'a AuditEntry,
 }
 
@@ -83,7 +85,7 @@ async fn create_services(
     let mut seen = HashSet::new();
     let services: Vec<_> = items
         .iter()
-        .filter_map(|i| i.effects.create_service.as_ref())
+        .filter_map(|i| i.create_service)
         .filter(|s| seen.insert(s.service_id.clone()))
         .collect();
     if services.is_empty() {

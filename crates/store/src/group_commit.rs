@@ -80,6 +80,7 @@ impl GroupCommit {
 
 async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut known = KnownServices::default();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -89,7 +90,7 @@ async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<Job>) 
             }
         }
         let started = std::time::Instant::now();
-        let results = commit_batch(&pool, backend, &batch).await;
+        let results = commit_batch(&pool, backend, &batch, &mut known).await;
         tracing::trace!(
             size = batch.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -112,14 +113,37 @@ async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<Job>) 
     }
 }
 
+/// Service ids known to exist: an admin's issuance asks to create its service if missing, and the
+/// writer skips that insert for services it has seen stored (services are never deleted; were one
+/// missing after all, the bulk insert fails on the foreign key and the one-by-one path creates it).
+#[derive(Default)]
+struct KnownServices(std::collections::HashSet<String>);
+
+impl KnownServices {
+    const MAX: usize = 100_000;
+
+    fn contains(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+
+    fn learn(&mut self, ids: impl Iterator<Item = String>) {
+        if self.0.len() > Self::MAX {
+            self.0.clear();
+        }
+        self.0.extend(ids);
+    }
+}
+
 /// Store the batch and commit once. Jobs that only insert go through [`insert_batch`] (a constant
-/// number of statements); jobs that use up an enrollment token, and every job if that bulk step
-/// fails, run one by one, each in its own savepoint so that one refusal does not undo the others.
-/// `Err` only when the transaction itself failed (then nothing of the batch is stored).
+/// number of statements); jobs that use up an enrollment token run one by one, each in its own
+/// savepoint so that one refusal does not undo the others. If the bulk step fails (a duplicate
+/// serial, a missing service), its transaction is rolled back and the whole batch runs one by one
+/// in a new one. `Err` only when a transaction itself failed (then nothing of the batch is stored).
 async fn commit_batch(
     pool: &Pool<Any>,
     backend: Backend,
     batch: &[Job],
+    known: &mut KnownServices,
 ) -> Result<Vec<Result<i64>>> {
     let started = std::time::Instant::now();
     let mut tx = begin_on(pool, backend).await?;
@@ -133,21 +157,24 @@ async fn commit_batch(
             .iter()
             .map(|&i| BatchItem {
                 cert: &batch[i].cert,
-                effects: &batch[i].effects,
+                create_service: batch[i]
+                    .effects
+                    .create_service
+                    .as_ref()
+                    .filter(|s| !known.contains(&s.service_id)),
                 audit: &batch[i].audit,
             })
             .collect();
-        let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
-        match insert_batch(&mut savepoint, backend, &items).await {
+        match insert_batch(&mut tx, backend, &items).await {
             Ok(stored) => {
-                savepoint.commit().await?;
                 for (&i, result) in bulk.iter().zip(stored) {
                     results[i] = Some(result);
                 }
             }
             Err(e) => {
-                savepoint.rollback().await?;
                 tracing::debug!(error = %e, size = bulk.len(), "bulk insert failed; storing the batch one by one");
+                tx.rollback().await?;
+                tx = begin_on(pool, backend).await?;
             }
         }
     }
@@ -169,6 +196,13 @@ async fn commit_batch(
     }
     let stored = started.elapsed().as_micros() as u64;
     tx.commit().await?;
+    known.learn(
+        batch
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Some(Ok(_))))
+            .map(|(job, _)| job.cert.service_id.clone()),
+    );
     tracing::trace!(
         begun,
         stored,
