@@ -104,4 +104,30 @@ fn renew_by_serial_and_ocsp_against_a_spawned_server() {
         r["floor"].is_null(),
         "OCSP answers are pre-signed: no floor: {r}"
     );
+
+    // The same over the spawned server's plain-HTTP listener, where RFC 5019 clients send it.
+    let (ok, r, out) = bench(&[
+        "ocsp",
+        "--plain-http",
+        "--duration",
+        "1",
+        "--concurrency",
+        "4",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        r["server"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("http://127.0.0.1:"),
+        "{r}"
+    );
+    assert!(f(&r, &["requests"]) > 0.0, "{r}");
+    assert_eq!(f(&r, &["errors"]), 0.0, "{r}");
+    // The API is HTTPS only: --plain-http is refused for an issuing scenario.
+    let (ok, _, out) = bench(&["issue-csr", "--plain-http", "--duration", "1"]);
+    assert!(
+        !ok && out.contains("--plain-http is for the ocsp and crl"),
+        "{out}"
+    );
 }

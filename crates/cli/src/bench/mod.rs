@@ -56,6 +56,14 @@ pub struct BenchArgs {
     /// Seconds each crypto-floor measurement runs.
     #[arg(long, default_value_t = 1.0)]
     floor_secs: f64,
+    /// ocsp and crl: send the load to the plain-HTTP listener, as RFC 5019 clients and CRL
+    /// fetchers do (`http://` URLs in AIA and CRL DP), not to HTTPS. With --spawn the spawned
+    /// server's listener; otherwise give its base URL with --http-url.
+    #[arg(long)]
+    plain_http: bool,
+    /// Base URL of the server's plain-HTTP listener (serve --http-port), for --plain-http.
+    #[arg(long)]
+    http_url: Option<String>,
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
@@ -69,6 +77,9 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let duration_ok = args.duration > 0.0 && args.duration <= 3600.0;
     if !duration_ok || !(0.0..=600.0).contains(&args.warmup) {
         bail!("--duration must be in (0, 3600] seconds and --warmup in [0, 600]");
+    }
+    if args.plain_http && !matches!(args.scenario, Scenario::Ocsp | Scenario::Crl) {
+        bail!("--plain-http is for the ocsp and crl scenarios (the API is HTTPS only)");
     }
     if args.spawn && g.server.is_some() {
         bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER)");
@@ -150,10 +161,21 @@ async fn bench(
         base: conn.server.trim_end_matches('/').to_string(),
     };
 
+    let plain_http_base = if args.plain_http {
+        let url = args
+            .http_url
+            .clone()
+            .or_else(|| spawned.and_then(|s| s.http_url.clone()))
+            .context("--plain-http needs --spawn or --http-url http://HOST:PORT")?;
+        Some(url.trim_end_matches('/').to_string())
+    } else {
+        None
+    };
     let options = PlanOptions {
         concurrency: args.concurrency,
         csr_key: args.csr_key,
         pool: args.pool.max(1),
+        plain_http_base,
     };
     let plan = Arc::new(scenario::prepare(scenario, &target, &options).await?);
     plan.probe(scenario).await?;
@@ -223,7 +245,11 @@ async fn bench(
         .map(|f| 100.0 * result.requests_per_second / f.floor_per_second);
     Ok(report::Report {
         scenario: scenario.name(),
-        server: target.base.clone(),
+        // The base the load went to: the plain-HTTP listener with --plain-http.
+        server: options
+            .plain_http_base
+            .clone()
+            .unwrap_or_else(|| target.base.clone()),
         spawned: spawned.is_some(),
         concurrency: args.concurrency,
         duration_s: args.duration,

@@ -238,6 +238,8 @@ pub struct PlanOptions {
     pub csr_key: KeyType,
     /// Certificates pre-issued for revoke (each revoked once).
     pub pool: usize,
+    /// ocsp, crl: the plain-HTTP base URL to load instead of HTTPS.
+    pub plain_http_base: Option<String>,
 }
 
 pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> anyhow::Result<Plan> {
@@ -342,9 +344,13 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             ("/ocsp", StatusCode::OK, Kind::Ocsp(request))
         }
     };
+    let url = match &o.plain_http_base {
+        Some(base) => format!("{base}{path}"),
+        None => target.url(path),
+    };
     Ok(Plan {
         http,
-        url: target.url(path),
+        url,
         auth,
         expect,
         kind,

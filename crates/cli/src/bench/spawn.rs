@@ -15,6 +15,8 @@ pub struct SpawnedServer {
     /// Holds the data dir; deleted on drop, after the child is stopped.
     dir: tempfile::TempDir,
     pub url: String,
+    /// The plain-HTTP listener (`--http-port 0`): /ocsp, /crl, /ca/*.crt.
+    pub http_url: Option<String>,
     child: Child,
 }
 
@@ -62,7 +64,16 @@ impl SpawnedServer {
         rand::rng().fill_bytes(&mut password);
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut child = Command::new(exe)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .args([
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--http-port",
+                "0",
+                "--data-dir",
+            ])
             .arg(&data)
             .env("VCC_CA_PASSWORD", hex::encode(password))
             .env("VCC_PKI_LOG", "warn")
@@ -80,12 +91,17 @@ impl SpawnedServer {
             bail!("no stdout from the spawned server");
         };
         // Read the announcement on a thread so a silent server cannot hang us past the deadline.
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        // The plain-HTTP line comes first, then the HTTPS one.
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Option<String>)>();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
+            let mut http_url = None;
             for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("vcc-pki http listening on ") {
+                    http_url = Some(url.trim().to_string());
+                }
                 if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                    let _ = tx.send((url.trim().to_string(), http_url.take()));
                     break;
                 }
             }
@@ -95,10 +111,14 @@ impl SpawnedServer {
         let mut server = Self {
             dir,
             url: String::new(),
+            http_url: None,
             child,
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => server.url = url,
+            Ok((url, http_url)) => {
+                server.url = url;
+                server.http_url = http_url;
+            }
             Err(_) => bail!("the spawned server did not start: {}", server.log_tail()),
         }
         Ok(server)

@@ -64,11 +64,14 @@ impl ActiveResponder {
 /// A signed, successful OCSP response ready to serve.
 #[derive(Debug)]
 pub struct SignedOcspResponse {
-    pub der: Vec<u8>,
+    /// Shared, not copied, with every answer that serves it.
+    pub der: axum::body::Bytes,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
     /// Quoted strong entity tag (SHA-256 of the DER), for HTTP caches.
     pub etag: String,
+    /// RFC 5019 §6.2 headers made once at signing: ETag, Last-Modified, Expires.
+    pub cache_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
     responder_serial: String,
 }
 
@@ -93,7 +96,7 @@ pub enum OcspAnswer {
 impl OcspAnswer {
     pub fn der(&self) -> Vec<u8> {
         match self {
-            Self::Signed { response, .. } => response.der.clone(),
+            Self::Signed { response, .. } => response.der.to_vec(),
             Self::Refused(status) => ocsp::status_only_response(*status),
         }
     }
@@ -164,6 +167,15 @@ fn status_of(record: &CertificateRecord) -> Option<CertificateStatus> {
     Some(CertificateStatus::Revoked { revoked_at, reason })
 }
 
+/// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(t: OffsetDateTime) -> Option<axum::http::HeaderValue> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let text = t.to_offset(time::UtcOffset::UTC).format(&format).ok()?;
+    axum::http::HeaderValue::from_str(&text).ok()
+}
+
 /// Sign one response with the active responder: thisUpdate now, nextUpdate a day later (never
 /// past the responder certificate's own expiry).
 fn sign_with(
@@ -177,11 +189,24 @@ fn sign_with(
         .responder
         .sign(answers, this_update, next_update, nonce)?;
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(&der)));
+    let mut cache_headers = Vec::with_capacity(3);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&etag) {
+        cache_headers.push((axum::http::header::ETAG, v));
+    }
+    for (name, t) in [
+        (axum::http::header::LAST_MODIFIED, this_update),
+        (axum::http::header::EXPIRES, next_update),
+    ] {
+        if let Some(v) = http_date(t) {
+            cache_headers.push((name, v));
+        }
+    }
     Ok(SignedOcspResponse {
-        der,
+        der: der.into(),
         this_update,
         next_update,
         etag,
+        cache_headers,
         responder_serial: active.serial.clone(),
     })
 }

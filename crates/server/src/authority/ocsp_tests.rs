@@ -239,3 +239,12 @@ fn revoked_record_gives_revoked_status_with_reason() {
     };
     assert_eq!(status_of(&broken), None);
 }
+
+#[test]
+fn http_dates_are_imf_fixdate() {
+    let t = time::OffsetDateTime::from_unix_timestamp(784111777).unwrap();
+    assert_eq!(
+        super::http_date(t).unwrap(),
+        "Sun, 06 Nov 1994 08:49:37 GMT"
+    );
+}
