@@ -127,3 +127,99 @@ async fn two_replicas_share_one_database_without_losing_anything() {
     assert_eq!(v["intact"], true, "{v}");
     assert!(v["rows"].as_i64().unwrap() > 1100);
 }
+
+/// OCSP across replicas: a certificate issued through A has its `good` response pre-signed and
+/// cached on A; revoked through B, A's responder must answer `revoked` within seconds (A follows
+/// revocations in the shared database), checked with `openssl ocsp` against A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ocsp_on_one_replica_follows_a_revocation_through_the_other() {
+    let db = new_postgres_database();
+    let a = TestServer::start_on(Some(PASSWORD), &db, None, true);
+    a.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let b = TestServer::start_on(Some(PASSWORD), &db, Some(&a.token), false);
+    let (s, issued) = a
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "ledger", "common_name": "ledger.internal"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{issued}");
+    let dir = a.dir.path();
+    let root = write(dir, "root.pem", a.root_pem());
+    let inter = write(
+        dir,
+        "inter.pem",
+        first_pem(issued["ca_chain_pem"].as_str().unwrap()),
+    );
+    let leaf = write(dir, "leaf.pem", issued["certificate_pem"].as_str().unwrap());
+    let request = dir.join("req.der").to_str().unwrap().to_string();
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "ocsp",
+            "-issuer",
+            &inter,
+            "-cert",
+            &leaf,
+            "-no_nonce",
+            "-reqout",
+            &request,
+        ],
+    );
+    assert!(ok, "{out}");
+    let ask_a = || async {
+        let der = a
+            .client()
+            .post(format!("{}/ocsp", a.url))
+            .header("content-type", "application/ocsp-request")
+            .body(std::fs::read(&request).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let path = write(dir, "resp.der", &der);
+        let (ok, out) = run(
+            "openssl",
+            &[
+                "ocsp",
+                "-respin",
+                &path,
+                "-issuer",
+                &inter,
+                "-cert",
+                &leaf,
+                "-CAfile",
+                &root,
+                "-no_nonce",
+            ],
+        );
+        assert!(ok && out.contains("Response verify OK"), "{out}");
+        out
+    };
+    assert!(ask_a().await.contains("leaf.pem: good"));
+
+    let (s, body) = b
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": issued["serial_number"], "reason": "keyCompromise"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        last = ask_a().await;
+        if last.contains("leaf.pem: revoked") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        last.contains("leaf.pem: revoked") && last.contains("Reason: keyCompromise"),
+        "replica A still answers: {last}"
+    );
+}

@@ -468,3 +468,26 @@ pub enum RevocationTarget {
     Serial(String),
     Service(String),
 }
+
+impl Store {
+    /// Id of the newest revocation (0 if none): where a follower of revocations starts.
+    pub async fn last_revocation_id(&self) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM revoked_certificates")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(id)
+    }
+
+    /// Revocations committed after `after_id`, oldest first: (id, serial). Every write takes the
+    /// store's write lock (the one writer on SQLite, an advisory lock on PostgreSQL), so ids become
+    /// visible in increasing order and a follower that remembers the last id misses none.
+    pub async fn revocations_after(&self, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, serial_number FROM revoked_certificates WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

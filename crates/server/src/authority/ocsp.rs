@@ -34,6 +34,8 @@ pub const RESPONSE_LIFETIME: Duration = Duration::days(1);
 pub const MAX_CACHED_RESPONSES: usize = 100_000;
 /// How often the worker checks for due responses and a due responder certificate.
 const WORKER_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often each replica looks for revocations made through the others.
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// After a failed responder issuance, requests do not retry it for this long.
 const ISSUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -72,6 +74,8 @@ pub struct SignedOcspResponse {
     pub etag: String,
     /// RFC 5019 §6.2 headers made once at signing: ETag, Last-Modified, Expires.
     pub cache_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    /// Every answer in it says `revoked` (final: such a response never needs replacing early).
+    says_revoked: bool,
     responder_serial: String,
 }
 
@@ -202,6 +206,9 @@ fn sign_with(
         }
     }
     Ok(SignedOcspResponse {
+        says_revoked: answers
+            .iter()
+            .all(|(_, s)| matches!(s, CertificateStatus::Revoked { .. })),
         der: der.into(),
         this_update,
         next_update,
@@ -516,6 +523,60 @@ impl Authority {
             };
             let status = CertificateStatus::Revoked { revoked_at, reason };
             self.ocsp_presign(serial, active.issuer_ca_id, status, None);
+        }
+    }
+
+    /// Follow revocations made through any replica sharing the database: every second, drop the
+    /// cached responses of certificates revoked since the last look, so the next request signs
+    /// `revoked` from the database. Revocations through this replica were already replaced when
+    /// they committed; this is for the others (their cached `good` would otherwise last until
+    /// re-signed, up to half a day).
+    pub async fn run_ocsp_revocation_follower(self: Arc<Self>) {
+        let mut last = loop {
+            match self.store.last_revocation_id().await {
+                Ok(id) => break id,
+                Err(e) => {
+                    tracing::warn!(error = %e, "OCSP: cannot read revocations; retrying");
+                    tokio::time::sleep(REVOCATION_POLL * 5).await;
+                }
+            }
+        };
+        loop {
+            tokio::time::sleep(REVOCATION_POLL).await;
+            loop {
+                let rows = match self.store.revocations_after(last, 1000).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "OCSP: cannot read revocations");
+                        break;
+                    }
+                };
+                let Some(&(newest, _)) = rows.last() else {
+                    break;
+                };
+                last = newest;
+                let serials: Vec<Serial> = rows
+                    .iter()
+                    .filter_map(|(_, s)| Serial::from_hex(s))
+                    .collect();
+                self.ocsp_forget(&serials);
+                if rows.len() < 1000 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Drop cached responses (the next request signs from the database); a response being signed
+    /// meanwhile from an older read is not cached (the epoch moves).
+    fn ocsp_forget(&self, serials: &[Serial]) {
+        if serials.is_empty() {
+            return;
+        }
+        let serials: std::collections::HashSet<&Serial> = serials.iter().collect();
+        if let Ok(mut cache) = self.ocsp.cache.write() {
+            self.ocsp.epoch.fetch_add(1, Ordering::SeqCst);
+            cache.retain(|(serial, _), r| r.says_revoked || !serials.contains(serial));
         }
     }
 
