@@ -37,4 +37,6 @@ run renew renew --ca-key ecdsa-p256
 run revoke revoke --ca-key ecdsa-p256
 run crl crl --ca-key ecdsa-p256
 run ocsp ocsp --ca-key ecdsa-p256
+run ocsp-plain-http ocsp --ca-key ecdsa-p256 --plain-http
+run crl-plain-http crl --ca-key ecdsa-p256 --plain-http
 echo "JSON reports in $out/"

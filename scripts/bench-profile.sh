@@ -43,8 +43,7 @@ d = sys.argv[1]
 r = json.load(open(f"{d}/run.json"))
 print(f"run: {r['requests_per_second']:.0f} req/s, {r['errors']} errors, latency {r['latency_ms']}, per second {r['per_second']}")
 c = sqlite3.connect(f"file:{d}/data/pki.db?mode=ro", uri=True)
-q = ("SELECT COUNT(*) FROM certificates c JOIN revoked_certificates r ON r.certificate_id = c.id "
-     "WHERE c.public_key_sha256 = 'x' AND r.reason = 'keyCompromise'")
+q = "SELECT COUNT(*) FROM compromised_keys WHERE public_key_sha256 = 'x'"
 plan = [row[3] for row in c.execute("EXPLAIN QUERY PLAN " + q)]
 t = time.perf_counter()
 for _ in range(20):
