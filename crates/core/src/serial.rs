@@ -41,6 +41,10 @@ impl Serial {
         hex::decode(padded).ok().map(|b| Serial::from_bytes(&b))
     }
 
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -84,8 +88,9 @@ mod tests {
         let s = Serial::random();
         let second = u32::from_be_bytes(s.as_bytes()[1..5].try_into().unwrap()) as i64;
         assert!((second - now).abs() <= 2, "{second} vs {now}");
-        let tails: std::collections::HashSet<Vec<u8>> =
-            (0..100).map(|_| Serial::random().as_bytes()[5..].to_vec()).collect();
+        let tails: std::collections::HashSet<Vec<u8>> = (0..100)
+            .map(|_| Serial::random().as_bytes()[5..].to_vec())
+            .collect();
         assert_eq!(tails.len(), 100);
     }
 

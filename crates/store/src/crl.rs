@@ -1,6 +1,6 @@
 //! CRL history: every CRL ever issued, numbers strictly increasing.
 use crate::audit::{append, AuditEntry};
-use crate::{format_time, Result, Store, StoreError};
+use crate::{format_time, Backend, Result, Store, StoreError};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,7 +29,97 @@ pub struct SignedCrl {
     pub fingerprint_sha256: String,
 }
 
+/// Revocation ids read per query when a CRL is built.
+const CRL_READ_CHUNK: i64 = 50_000;
+
 impl Store {
+    /// Every revocation of `issuer_ca_id` (of one shard, if given) whose certificate has not
+    /// expired at `now_text`, passed to `each` in id order.
+    ///
+    /// Read in id ranges, each answered as one aggregated text row: sqlx hands every result row
+    /// from SQLite's worker thread over a channel, which cost ≈ 1 µs a row (1.8 s of a million-entry
+    /// CRL against 0.7 s for the query itself). The highest id is read first and bounds the ranges:
+    /// ids become visible in increasing order (every write holds the store's write lock), so the
+    /// CRL holds exactly the revocations committed before that read.
+    async fn read_revocations(
+        &self,
+        pool: &sqlx::Pool<sqlx::Any>,
+        issuer_ca_id: i64,
+        shard: Option<i64>,
+        now_text: &str,
+        mut each: impl FnMut(RevokedRow) -> Result<()>,
+    ) -> Result<()> {
+        // Compared when building one shard's CRL; the shard is always the last parameter.
+        let shard_clause = |n: u8| match shard {
+            Some(_) => format!("AND r.crl_shard = ${n}"),
+            None => String::new(),
+        };
+        let mut bounds = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(sqlx::AssertSqlSafe(
+            format!(
+                "SELECT MIN(r.id), MAX(r.id) FROM revoked_certificates r WHERE r.issuer_ca_id = $1 {}",
+                shard_clause(2)
+            ),
+        ))
+        .bind(issuer_ca_id);
+        if let Some(shard) = shard {
+            bounds = bounds.bind(shard);
+        }
+        let (low, high) = bounds.fetch_one(pool).await?;
+        let (Some(low), Some(high)) = (low, high) else {
+            return Ok(());
+        };
+        let aggregate = match self.backend {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        };
+        let sql = format!(
+            "SELECT {aggregate}(r.serial_number || ',' || r.revoked_at || ',' || r.reason_code, ';')
+             FROM revoked_certificates r JOIN certificates c ON c.id = r.certificate_id
+             WHERE r.issuer_ca_id = $1 AND r.id >= $2 AND r.id < $3 AND c.not_after > $4 {}",
+            shard_clause(5)
+        );
+        let mut from = low;
+        while from <= high {
+            let to = (from + CRL_READ_CHUNK).min(high + 1);
+            let mut query =
+                sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(issuer_ca_id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(now_text);
+            if let Some(shard) = shard {
+                query = query.bind(shard);
+            }
+            let (text,) = query.fetch_one(pool).await?;
+            let mut rows: Vec<RevokedRow> = Vec::new();
+            for item in text
+                .as_deref()
+                .unwrap_or("")
+                .split(';')
+                .filter(|s| !s.is_empty())
+            {
+                let mut fields = item.splitn(3, ',');
+                let (Some(serial), Some(at), Some(code)) =
+                    (fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(StoreError::Corrupt(format!("revocation row '{item}'")));
+                };
+                let code = code
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| StoreError::Corrupt(format!("reason code '{code}'")))?;
+                rows.push((serial.to_string(), at.to_string(), code));
+            }
+            // Ranges come in id order; within one the aggregate's order is unspecified, which is
+            // fine: RFC 5280 sets no order for CRL entries.
+            for row in rows {
+                each(row)?;
+            }
+            from = to;
+        }
+        Ok(())
+    }
+
     /// The newest complete CRL (every revoked, unexpired certificate of the issuer).
     pub async fn latest_crl(&self) -> Result<Option<CrlRecord>> {
         Ok(sqlx::query_as(
@@ -92,35 +182,20 @@ impl Store {
         let now_text = format_time(OffsetDateTime::now_utc());
         // Entries of certificates that have expired are dropped (RFC 5280 §3.3): the CRL's size
         // follows the revoked-and-still-valid certificates, not history.
-        let sql = match shard {
-            None => {
-                "SELECT r.serial_number, r.revoked_at, r.reason_code FROM revoked_certificates r
-                 JOIN certificates c ON c.id = r.certificate_id
-                 WHERE r.issuer_ca_id = $1 AND c.not_after > $2 ORDER BY r.id"
-            }
-            Some(_) => {
-                "SELECT r.serial_number, r.revoked_at, r.reason_code FROM revoked_certificates r
-                 JOIN certificates c ON c.id = r.certificate_id
-                 WHERE r.issuer_ca_id = $1 AND r.crl_shard = $3 AND c.not_after > $2 ORDER BY r.id"
-            }
-        };
-        let mut query = sqlx::query_as::<_, RevokedRow>(sql)
-            .bind(issuer_ca_id)
-            .bind(&now_text);
-        if let Some(shard) = shard {
-            query = query.bind(shard);
-        }
         let pool = self.crl_read_pool();
-        let mut rows = query.fetch(&pool);
+        let started = std::time::Instant::now();
         let mut revoked = Vec::new();
-        while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        self.read_revocations(&pool, issuer_ca_id, shard, &now_text, |row| {
             revoked.push(entry(row).map_err(StoreError::Corrupt)?);
-        }
-        drop(rows);
+            Ok(())
+        })
+        .await?;
+        let read = started.elapsed();
         let signed = tokio::task::spawn_blocking(move || sign(number, revoked))
             .await
             .map_err(|e| StoreError::Corrupt(format!("CRL signing task: {e}")))?
             .map_err(StoreError::Corrupt)?;
+        let signed_at = started.elapsed();
         let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
         sqlx::query(
@@ -145,6 +220,13 @@ impl Store {
         });
         append(&mut tx, &audit).await?;
         tx.commit().await?;
+        tracing::debug!(
+            entries = signed.revoked_count,
+            read_ms = read.as_millis() as u64,
+            sign_ms = (signed_at - read).as_millis() as u64,
+            store_ms = (started.elapsed() - signed_at).as_millis() as u64,
+            "CRL stored"
+        );
         Ok(CrlRecord {
             crl_number: number,
             issuer_ca_id,

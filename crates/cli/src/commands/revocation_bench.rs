@@ -50,6 +50,13 @@ fn rss_kib(field: &str) -> u64 {
 }
 
 pub fn run(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
+    // Quiet unless asked: VCC_PKI_LOG=vcc_pki_store=debug shows each CRL's read/sign/store times.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VCC_PKI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
