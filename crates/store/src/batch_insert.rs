@@ -264,8 +264,10 @@ async fn mark_predecessors_renewed(
         return Ok(());
     }
     let sql = format!(
-        "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = $1
+        "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = {}
          WHERE status = 'pending' AND certificate_id IN (SELECT id FROM certificates WHERE serial_number IN ({}))",
+        // One style per statement: sqlx numbers bare `?` from 1 whatever `$N` precede them.
+        list_placeholders(backend, 1, 1),
         list_placeholders(backend, 2, previous.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -87,6 +87,10 @@ pub struct Store {
     /// Hashes of the active admin tokens, read at most once per [`tokens::ADMIN_TOKEN_CACHE_TTL`]
     /// (every API request checks them); cleared at once when this process adds or revokes one.
     admin_tokens: std::sync::Arc<tokens::AdminTokenCache>,
+    /// Alive while any clone of this store is: background tasks (the WAL checkpointer) hold a
+    /// weak reference and stop when it is gone.
+    #[allow(dead_code)]
+    alive: std::sync::Arc<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -166,7 +170,8 @@ impl Store {
             })
             .connect(&format!("{base}?mode=ro"))
             .await?;
-        spawn_wal_checkpointer(base).await?;
+        let alive = std::sync::Arc::new(());
+        spawn_wal_checkpointer(base, std::sync::Arc::downgrade(&alive)).await?;
         let group_commit = group_commit::GroupCommit::start(write.clone(), Backend::Sqlite);
         Ok(Self {
             backend: Backend::Sqlite,
@@ -175,6 +180,7 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
+            alive,
         })
     }
 
@@ -200,6 +206,7 @@ impl Store {
             }
         }
         let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres);
+        let alive = std::sync::Arc::new(());
         Ok(Self {
             backend: Backend::Postgres,
             read: pool.clone(),
@@ -207,6 +214,7 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
+            alive,
         })
     }
 
@@ -355,7 +363,7 @@ impl Drop for CrlBuildGuard {
 /// Copy the WAL into the database file every 250 ms on a connection of its own. Left to the
 /// writer (SQLite's default, every 1000 pages), a checkpoint lands inside some commit and holds
 /// up the whole group-commit batch waiting behind it (measured: commit p90 9 ms against p50 2 ms).
-async fn spawn_wal_checkpointer(base: &str) -> Result<()> {
+async fn spawn_wal_checkpointer(base: &str, store: std::sync::Weak<()>) -> Result<()> {
     let pool = PoolOptions::<Any>::new()
         .max_connections(1)
         .after_connect(|conn, _meta| {
@@ -373,6 +381,10 @@ async fn spawn_wal_checkpointer(base: &str) -> Result<()> {
         let mut failing = false;
         loop {
             tick.tick().await;
+            if store.strong_count() == 0 {
+                pool.close().await;
+                return;
+            }
             match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
                 .await

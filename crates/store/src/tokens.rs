@@ -62,13 +62,14 @@ impl Store {
     /// Read the admin token hashes from the database now (a presented token missed the cache: it
     /// may have been created through another replica or the CLI a moment ago).
     pub async fn reload_admin_token_hashes(&self) -> Result<Arc<Vec<String>>> {
+        let generation = self.admin_tokens.generation();
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT token_hash FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
         )
         .fetch_all(&self.read)
         .await?;
         let hashes = Arc::new(rows.into_iter().map(|r| r.0).collect::<Vec<_>>());
-        self.admin_tokens.put(hashes.clone());
+        self.admin_tokens.put(generation, hashes.clone());
         Ok(hashes)
     }
 
@@ -91,27 +92,38 @@ impl Store {
 /// How long the admin token hashes read from the database are trusted before the next read.
 pub const ADMIN_TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// The cached hashes, with a generation that every change of the tokens moves: a read that began
+/// before a revocation committed must not put the revoked hash back.
 #[derive(Debug, Default)]
-pub(crate) struct AdminTokenCache(Mutex<Option<(Instant, Arc<Vec<String>>)>>);
+pub(crate) struct AdminTokenCache(Mutex<(u64, Option<(Instant, Arc<Vec<String>>)>)>);
 
 impl AdminTokenCache {
     fn fresh(&self) -> Option<Arc<Vec<String>>> {
         let guard = self.0.lock().ok()?;
         guard
+            .1
             .as_ref()
             .filter(|(read_at, _)| read_at.elapsed() < ADMIN_TOKEN_CACHE_TTL)
             .map(|(_, hashes)| hashes.clone())
     }
 
-    fn put(&self, hashes: Arc<Vec<String>>) {
+    /// The generation to hand to [`Self::put`]; take it before reading the database.
+    fn generation(&self) -> u64 {
+        self.0.lock().map(|g| g.0).unwrap_or(u64::MAX)
+    }
+
+    fn put(&self, generation: u64, hashes: Arc<Vec<String>>) {
         if let Ok(mut guard) = self.0.lock() {
-            *guard = Some((Instant::now(), hashes));
+            if guard.0 == generation {
+                guard.1 = Some((Instant::now(), hashes));
+            }
         }
     }
 
     pub(crate) fn clear(&self) {
         if let Ok(mut guard) = self.0.lock() {
-            *guard = None;
+            guard.0 = guard.0.wrapping_add(1);
+            guard.1 = None;
         }
     }
 }

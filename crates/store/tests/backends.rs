@@ -167,7 +167,7 @@ fn new_certificate(
 /// one on its own: a renewal of a revoked certificate and a key revoked for keyCompromise are
 /// refused, a duplicate serial fails alone (the batch falls back to one by one), the rest land
 /// with their audit rows and rotation schedules, and the audit chain stays intact.
-async fn group_commit_decides_each_issuance(store: &Store) {
+async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) -> String) {
     use vcc_pki_store::{CaLevel, IssueEffects, NewCa, NewService, RevocationTarget};
     let now = time::OffsetDateTime::now_utc();
     for level in [CaLevel::Root, CaLevel::Intermediate] {
@@ -197,8 +197,9 @@ async fn group_commit_decides_each_issuance(store: &Store) {
     };
     let audit =
         |n: u32| AuditEntry::new("test", "certificate.issue", "certificate").target(n.to_string());
-    // Setup: certificate 1 (key "bad") revoked for keyCompromise, certificate 2 revoked as superseded.
-    for (n, key) in [(1, "bad"), (2, "old")] {
+    // Setup: certificate 1 (key "bad") revoked for keyCompromise, certificate 2 revoked as
+    // superseded, certificate 50 active (renewed in the burst).
+    for (n, key) in [(1, "bad"), (2, "old"), (50, "k50")] {
         store
             .insert_certificate(&new_certificate(n, key, None), &create, &audit(n))
             .await
@@ -217,14 +218,15 @@ async fn group_commit_decides_each_issuance(store: &Store) {
             .unwrap();
     }
     // One burst: 3..=40 fine, 41 renews the revoked 2, 42 reuses the compromised key, 43 repeats
-    // serial 3 (its fingerprint differs).
+    // serial 3 (its fingerprint differs), 44 renews the active 50.
     let mut tasks = Vec::new();
-    for n in 3u32..=43 {
+    for n in 3u32..=44 {
         let store = store.clone();
         let effects = create.clone();
         let mut cert = match n {
             41 => new_certificate(n, "k41", Some(format!("{:032x}", 2))),
             42 => new_certificate(n, "bad", None),
+            44 => new_certificate(n, "k50", Some(format!("{:032x}", 50))),
             _ => new_certificate(n, &format!("k{n}"), None),
         };
         if n == 43 {
@@ -254,7 +256,7 @@ async fn group_commit_decides_each_issuance(store: &Store) {
             }
         }
     }
-    assert_eq!(stored, 37);
+    assert_eq!(stored, 38);
     assert_eq!(
         serial_three.iter().filter(|r| r.is_ok()).count(),
         1,
@@ -274,20 +276,69 @@ async fn group_commit_decides_each_issuance(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(page.items.len(), 40, "2 set-up + 38 from the burst");
+    assert_eq!(page.items.len(), 42, "3 set-up + 39 from the burst");
     let v = store.verify_audit_chain().await.unwrap();
-    // 2 CAs + 2 set-up issuances + 2 revocations + 38 issuances.
-    assert!(v.intact && v.rows == 44, "{v:?}");
+    // 2 CAs + 3 set-up issuances + 2 revocations + 39 issuances.
+    assert!(v.intact && v.rows == 46, "{v:?}");
+    // Every stored certificate has its rotation schedule; the renewed one is marked renewed.
+    let schedule = |serial: u32| {
+        sql(&format!(
+            "SELECT s.status FROM certificate_rotation_schedule s JOIN certificates c ON c.id = s.certificate_id WHERE c.serial_number = '{serial:032x}'"
+        ))
+    };
+    assert_eq!(schedule(50), "renewed");
+    assert_eq!(schedule(44), "pending");
+    // A second burst with nothing to refuse stays on the bulk path: 60..=69 new, 70 renews 5.
+    let mut tasks = Vec::new();
+    for n in 60u32..=70 {
+        let store = store.clone();
+        let effects = create.clone();
+        let cert = if n == 70 {
+            new_certificate(n, "k5", Some(format!("{:032x}", 5)))
+        } else {
+            new_certificate(n, &format!("k{n}"), None)
+        };
+        tasks.push(tokio::spawn(async move {
+            store.insert_certificate(&cert, &effects, &audit(n)).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(schedule(5), "renewed");
+    assert_eq!(schedule(70), "pending");
+    assert_eq!(
+        sql("SELECT COUNT(*) FROM certificates c LEFT JOIN certificate_rotation_schedule s ON s.certificate_id = c.id WHERE s.id IS NULL"),
+        "0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_group_commit_decides_each_issuance() {
-    let (_dir, store) = sqlite().await;
-    group_commit_decides_each_issuance(&store).await;
+    let (dir, store) = sqlite().await;
+    let db = dir.path().join("t.db");
+    group_commit_decides_each_issuance(&store, |q| {
+        let out = Command::new("python3")
+            .args(["-c", "import sqlite3,sys\nfor r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print('|'.join(map(str, r)))"])
+            .arg(&db)
+            .arg(q)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_group_commit_decides_each_issuance() {
-    let store = Store::open(&postgres_url()).await.unwrap();
-    group_commit_decides_each_issuance(&store).await;
+    let url = postgres_url();
+    let store = Store::open(&url).await.unwrap();
+    group_commit_decides_each_issuance(&store, |q| {
+        let out = Command::new("psql")
+            .args([&url, "-XAtqc", q])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+    .await;
 }

@@ -29,8 +29,13 @@ pub(super) struct CrlSchedule {
     complete_dirty: bool,
     /// The complete CRL is not rebuilt (for a revocation) before this.
     complete_not_before: Instant,
-    /// At start-up, shards that have no CRL yet are built once.
-    shards_checked: bool,
+    /// At start-up every CRL is rebuilt once (a revocation committed just before a crash may
+    /// have missed its rebuild); this says that was scheduled.
+    started: bool,
+    /// `thisUpdate` of the newest CRL of each scope this replica knows (`None`: the complete CRL),
+    /// for the refresh before nextUpdate. Builds by other replicas are not seen, so these are
+    /// never later than the truth: a refresh may come early, never late.
+    built: std::collections::HashMap<Option<i64>, OffsetDateTime>,
 }
 
 impl Default for CrlSchedule {
@@ -39,7 +44,8 @@ impl Default for CrlSchedule {
             dirty_shards: BTreeSet::new(),
             complete_dirty: false,
             complete_not_before: Instant::now(),
-            shards_checked: false,
+            started: false,
+            built: Default::default(),
         }
     }
 }
@@ -185,9 +191,12 @@ impl Authority {
             )
             .await?;
         let cost = started.elapsed();
-        if shard.is_none() {
-            if let Ok(mut schedule) = self.crl_schedule.lock() {
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            if shard.is_none() {
                 schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
+            }
+            if let Ok(this_update) = vcc_pki_store::parse_time(&record.this_update) {
+                schedule.built.insert(shard, this_update);
             }
         }
         tracing::info!(
@@ -213,8 +222,12 @@ impl Authority {
             schedule.dirty_shards.clear();
             schedule.complete_dirty = false;
         }
+        let mut shards: BTreeSet<i64> = (0..i64::from(self.crl_shard_count())).collect();
+        if let Ok(schedule) = self.crl_schedule.lock() {
+            shards.extend(schedule.built.keys().flatten());
+        }
         let built = async {
-            for shard in 0..i64::from(self.crl_shard_count()) {
+            for &shard in &shards {
                 self.build_crl(Some(shard), audit.clone()).await?;
             }
             self.build_crl(None, audit).await
@@ -222,9 +235,7 @@ impl Authority {
         .await;
         if built.is_err() {
             if let Ok(mut schedule) = self.crl_schedule.lock() {
-                schedule
-                    .dirty_shards
-                    .extend(0..i64::from(self.crl_shard_count()));
+                schedule.dirty_shards.extend(shards);
                 schedule.complete_dirty = true;
             }
         }
@@ -240,12 +251,13 @@ impl Authority {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        for shard in shards {
+        for (i, &shard) in shards.iter().enumerate() {
             let audit = AuditEntry::new("system", "crl.generate", "crl");
             if let Err(e) = self.build_crl(Some(shard), audit).await {
                 tracing::warn!(error = %e, shard, "shard CRL rebuild failed; retrying");
                 if let Ok(mut schedule) = self.crl_schedule.lock() {
-                    schedule.dirty_shards.insert(shard);
+                    // This shard and every one not reached yet.
+                    schedule.dirty_shards.extend(&shards[i..]);
                 }
                 return Some(std::time::Duration::from_secs(5));
             }
@@ -277,17 +289,14 @@ impl Authority {
         }
     }
 
-    /// At start-up: build the CRL of every shard that has none yet (new deployment, more shards).
-    async fn build_missing_shards(&self) {
-        let checked = self
-            .crl_schedule
-            .lock()
-            .map(|s| s.shards_checked)
-            .unwrap_or(true);
-        if checked {
+    /// At start-up: mark every CRL for a rebuild — the configured shards, shards a previous
+    /// configuration left in `crl_history` (their certificates still name them), and the complete one.
+    async fn schedule_startup_rebuild(&self) {
+        let started = self.crl_schedule.lock().map(|s| s.started).unwrap_or(true);
+        if started {
             return;
         }
-        let existing: BTreeSet<i64> = match self.store.shard_crl_updates().await {
+        let existing: Vec<i64> = match self.store.shard_crl_updates().await {
             Ok(rows) => rows.into_iter().map(|(k, _)| k).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "CRL worker: cannot list shard CRLs");
@@ -295,10 +304,25 @@ impl Authority {
             }
         };
         if let Ok(mut schedule) = self.crl_schedule.lock() {
-            schedule.shards_checked = true;
+            schedule.started = true;
+            schedule.dirty_shards.extend(existing);
             schedule
                 .dirty_shards
-                .extend((0..i64::from(self.crl_shard_count())).filter(|k| !existing.contains(k)));
+                .extend(0..i64::from(self.crl_shard_count()));
+            schedule.complete_dirty = true;
+        }
+    }
+
+    /// How long until the oldest CRL this replica knows is two thirds into its validity.
+    fn refresh_due_in(&self) -> Duration {
+        let oldest = self
+            .crl_schedule
+            .lock()
+            .ok()
+            .and_then(|s| s.built.values().min().copied());
+        match oldest {
+            Some(t) => t + CRL_LIFETIME * 2 / 3 - OffsetDateTime::now_utc(),
+            None => Duration::ZERO,
         }
     }
 
@@ -306,21 +330,14 @@ impl Authority {
     pub async fn run_crl_worker(self: Arc<Self>) {
         let mut complete_wait: Option<std::time::Duration> = None;
         loop {
-            let due_in = match self.store.latest_crl().await {
-                Ok(Some(latest)) => vcc_pki_store::parse_time(&latest.this_update)
-                    .map(|t| t + CRL_LIFETIME * 2 / 3 - OffsetDateTime::now_utc())
-                    .unwrap_or(Duration::ZERO),
-                Ok(None) => Duration::ZERO,
-                Err(e) => {
-                    tracing::warn!(error = %e, "CRL worker: database unavailable");
-                    Duration::seconds(5)
-                }
-            };
-            let mut wait = std::time::Duration::try_from(due_in.max(Duration::ZERO))
+            let mut wait = std::time::Duration::try_from(self.refresh_due_in().max(Duration::ZERO))
                 .unwrap_or_default()
                 .min(std::time::Duration::from_secs(3600));
             if let Some(deferred) = complete_wait {
                 wait = wait.min(deferred);
+            }
+            if !self.crl_schedule.lock().map(|s| s.started).unwrap_or(true) {
+                wait = std::time::Duration::ZERO;
             }
             if !wait.is_zero() {
                 tokio::select! {
@@ -333,20 +350,14 @@ impl Authority {
                 self.crl_trigger.notified().await;
                 continue;
             }
-            self.build_missing_shards().await;
+            self.schedule_startup_rebuild().await;
             complete_wait = self.build_dirty_crls().await;
-            let scheduled_due = match self.store.latest_crl().await {
-                Ok(Some(latest)) => vcc_pki_store::parse_time(&latest.this_update)
-                    .map(|t| t + CRL_LIFETIME * 2 / 3 <= OffsetDateTime::now_utc())
-                    .unwrap_or(true),
-                Ok(None) => true,
-                Err(_) => false,
-            };
-            if !scheduled_due {
+            if self.refresh_due_in() > Duration::ZERO {
                 continue;
             }
             // The scheduled rebuild before nextUpdate (every shard and the complete CRL) is done by
-            // whichever replica holds the "crl" lease.
+            // whichever replica holds the "crl" lease; the others ask again each minute (their view
+            // of other replicas' builds is older than the truth, never newer).
             match self
                 .store
                 .acquire_lease("crl", &self.replica_id, Duration::minutes(10))
