@@ -95,7 +95,10 @@ pub const ADMIN_TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
 /// The cached hashes, with a generation that every change of the tokens moves: a read that began
 /// before a revocation committed must not put the revoked hash back.
 #[derive(Debug, Default)]
-pub(crate) struct AdminTokenCache(Mutex<(u64, Option<(Instant, Arc<Vec<String>>)>)>);
+pub(crate) struct AdminTokenCache(Mutex<(u64, Option<CachedHashes>)>);
+
+/// When the hashes were read, and the hashes.
+type CachedHashes = (Instant, Arc<Vec<String>>);
 
 impl AdminTokenCache {
     fn fresh(&self) -> Option<Arc<Vec<String>>> {
