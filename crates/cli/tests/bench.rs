@@ -131,3 +131,38 @@ fn renew_by_serial_and_ocsp_against_a_spawned_server() {
         "{out}"
     );
 }
+
+/// `bench-revocation` on a small store: every filled and every live revocation is in the complete
+/// CRL, a shard holds about its share, and the figures the issue asks for are reported.
+#[test]
+fn bench_revocation_reports_revoke_latency_crl_times_and_rss() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vcc-pki"))
+        .args([
+            "bench-revocation",
+            "--revoked",
+            "3200",
+            "--revocations",
+            "20",
+            "--output",
+            "json",
+        ])
+        .env_remove("VCC_PKI_DATABASE_URL")
+        .output()
+        .expect("run vcc-pki bench-revocation");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(f(&r, &["revocations_measured"]), 20.0, "{r}");
+    assert!(f(&r, &["revoke_ms", "p99"]) > 0.0, "{r}");
+    // 3 200 filled + 20 revoked live certificates, all unexpired: all in the complete CRL.
+    assert_eq!(f(&r, &["crl", "entries"]), 3220.0, "{r}");
+    assert!(f(&r, &["crl", "build_and_sign_seconds"]) > 0.0, "{r}");
+    // Shard 0 of 16 holds the filled serials n with n % 16 == 0 (200), plus any live ones.
+    let shard = f(&r, &["shard_crl", "entries"]);
+    assert!((200.0..=220.0).contains(&shard), "{r}");
+    assert!(f(&r, &["rss_mib", "peak_complete_crl_build"]) > 0.0, "{r}");
+}

@@ -36,6 +36,8 @@ pub(super) struct CrlSchedule {
     /// for the refresh before nextUpdate. Builds by other replicas are not seen, so these are
     /// never later than the truth: a refresh may come early, never late.
     built: std::collections::HashMap<Option<i64>, OffsetDateTime>,
+    /// The worker is building CRLs right now.
+    busy: bool,
 }
 
 impl Default for CrlSchedule {
@@ -46,6 +48,7 @@ impl Default for CrlSchedule {
             complete_not_before: Instant::now(),
             started: false,
             built: Default::default(),
+            busy: false,
         }
     }
 }
@@ -191,6 +194,9 @@ impl Authority {
             )
             .await?;
         let cost = started.elapsed();
+        if shard.is_none() {
+            return_freed_memory();
+        }
         if let Ok(mut schedule) = self.crl_schedule.lock() {
             if shard.is_none() {
                 schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
@@ -313,6 +319,23 @@ impl Authority {
         }
     }
 
+    fn set_crl_busy(&self, busy: bool) {
+        if let Ok(mut schedule) = self.crl_schedule.lock() {
+            schedule.busy = busy;
+        }
+    }
+
+    /// Whether the CRL worker has work it could do now (benchmarks wait for it to settle):
+    /// the start-up rebuild not done, a build running, dirty shards, or a complete CRL due.
+    pub fn crl_work_pending(&self) -> bool {
+        self.crl_schedule.lock().is_ok_and(|s| {
+            !s.started
+                || s.busy
+                || !s.dirty_shards.is_empty()
+                || (s.complete_dirty && s.complete_not_before <= Instant::now())
+        })
+    }
+
     /// How long until the oldest CRL this replica knows is two thirds into its validity.
     fn refresh_due_in(&self) -> Duration {
         let oldest = self
@@ -351,7 +374,9 @@ impl Authority {
                 continue;
             }
             self.schedule_startup_rebuild().await;
+            self.set_crl_busy(true);
             complete_wait = self.build_dirty_crls().await;
+            self.set_crl_busy(false);
             if self.refresh_due_in() > Duration::ZERO {
                 continue;
             }
@@ -375,10 +400,25 @@ impl Authority {
                 }
             }
             let audit = AuditEntry::new("system", "crl.generate", "crl");
-            if let Err(e) = self.build_all_crls(audit).await {
+            self.set_crl_busy(true);
+            let built = self.build_all_crls(audit).await;
+            self.set_crl_busy(false);
+            if let Err(e) = built {
                 tracing::warn!(error = %e, "scheduled CRL rebuild failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         }
+    }
+}
+
+/// Give the memory a complete CRL's build freed back to the operating system. glibc keeps freed
+/// blocks in per-thread arenas; a million-entry build frees ≈ 200 MB on whichever blocking thread
+/// signed it, and without a trim the next build on another thread stacks on top (measured: the
+/// resident size before a build crept from 60 to 135 MiB).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
