@@ -89,8 +89,7 @@ pub struct Store {
     admin_tokens: std::sync::Arc<tokens::AdminTokenCache>,
     /// Alive while any clone of this store is: background tasks (the WAL checkpointer) hold a
     /// weak reference and stop when it is gone.
-    #[allow(dead_code)]
-    alive: std::sync::Arc<()>,
+    _alive: std::sync::Arc<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,7 +179,7 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
-            alive,
+            _alive: alive,
         })
     }
 
@@ -214,7 +213,7 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
-            alive,
+            _alive: alive,
         })
     }
 

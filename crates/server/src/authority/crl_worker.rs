@@ -55,34 +55,13 @@ impl Default for CrlSchedule {
 
 pub(super) type SharedCrlSchedule = Mutex<CrlSchedule>;
 
-/// Turns stored revocations into CRL entries. Revocations come in bursts that share a second, so
-/// the last parsed time is kept: parsing RFC 3339 text is most of the per-row cost otherwise.
-#[derive(Default)]
-struct EntryReader {
-    last_time: Option<(String, OffsetDateTime)>,
-}
-
-impl EntryReader {
-    fn entry(&mut self, row: vcc_pki_store::RevokedRow) -> Result<RevokedEntry, String> {
-        let revoked_at = match &self.last_time {
-            Some((text, t)) if *text == row.1 => *t,
-            _ => {
-                let t = vcc_pki_store::parse_time(&row.1).map_err(|e| e.to_string())?;
-                self.last_time = Some((row.1.clone(), t));
-                t
-            }
-        };
-        revoked_entry(row, revoked_at)
-    }
-}
-
 /// One stored revocation as a CRL entry.
 fn revoked_entry(
-    (serial, _, code): vcc_pki_store::RevokedRow,
-    revoked_at: OffsetDateTime,
+    (serial, revoked_at, code): vcc_pki_store::RevokedRow,
 ) -> Result<RevokedEntry, String> {
     let serial =
         Serial::from_hex(&serial).ok_or_else(|| format!("stored serial '{serial}' is not hex"))?;
+    let revoked_at = vcc_pki_store::parse_time(&revoked_at).map_err(|e| e.to_string())?;
     let reason = RevocationReason::ALL
         .into_iter()
         .find(|r| i64::from(r.code()) == code)
@@ -160,14 +139,13 @@ impl Authority {
         let (issuer_id, issuer) = self.intermediate()?;
         let partition_url = shard.and_then(|k| self.crl_url(Some(k)));
         let started = Instant::now();
-        let mut reader = EntryReader::default();
         let record = self
             .store
             .insert_crl_with(
                 issuer_id,
                 shard,
                 &audit,
-                |row| reader.entry(row),
+                revoked_entry,
                 move |number, entries| {
                     let revoked_count = entries.len() as i64;
                     let this_update = OffsetDateTime::now_utc()

@@ -500,10 +500,7 @@ impl Authority {
             .iter()
             .filter_map(|r| Serial::from_hex(&r.serial_number))
             .collect();
-        if let Ok(mut cache) = self.ocsp.cache.write() {
-            self.ocsp.epoch.fetch_add(1, Ordering::SeqCst);
-            cache.retain(|(serial, _), _| !serials.contains(serial));
-        }
+        self.ocsp_forget(&serials);
         let Some(active) = self.ocsp.responder() else {
             return;
         };
