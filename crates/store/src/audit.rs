@@ -116,6 +116,43 @@ fn row_hash(
     hex::encode(h.finalize())
 }
 
+/// An audit row with its place in the chain, ready to insert.
+pub(crate) struct ChainedRow<'a> {
+    pub entry: &'a AuditEntry,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Chain `entries` after the row whose hash is `head` (`None`: the chain is empty), all stamped
+/// with the same time, which is returned too.
+pub(crate) fn chain(head: Option<String>, entries: &[AuditEntry]) -> (String, Vec<ChainedRow<'_>>) {
+    let mut prev = head.unwrap_or_else(|| GENESIS.to_string());
+    let occurred_at = format_time(OffsetDateTime::now_utc());
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let details = entry.details.to_string();
+        let hash = row_hash(
+            &prev,
+            &occurred_at,
+            &entry.actor,
+            &entry.action,
+            &entry.target_type,
+            entry.target_id.as_deref(),
+            entry.outcome.as_str(),
+            &details,
+            entry.source_ip.as_deref(),
+        );
+        rows.push(ChainedRow {
+            entry,
+            details,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    (occurred_at, rows)
+}
+
 /// Append one audit row inside the caller's transaction (the single writer connection
 /// serialises appends, so reading the head and inserting after it is race-free).
 pub(crate) async fn append(tx: &mut Transaction<'_, Any>, entry: &AuditEntry) -> Result<()> {
@@ -138,35 +175,19 @@ pub(crate) async fn append_many(
         sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
-    let mut prev = head.map(|p| p.0).unwrap_or_else(|| GENESIS.to_string());
-    let occurred_at = format_time(OffsetDateTime::now_utc());
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let details = entry.details.to_string();
-        let hash = row_hash(
-            &prev,
-            &occurred_at,
-            &entry.actor,
-            &entry.action,
-            &entry.target_type,
-            entry.target_id.as_deref(),
-            entry.outcome.as_str(),
-            &details,
-            entry.source_ip.as_deref(),
-        );
-        rows.push((
-            entry,
-            details,
-            std::mem::replace(&mut prev, hash.clone()),
-            hash,
-        ));
-    }
+    let (occurred_at, rows) = chain(head.map(|p| p.0), entries);
     let sql = format!(
         "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash) VALUES {}",
         crate::values_placeholders(backend, rows.len(), 10)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for (entry, details, prev_hash, hash) in rows {
+    for ChainedRow {
+        entry,
+        details,
+        prev_hash,
+        hash,
+    } in rows
+    {
         query = query
             .bind(occurred_at.clone())
             .bind(entry.actor.clone())

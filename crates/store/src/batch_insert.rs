@@ -35,21 +35,10 @@ pub(crate) async fn insert_batch(
 
     let compromised = compromised_keys(tx, backend, items).await?;
     let predecessors = predecessor_statuses(tx, backend, items).await?;
-    let mut refusals: Vec<Option<String>> = Vec::with_capacity(items.len());
-    for item in items {
-        let refusal = if let Some(previous) = &item.cert.renewed_from {
-            (predecessors.get(previous).map(String::as_str) != Some("active"))
-                .then(|| format!("certificate {previous} is revoked and cannot be renewed"))
-        } else {
-            None
-        };
-        let refusal = refusal.or_else(|| {
-            compromised
-                .contains(&item.cert.public_key_sha256)
-                .then(|| "this public key was revoked for keyCompromise and is blocked".to_string())
-        });
-        refusals.push(refusal);
-    }
+    let refusals: Vec<Option<String>> = items
+        .iter()
+        .map(|item| refusal(item.cert, &predecessors, &compromised))
+        .collect();
     let accepted: Vec<&BatchItem> = items
         .iter()
         .zip(&refusals)
@@ -74,6 +63,25 @@ pub(crate) async fn insert_batch(
         });
     }
     Ok(results)
+}
+
+/// Why the store refuses `cert` inside the write transaction, if it does: it renews a certificate
+/// that is not active (`predecessors`: status by serial), or its key was revoked for keyCompromise.
+pub(crate) fn refusal(
+    cert: &NewCertificate,
+    predecessors: &HashMap<String, String>,
+    compromised: &HashSet<String>,
+) -> Option<String> {
+    if let Some(previous) = &cert.renewed_from {
+        if predecessors.get(previous).map(String::as_str) != Some("active") {
+            return Some(format!(
+                "certificate {previous} is revoked and cannot be renewed"
+            ));
+        }
+    }
+    compromised
+        .contains(&cert.public_key_sha256)
+        .then(|| "this public key was revoked for keyCompromise and is blocked".to_string())
 }
 
 async fn create_services(

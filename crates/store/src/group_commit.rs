@@ -4,6 +4,7 @@
 //! and no certificate is handed out before it is durable.
 use crate::batch_insert::{insert_batch, BatchItem};
 use crate::certificates::{insert_certificate_in, IssueEffects, NewCertificate};
+use crate::sqlite_writer::SqliteWriter;
 use crate::{begin_on, AuditEntry, Backend, Result, StoreError};
 use sqlx::pool::Pool;
 use sqlx::Any;
@@ -29,7 +30,10 @@ impl GroupCommit {
     /// statements in sequence, and on the shared runtime each of their completions would wait
     /// for a worker behind every request being parsed and signed (measured: 10 ms a batch there,
     /// with the database busy half of that time). If that thread cannot start, it runs as a task.
-    pub(crate) fn start(pool: Pool<Any>, backend: Backend) -> Self {
+    ///
+    /// On SQLite (`sqlite_url`) the thread opens its own connection to the database for the
+    /// batches ([`SqliteWriter`]); without one it stores them through `pool`.
+    pub(crate) fn start(pool: Pool<Any>, backend: Backend, sqlite_url: Option<String>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -39,18 +43,27 @@ impl GroupCommit {
                 let pool_for_thread = pool.clone();
                 let spawned = std::thread::Builder::new()
                     .name("vcc-group-commit".into())
-                    .spawn(move || runtime.block_on(writer(pool_for_thread, backend, rx)));
+                    .spawn(move || {
+                        let sqlite = sqlite_url.and_then(|url| match SqliteWriter::open(&url) {
+                            Ok(w) => Some(w),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "group commit: no connection of its own; batches go through sqlx");
+                                None
+                            }
+                        });
+                        runtime.block_on(writer(pool_for_thread, backend, rx, sqlite))
+                    });
                 if let Err(e) = spawned {
                     tracing::warn!(error = %e, "no thread for the group-commit writer");
                     // The receiver went down with the closure; start over on the shared runtime.
                     let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-                    tokio::spawn(writer(pool, backend, rx));
+                    tokio::spawn(writer(pool, backend, rx, None));
                     return Self { jobs };
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "no runtime for the group-commit writer");
-                tokio::spawn(writer(pool, backend, rx));
+                tokio::spawn(writer(pool, backend, rx, None));
             }
         }
         Self { jobs }
@@ -78,7 +91,13 @@ impl GroupCommit {
     }
 }
 
-async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+/// `sqlite`: the thread's own connection; its calls block, so it is only given on the writer's own thread.
+async fn writer(
+    pool: Pool<Any>,
+    backend: Backend,
+    mut rx: mpsc::Receiver<Job>,
+    mut sqlite: Option<SqliteWriter>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut known = KnownServices::default();
     while let Some(first) = rx.recv().await {
@@ -90,7 +109,13 @@ async fn writer(pool: Pool<Any>, backend: Backend, mut rx: mpsc::Receiver<Job>) 
             }
         }
         let started = std::time::Instant::now();
-        let results = commit_batch(&pool, backend, &batch, &mut known).await;
+        let results = match sqlite.as_mut() {
+            Some(own) => Ok(commit_batch_own(&pool, own, &batch, &mut known).await),
+            None => {
+                let jobs: Vec<&Job> = batch.iter().collect();
+                commit_batch(&pool, backend, &jobs, &mut known).await
+            }
+        };
         tracing::trace!(
             size = batch.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -134,6 +159,93 @@ impl KnownServices {
     }
 }
 
+/// Store the batch on the writer's own SQLite connection, holding the sqlx write connection
+/// meanwhile so that no other write waits on SQLite's lock. Jobs that use up an enrollment token,
+/// and the whole batch if a statement fails there, go through [`commit_batch`] afterwards. One
+/// result per job; a failure there fails only the jobs it held.
+async fn commit_batch_own(
+    pool: &Pool<Any>,
+    own: &mut SqliteWriter,
+    batch: &[Job],
+    known: &mut KnownServices,
+) -> Vec<Result<i64>> {
+    let started = std::time::Instant::now();
+    let mut results: Vec<Option<Result<i64>>> = batch.iter().map(|_| None).collect();
+    let bulk: Vec<usize> = (0..batch.len())
+        .filter(|&i| batch[i].effects.consume_enrollment.is_none())
+        .collect();
+    if !bulk.is_empty() {
+        match pool.acquire().await {
+            Ok(sqlx_writer) => {
+                let items: Vec<BatchItem> =
+                    bulk.iter().map(|&i| batch_item(&batch[i], known)).collect();
+                match own.store(&items) {
+                    Ok(stored) => {
+                        for (&i, result) in bulk.iter().zip(stored) {
+                            results[i] = Some(result);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = bulk.len(), "batch failed on the writer's connection; storing it through sqlx");
+                    }
+                }
+                drop(sqlx_writer);
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                for &i in &bulk {
+                    results[i] = Some(Err(StoreError::Unavailable(detail.clone())));
+                }
+            }
+        }
+    }
+    let rest: Vec<usize> = (0..batch.len()).filter(|&i| results[i].is_none()).collect();
+    if !rest.is_empty() {
+        let jobs: Vec<&Job> = rest.iter().map(|&i| &batch[i]).collect();
+        match commit_batch(pool, Backend::Sqlite, &jobs, known).await {
+            Ok(stored) => {
+                for (&i, result) in rest.iter().zip(stored) {
+                    results[i] = Some(result);
+                }
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                tracing::warn!(error = %detail, size = rest.len(), "batch commit failed");
+                for &i in &rest {
+                    results[i] = Some(Err(StoreError::Unavailable(detail.clone())));
+                }
+            }
+        }
+    }
+    known.learn(
+        batch
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Some(Ok(_))))
+            .map(|(job, _)| job.cert.service_id.clone()),
+    );
+    tracing::trace!(
+        committed = started.elapsed().as_micros() as u64,
+        "batch timing"
+    );
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("not stored".into()))))
+        .collect()
+}
+
+fn batch_item<'a>(job: &'a Job, known: &KnownServices) -> BatchItem<'a> {
+    BatchItem {
+        cert: &job.cert,
+        create_service: job
+            .effects
+            .create_service
+            .as_ref()
+            .filter(|s| !known.contains(&s.service_id)),
+        audit: &job.audit,
+    }
+}
+
 /// Store the batch and commit once. Jobs that only insert go through [`insert_batch`] (a constant
 /// number of statements); jobs that use up an enrollment token run one by one, each in its own
 /// savepoint so that one refusal does not undo the others. If the bulk step fails (a duplicate
@@ -142,7 +254,7 @@ impl KnownServices {
 async fn commit_batch(
     pool: &Pool<Any>,
     backend: Backend,
-    batch: &[Job],
+    batch: &[&Job],
     known: &mut KnownServices,
 ) -> Result<Vec<Result<i64>>> {
     let started = std::time::Instant::now();
@@ -153,18 +265,7 @@ async fn commit_batch(
         .filter(|&i| batch[i].effects.consume_enrollment.is_none())
         .collect();
     if !bulk.is_empty() {
-        let items: Vec<BatchItem> = bulk
-            .iter()
-            .map(|&i| BatchItem {
-                cert: &batch[i].cert,
-                create_service: batch[i]
-                    .effects
-                    .create_service
-                    .as_ref()
-                    .filter(|s| !known.contains(&s.service_id)),
-                audit: &batch[i].audit,
-            })
-            .collect();
+        let items: Vec<BatchItem> = bulk.iter().map(|&i| batch_item(batch[i], known)).collect();
         match insert_batch(&mut tx, backend, &items).await {
             Ok(stored) => {
                 for (&i, result) in bulk.iter().zip(stored) {

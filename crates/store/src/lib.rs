@@ -12,6 +12,7 @@ mod certificates;
 mod crl;
 mod group_commit;
 mod services;
+mod sqlite_writer;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
@@ -141,6 +142,9 @@ impl Store {
         // One writer: SQLite serialises writes anyway, and the audit chain needs a single appender.
         let write = PoolOptions::<Any>::new()
             .max_connections(1)
+            // The group-commit writer takes this connection for every batch it stores on its own
+            // connection: no ping (a round trip to SQLite's worker thread) each time.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -171,7 +175,11 @@ impl Store {
             .await?;
         let alive = std::sync::Arc::new(());
         spawn_wal_checkpointer(base, std::sync::Arc::downgrade(&alive)).await?;
-        let group_commit = group_commit::GroupCommit::start(write.clone(), Backend::Sqlite);
+        let group_commit = group_commit::GroupCommit::start(
+            write.clone(),
+            Backend::Sqlite,
+            Some(base.to_string()),
+        );
         Ok(Self {
             backend: Backend::Sqlite,
             read,
@@ -204,7 +212,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres);
+        let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres, None);
         let alive = std::sync::Arc::new(());
         Ok(Self {
             backend: Backend::Postgres,

@@ -311,6 +311,46 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         sql("SELECT COUNT(*) FROM certificates c LEFT JOIN certificate_rotation_schedule s ON s.certificate_id = c.id WHERE s.id IS NULL"),
         "0"
     );
+    // Issuances and revocations at once: on SQLite the batches go through the group-commit
+    // thread's own connection and revocations through the sqlx one. Every write must succeed
+    // and the audit chain must stay one line (a fork breaks `verify_audit_chain`).
+    let mut issued = Vec::new();
+    for n in 100u32..=219 {
+        let store = store.clone();
+        let effects = create.clone();
+        issued.push(tokio::spawn(async move {
+            let cert = new_certificate(n, &format!("k{n}"), None);
+            store.insert_certificate(&cert, &effects, &audit(n)).await
+        }));
+    }
+    let mut revoked = Vec::new();
+    for n in 60u32..=69 {
+        let store = store.clone();
+        revoked.push(tokio::spawn(async move {
+            store
+                .revoke_certificates(
+                    &RevocationTarget::Serial(format!("{n:032x}")),
+                    "superseded",
+                    4,
+                    "test",
+                    &AuditEntry::new("test", "certificate.revoke", "certificate"),
+                )
+                .await
+        }));
+    }
+    for task in issued {
+        task.await.unwrap().unwrap();
+    }
+    for task in revoked {
+        assert_eq!(task.await.unwrap().unwrap().len(), 1);
+    }
+    let v = store.verify_audit_chain().await.unwrap();
+    // 46 above, 11 from the second burst, 120 issuances and 10 revocations.
+    assert!(v.intact && v.rows == 46 + 11 + 120 + 10, "{v:?}");
+    assert_eq!(
+        sql("SELECT COUNT(*) FROM certificates WHERE status = 'revoked'"),
+        "12"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

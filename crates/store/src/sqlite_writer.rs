@@ -1,0 +1,247 @@
+//! The SQLite group-commit batch on a connection the writer thread owns (rusqlite), with cached
+//! prepared statements. Through sqlx every statement is a round trip to the connection's worker
+//! thread, and the batch's values are copied twice on the way; profiled, that thread cost more CPU
+//! per certificate than the certificate's signature (docs/PERFORMANCE.md).
+//!
+//! Only the plain case runs here: a batch of issuances that create at most their service. A
+//! statement that fails rolls the transaction back and the caller stores the batch through the
+//! sqlx path (`batch_insert`, then one by one), which also handles enrollment tokens.
+//!
+//! Two connections now write to one database. The caller holds the sqlx write connection (taken
+//! from its pool) while this one writes: the two never interleave, so a sqlx transaction that reads
+//! before it writes never finds its snapshot outdated (SQLITE_BUSY_SNAPSHOT), and neither waits on
+//! SQLite's write lock for the other.
+use crate::audit::{chain, ChainedRow};
+use crate::batch_insert::{refusal, BatchItem};
+use crate::{format_time, json_list, AuditEntry, Result as StoreResult, StoreError};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+pub(crate) struct SqliteWriter {
+    conn: Connection,
+}
+
+impl SqliteWriter {
+    /// Open the database file the sqlx pools use (`sqlite://PATH`, already migrated, in WAL mode).
+    pub(crate) fn open(url: &str) -> rusqlite::Result<Self> {
+        let base = url.split('?').next().unwrap_or(url);
+        let path = base
+            .strip_prefix("sqlite://")
+            .or_else(|| base.strip_prefix("sqlite:"))
+            .unwrap_or(base);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // As on the sqlx connections: FULL makes every commit durable (fsync of the WAL) before a
+        // certificate leaves the server; checkpoints run on their own connection.
+        conn.execute_batch(
+            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
+             PRAGMA wal_autocheckpoint = 10000;",
+        )?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Self { conn })
+    }
+
+    /// Store every item that passes the in-transaction checks, in one transaction, and commit.
+    /// `Err`: nothing was stored.
+    pub(crate) fn store(
+        &mut self,
+        items: &[BatchItem<'_>],
+    ) -> rusqlite::Result<Vec<StoreResult<i64>>> {
+        let now = format_time(OffsetDateTime::now_utc());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        create_services(&tx, items, &now)?;
+        let compromised = compromised_keys(&tx, items)?;
+        let predecessors = predecessor_statuses(&tx, items)?;
+        let refusals: Vec<Option<String>> = items
+            .iter()
+            .map(|item| refusal(item.cert, &predecessors, &compromised))
+            .collect();
+
+        let mut ids = Vec::with_capacity(items.len());
+        let mut audits: Vec<AuditEntry> = Vec::with_capacity(items.len());
+        {
+            let mut certificate = tx.prepare_cached(
+                "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type,
+                 key_source, public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after,
+                 renewed_from, created_at, crl_shard)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?;
+            let mut schedule = tx.prepare_cached(
+                "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut renewed = tx.prepare_cached(
+                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = ?1
+                 WHERE status = 'pending' AND certificate_id = (SELECT id FROM certificates WHERE serial_number = ?2)",
+            )?;
+            for (item, refused) in items.iter().zip(&refusals) {
+                if refused.is_some() {
+                    ids.push(None);
+                    continue;
+                }
+                let c = item.cert;
+                certificate.execute(params![
+                    c.serial_number,
+                    c.service_id,
+                    c.common_name,
+                    json_list(&c.san_dns),
+                    json_list(&c.san_ip),
+                    c.profile,
+                    c.key_type,
+                    c.key_source,
+                    c.public_key_sha256,
+                    c.fingerprint_sha256,
+                    c.certificate_der,
+                    c.issuer_ca_id,
+                    format_time(c.not_before),
+                    format_time(c.not_after),
+                    c.renewed_from,
+                    now,
+                    c.crl_shard,
+                ])?;
+                let id = tx.last_insert_rowid();
+                let renew_after = c.not_before + (c.not_after - c.not_before) * 2 / 3;
+                schedule.execute(params![id, c.service_id, format_time(renew_after), now])?;
+                if let Some(previous) = &c.renewed_from {
+                    renewed.execute(params![now, previous])?;
+                }
+                ids.push(Some(id));
+                audits.push(item.audit.clone());
+            }
+        }
+        append_audit(&tx, &audits)?;
+        tx.commit()?;
+
+        Ok(ids
+            .into_iter()
+            .zip(refusals)
+            .map(|(id, refused)| match (id, refused) {
+                (Some(id), _) => Ok(id),
+                (None, Some(detail)) => Err(StoreError::Refused(detail)),
+                (None, None) => Err(StoreError::Corrupt(
+                    "inserted certificate without an id".into(),
+                )),
+            })
+            .collect())
+    }
+}
+
+fn create_services(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[BatchItem<'_>],
+    now: &str,
+) -> rusqlite::Result<()> {
+    let mut seen = HashSet::new();
+    for service in items.iter().filter_map(|i| i.create_service) {
+        if !seen.insert(service.service_id.as_str()) {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(service_id) DO NOTHING",
+        )?
+        .execute(params![
+            service.service_id,
+            service.service_name,
+            service.description,
+            json_list(&service.endpoints),
+            json_list(&service.allowed_dns),
+            json_list(&service.allowed_ip),
+            now,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Which of the batch's public keys were revoked for keyCompromise (read inside the write
+/// transaction, so a revocation cannot slip between the authority's check and the insert).
+fn compromised_keys(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[BatchItem<'_>],
+) -> rusqlite::Result<HashSet<String>> {
+    let mut lookup =
+        tx.prepare_cached("SELECT 1 FROM compromised_keys WHERE public_key_sha256 = ?1")?;
+    let mut compromised = HashSet::new();
+    let keys: HashSet<&str> = items
+        .iter()
+        .map(|i| i.cert.public_key_sha256.as_str())
+        .collect();
+    for key in keys {
+        if lookup.exists([key])? {
+            compromised.insert(key.to_string());
+        }
+    }
+    Ok(compromised)
+}
+
+/// Status of every certificate the batch renews, by serial.
+fn predecessor_statuses(
+    tx: &rusqlite::Transaction<'_>,
+    items: &[BatchItem<'_>],
+) -> rusqlite::Result<HashMap<String, String>> {
+    let mut statuses = HashMap::new();
+    let serials: HashSet<&str> = items
+        .iter()
+        .filter_map(|i| i.cert.renewed_from.as_deref())
+        .collect();
+    if serials.is_empty() {
+        return Ok(statuses);
+    }
+    let mut lookup =
+        tx.prepare_cached("SELECT status FROM certificates WHERE serial_number = ?1")?;
+    for serial in serials {
+        if let Some(status) = lookup
+            .query_row([serial], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            statuses.insert(serial.to_string(), status);
+        }
+    }
+    Ok(statuses)
+}
+
+/// Append the batch's audit rows after the chain's head, hashes chained in memory.
+fn append_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> rusqlite::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head: Option<String> = tx
+        .prepare_cached("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let (occurred_at, rows) = chain(head, entries);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for ChainedRow {
+        entry,
+        details,
+        prev_hash,
+        hash,
+    } in rows
+    {
+        insert.execute(params![
+            occurred_at,
+            entry.actor,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+            entry.outcome.as_str(),
+            details,
+            entry.source_ip,
+            prev_hash,
+            hash,
+        ])?;
+    }
+    Ok(())
+}
