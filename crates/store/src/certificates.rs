@@ -1,7 +1,7 @@
 //! Service certificates: issuance records, inventory queries and revocation.
 use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
-use crate::{format_time, json_list, parse_json_list, Result, Store, StoreError};
+use crate::{format_time, json_list, parse_json_list, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -372,6 +372,9 @@ impl Store {
     /// (selected inside the transaction, so a renewal racing with it cannot survive). For
     /// keyCompromise every other certificate with the same public key is revoked too, and the key is
     /// blocked for future issuance. Already revoked certificates are left as they are.
+    ///
+    /// On SQLite the revocation joins the group-commit writer's next batch (one transaction and
+    /// fsync for all revocations waiting); it returns after the commit either way.
     pub async fn revoke_certificates(
         &self,
         target: &RevocationTarget,
@@ -380,7 +383,48 @@ impl Store {
         revoked_by: &str,
         audit: &AuditEntry,
     ) -> Result<Vec<RevokedRecord>> {
+        let revocation = Revocation {
+            target: target.clone(),
+            reason: reason.to_string(),
+            reason_code,
+            revoked_by: revoked_by.to_string(),
+            audit: audit.clone(),
+        };
+        if self.backend == Backend::Sqlite {
+            return self.group_commit.revoke(revocation).await;
+        }
         let mut tx = self.begin_write().await?;
+        let revoked = revoke_in(&mut tx, &revocation).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+}
+
+/// A revocation request, as the store carries it to the writer.
+#[derive(Debug, Clone)]
+pub(crate) struct Revocation {
+    pub target: RevocationTarget,
+    pub reason: String,
+    pub reason_code: u8,
+    pub revoked_by: String,
+    pub audit: AuditEntry,
+}
+
+/// The revocation's statements inside the caller's write transaction (see
+/// [`Store::revoke_certificates`]).
+pub(crate) async fn revoke_in(
+    tx: &mut Transaction<'_, Any>,
+    revocation: &Revocation,
+) -> Result<Vec<RevokedRecord>> {
+    let Revocation {
+        target,
+        reason,
+        reason_code,
+        revoked_by,
+        audit,
+    } = revocation;
+    let (reason, reason_code, revoked_by) = (reason.as_str(), *reason_code, revoked_by.as_str());
+    {
         let now = format_time(OffsetDateTime::now_utc());
         let mut hit: Vec<(i64, String, String, i64, String, Option<i64>)> = match target {
             RevocationTarget::Serial(serial) => {
@@ -389,7 +433,7 @@ impl Store {
                      RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
                 )
                 .bind(serial)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?
             }
             RevocationTarget::Service(service_id) => {
@@ -399,7 +443,7 @@ impl Store {
                 )
                 .bind(service_id)
                 .bind(&now)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?
             }
         };
@@ -412,14 +456,14 @@ impl Store {
                 )
                 .bind(&key)
                 .bind(&now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 let siblings: Vec<(i64, String, String, i64, String, Option<i64>)> = sqlx::query_as(
                     "UPDATE certificates SET status = 'revoked' WHERE public_key_sha256 = $1 AND status = 'active'
                      RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
                 )
                 .bind(&key)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 hit.extend(siblings);
             }
@@ -438,12 +482,12 @@ impl Store {
             .bind(i64::from(reason_code))
             .bind(revoked_by)
             .bind(crl_shard)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = $1 WHERE certificate_id = $2")
                 .bind(&now)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             revoked.push(RevokedRecord {
                 serial_number: serial,
@@ -456,8 +500,7 @@ impl Store {
         let mut audit = audit.clone();
         audit.details["revoked"] =
             serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>());
-        append(&mut tx, &audit).await?;
-        tx.commit().await?;
+        append(tx, &audit).await?;
         Ok(revoked)
     }
 }

@@ -3,7 +3,9 @@
 //! (SQLite) or one commit round trip and one advisory lock (PostgreSQL) then serve a whole batch,
 //! and no certificate is handed out before it is durable.
 use crate::batch_insert::{insert_batch, BatchItem};
-use crate::certificates::{insert_certificate_in, IssueEffects, NewCertificate};
+use crate::certificates::{
+    insert_certificate_in, revoke_in, IssueEffects, NewCertificate, Revocation, RevokedRecord,
+};
 use crate::sqlite_writer::SqliteWriter;
 use crate::{begin_on, AuditEntry, Backend, Result, StoreError};
 use sqlx::pool::Pool;
@@ -20,9 +22,20 @@ struct Job {
     reply: oneshot::Sender<Result<i64>>,
 }
 
+struct RevokeJob {
+    revocation: Revocation,
+    reply: oneshot::Sender<Result<Vec<RevokedRecord>>>,
+}
+
+/// What the writer is sent: an issuance to store, or (SQLite) a revocation.
+enum Work {
+    Issue(Box<Job>),
+    Revoke(Box<RevokeJob>),
+}
+
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
 }
 
 impl GroupCommit {
@@ -77,12 +90,24 @@ impl GroupCommit {
     ) -> Result<i64> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
+            .send(Work::Issue(Box::new(Job {
                 cert,
                 effects,
                 audit,
                 reply,
-            })
+            })))
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer dropped the request".into()))?
+    }
+
+    /// Revoke in the writer's next batch: all revocations waiting share one transaction.
+    pub(crate) async fn revoke(&self, revocation: Revocation) -> Result<Vec<RevokedRecord>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Work::Revoke(Box::new(RevokeJob { revocation, reply })))
             .await
             .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
         answer
@@ -95,18 +120,29 @@ impl GroupCommit {
 async fn writer(
     pool: Pool<Any>,
     backend: Backend,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Work>,
     mut sqlite: Option<SqliteWriter>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut known = KnownServices::default();
+    let mut revocations: Vec<RevokeJob> = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(work) = next.take() {
+            match work {
+                Work::Issue(job) => batch.push(*job),
+                Work::Revoke(job) => revocations.push(*job),
             }
+            if batch.len() + revocations.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        // Revocations first: an issuance in this batch then sees a key they block.
+        if !revocations.is_empty() {
+            commit_revocations(&pool, backend, sqlite.as_mut(), &mut revocations).await;
+        }
+        if batch.is_empty() {
+            continue;
         }
         let started = std::time::Instant::now();
         let results = match sqlite.as_mut() {
@@ -135,6 +171,53 @@ async fn writer(
                 }
             }
         }
+    }
+}
+
+/// Store the waiting revocations: on the writer's own SQLite connection in one transaction (holding
+/// the sqlx write connection meanwhile), else, or if that fails, one transaction each through sqlx.
+async fn commit_revocations(
+    pool: &Pool<Any>,
+    backend: Backend,
+    own: Option<&mut SqliteWriter>,
+    jobs: &mut Vec<RevokeJob>,
+) {
+    if let Some(own) = own {
+        match pool.acquire().await {
+            Ok(sqlx_writer) => {
+                let items: Vec<&Revocation> = jobs.iter().map(|j| &j.revocation).collect();
+                let stored = own.revoke(&items);
+                drop(sqlx_writer);
+                match stored {
+                    Ok(all) => {
+                        for (job, revoked) in jobs.drain(..).zip(all) {
+                            let _ = job.reply.send(Ok(revoked));
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = jobs.len(), "revocations failed on the writer's connection; storing them through sqlx");
+                    }
+                }
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(detail.clone())));
+                }
+                return;
+            }
+        }
+    }
+    for job in jobs.drain(..) {
+        let result = async {
+            let mut tx = begin_on(pool, backend).await?;
+            let revoked = revoke_in(&mut tx, &job.revocation).await?;
+            tx.commit().await?;
+            Ok(revoked)
+        }
+        .await;
+        let _ = job.reply.send(result);
     }
 }
 

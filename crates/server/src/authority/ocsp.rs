@@ -570,10 +570,18 @@ impl Authority {
         if serials.is_empty() {
             return;
         }
-        let serials: std::collections::HashSet<&Serial> = serials.iter().collect();
         if let Ok(mut cache) = self.ocsp.cache.write() {
             self.ocsp.epoch.fetch_add(1, Ordering::SeqCst);
-            cache.retain(|(serial, _), r| r.says_revoked || !serials.contains(serial));
+            // By key, not by walking the cache: that was O(cache) per revocation, and with 40 000
+            // cached responses revocations fell to ~120/s with both cores in `retain`.
+            for serial in serials {
+                for hash in CertIdHash::ALL {
+                    let key = (serial.clone(), hash);
+                    if cache.get(&key).is_some_and(|r| !r.says_revoked) {
+                        cache.remove(&key);
+                    }
+                }
+            }
         }
     }
 
