@@ -311,9 +311,30 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         sql("SELECT COUNT(*) FROM certificates c LEFT JOIN certificate_rotation_schedule s ON s.certificate_id = c.id WHERE s.id IS NULL"),
         "0"
     );
-    // Issuances and revocations at once: on SQLite the batches go through the group-commit
-    // thread's own connection and revocations through the sqlx one. Every write must succeed
-    // and the audit chain must stay one line (a fork breaks `verify_audit_chain`).
+    // Issuances and revocations at once (on SQLite both go through the group-commit writer, on its
+    // own connection, in shared transactions). Every write must succeed, each revocation must
+    // return what it hit — a keyCompromise revocation also its key's other certificate — and the
+    // audit chain must stay one line (a fork breaks `verify_audit_chain`).
+    for n in [220u32, 221] {
+        store
+            .insert_certificate(&new_certificate(n, "shared", None), &create, &audit(n))
+            .await
+            .unwrap();
+    }
+    let compromise = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .revoke_certificates(
+                    &RevocationTarget::Serial(format!("{:032x}", 220)),
+                    "keyCompromise",
+                    1,
+                    "test",
+                    &AuditEntry::new("test", "certificate.revoke", "certificate"),
+                )
+                .await
+        })
+    };
     let mut issued = Vec::new();
     for n in 100u32..=219 {
         let store = store.clone();
@@ -341,15 +362,37 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
     for task in issued {
         task.await.unwrap().unwrap();
     }
-    for task in revoked {
-        assert_eq!(task.await.unwrap().unwrap().len(), 1);
+    for (task, n) in revoked.into_iter().zip(60u32..) {
+        let records = task.await.unwrap().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].serial_number, format!("{n:032x}"));
     }
+    let mut both: Vec<String> = compromise
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.serial_number)
+        .collect();
+    both.sort();
+    assert_eq!(both, [format!("{:032x}", 220), format!("{:032x}", 221)]);
+    let blocked = store
+        .insert_certificate(&new_certificate(222, "shared", None), &create, &audit(222))
+        .await;
+    assert!(
+        matches!(blocked, Err(vcc_pki_store::StoreError::Refused(_))),
+        "{blocked:?}"
+    );
     let v = store.verify_audit_chain().await.unwrap();
-    // 46 above, 11 from the second burst, 120 issuances and 10 revocations.
-    assert!(v.intact && v.rows == 46 + 11 + 120 + 10, "{v:?}");
+    // 46 above, 11 from the second burst, 2 set-up, 120 issuances, 11 revocations.
+    assert!(v.intact && v.rows == 46 + 11 + 2 + 120 + 11, "{v:?}");
     assert_eq!(
         sql("SELECT COUNT(*) FROM certificates WHERE status = 'revoked'"),
-        "12"
+        "14"
+    );
+    assert_eq!(
+        sql("SELECT COUNT(*) FROM revoked_certificates WHERE reason = 'keyCompromise'"),
+        "3"
     );
 }
 
