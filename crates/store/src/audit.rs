@@ -66,6 +66,21 @@ impl AuditEntry {
         self.source_ip = ip;
         self
     }
+
+    /// Add `key` to the details; details that are not a JSON object are kept under "details".
+    pub(crate) fn set_detail(&mut self, key: &str, value: serde_json::Value) {
+        if !self.details.is_object() {
+            let previous = std::mem::take(&mut self.details);
+            self.details = if previous.is_null() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "details": previous })
+            };
+        }
+        if let Some(map) = self.details.as_object_mut() {
+            map.insert(key.to_string(), value);
+        }
+    }
 }
 
 /// Result of walking the chain.
@@ -296,5 +311,25 @@ impl Store {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditEntry;
+    use serde_json::json;
+
+    #[test]
+    fn set_detail_adds_to_objects_and_wraps_anything_else() {
+        let mut object = AuditEntry::new("a", "b", "c").details(json!({ "reason": "x" }));
+        object.set_detail("revoked", json!(["01"]));
+        assert_eq!(object.details, json!({ "reason": "x", "revoked": ["01"] }));
+        // A non-object used to panic (serde_json's IndexMut) on the writer thread.
+        let mut list = AuditEntry::new("a", "b", "c").details(json!(["y"]));
+        list.set_detail("revoked", json!([]));
+        assert_eq!(list.details, json!({ "details": ["y"], "revoked": [] }));
+        let mut null = AuditEntry::new("a", "b", "c").details(serde_json::Value::Null);
+        null.set_detail("revoked", json!([]));
+        assert_eq!(null.details, json!({ "revoked": [] }));
     }
 }

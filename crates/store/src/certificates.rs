@@ -498,8 +498,10 @@ pub(crate) async fn revoke_in(
             });
         }
         let mut audit = audit.clone();
-        audit.details["revoked"] =
-            serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>());
+        audit.set_detail(
+            "revoked",
+            serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
+        );
         append(tx, &audit).await?;
         Ok(revoked)
     }

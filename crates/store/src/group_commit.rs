@@ -48,36 +48,37 @@ impl GroupCommit {
     /// batches ([`SqliteWriter`]); without one it stores them through `pool`.
     pub(crate) fn start(pool: Pool<Any>, backend: Backend, sqlite_url: Option<String>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        match runtime {
-            Ok(runtime) => {
-                let pool_for_thread = pool.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("vcc-group-commit".into())
-                    .spawn(move || {
-                        let sqlite = sqlite_url.and_then(|url| match SqliteWriter::open(&url) {
-                            Ok(w) => Some(w),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "group commit: no connection of its own; batches go through sqlx");
-                                None
-                            }
-                        });
-                        runtime.block_on(writer(pool_for_thread, backend, rx, sqlite))
-                    });
-                if let Err(e) = spawned {
-                    tracing::warn!(error = %e, "no thread for the group-commit writer");
-                    // The receiver went down with the closure; start over on the shared runtime.
-                    let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-                    tokio::spawn(writer(pool, backend, rx, None));
-                    return Self { jobs };
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no runtime for the group-commit writer");
-                tokio::spawn(writer(pool, backend, rx, None));
-            }
+        let pool_for_thread = pool.clone();
+        // The runtime is built on the thread: dropped here, in async context, it would panic.
+        let spawned = std::thread::Builder::new()
+            .name("vcc-group-commit".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        // Dropping the receiver makes every write fail with "writer has stopped".
+                        tracing::error!(error = %e, "no runtime for the group-commit writer");
+                        return;
+                    }
+                };
+                let sqlite = sqlite_url.and_then(|url| match SqliteWriter::open(&url) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "group commit: no connection of its own; batches go through sqlx");
+                        None
+                    }
+                });
+                runtime.block_on(writer(pool_for_thread, backend, rx, sqlite))
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread for the group-commit writer");
+            // The receiver went down with the closure; start over on the shared runtime.
+            let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(writer(pool, backend, rx, None));
+            return Self { jobs };
         }
         Self { jobs }
     }

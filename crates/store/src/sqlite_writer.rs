@@ -153,8 +153,10 @@ impl SqliteWriter {
         for request in requests {
             let revoked = revoke_one(&tx, request, &now)?;
             let mut audit = request.audit.clone();
-            audit.details["revoked"] =
-                serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>());
+            audit.set_detail(
+                "revoked",
+                serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
+            );
             audits.push(audit);
             all.push(revoked);
         }

@@ -67,7 +67,13 @@ pub async fn revoke(
     ctx.require_admin(&state.store, "certificate.revoke", None)
         .await?;
     let Json(req) = body?;
-    Ok(Json(state.authority.revoke(&ctx, req).await?))
+    // On a task of its own: once queued, a revocation commits even if this request is dropped
+    // (client gone, request timeout), and its OCSP and CRL follow-up must run all the same.
+    let authority = state.authority.clone();
+    let revocation = tokio::spawn(async move { authority.revoke(&ctx, req).await });
+    Ok(Json(revocation.await.map_err(|e| {
+        ApiError::internal(format!("the revocation task failed: {e}"))
+    })??))
 }
 
 /// A stored certificate as the inventory endpoints return it.
