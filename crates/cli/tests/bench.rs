@@ -94,6 +94,27 @@ fn renew_by_serial_and_ocsp_against_a_spawned_server() {
     let (ok, r, out) = bench(&["renew", "--duration", "1", "--concurrency", "4"]);
     assert!(ok, "{out}");
     assert_clean_issuing_run(&r, "renew");
+    assert_eq!(
+        r["protocol"], "HTTP/1.1 over 4 keep-alive connections",
+        "{r}"
+    );
+
+    // Over HTTP/2 (ALPN h2), the 4 clients multiplexed on 2 connections.
+    let (ok, r, out) = bench(&[
+        "issue-keygen",
+        "--http2",
+        "2",
+        "--duration",
+        "1",
+        "--concurrency",
+        "4",
+    ]);
+    assert!(ok, "{out}");
+    assert_clean_issuing_run(&r, "issue-keygen");
+    assert_eq!(
+        r["protocol"], "HTTP/2.0 over 2 keep-alive connections",
+        "{r}"
+    );
 
     // OCSP: a pre-built RFC 6960 request for a pre-issued certificate, answered `successful`.
     let (ok, r, out) = bench(&["ocsp", "--duration", "1", "--concurrency", "4"]);

@@ -57,6 +57,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         authority.refresh_server_certificate_if_possible().await;
     }
 
+    authority.start_ocsp_presigner();
     tokio::spawn(authority.clone().run_crl_worker());
     tokio::spawn(authority.clone().run_ocsp_worker());
     tokio::spawn(authority.clone().run_ocsp_revocation_follower());

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Base URL of the server's plain-HTTP listener (serve --http-port), for --plain-http.
     #[arg(long)]
     http_url: Option<String>,
+    /// Send over HTTP/2 (ALPN h2) on this many connections, the clients multiplexed over them,
+    /// instead of one HTTP/1.1 keep-alive connection per client.
+    #[arg(long, value_name = "CONNECTIONS")]
+    http2: Option<usize>,
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
@@ -77,6 +81,12 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let duration_ok = args.duration > 0.0 && args.duration <= 3600.0;
     if !duration_ok || !(0.0..=600.0).contains(&args.warmup) {
         bail!("--duration must be in (0, 3600] seconds and --warmup in [0, 600]");
+    }
+    if args.http2.is_some_and(|n| n == 0 || n > args.concurrency) {
+        bail!("--http2 takes the number of connections, 1 to --concurrency");
+    }
+    if args.plain_http && args.http2.is_some() {
+        bail!("--http2 is for HTTPS (h2 by ALPN); leave it out with --plain-http");
     }
     if args.plain_http && !matches!(args.scenario, Scenario::Ocsp | Scenario::Crl) {
         bail!("--plain-http is for the ocsp and crl scenarios (the API is HTTPS only)");
@@ -136,14 +146,7 @@ async fn bench(
     };
     // Built after the CA exists, so a spawned server's fresh root.crt is trusted.
     let api = ApiClient::new(conn.clone())?;
-    let http = api_client::trusted_builder(&conn)?
-        .http1_only()
-        .pool_max_idle_per_host(args.concurrency)
-        .pool_idle_timeout(None)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| anyhow!("cannot build the load client: {e}"))?;
+    let http = load_clients(&conn, args)?;
     let info = api
         .get("/api/ca/info")
         .await
@@ -257,6 +260,7 @@ async fn bench(
         ca_key_type: ca_key.as_str().into(),
         csr_key_type: (scenario == Scenario::IssueCsr).then(|| args.csr_key.as_str().into()),
         machine: report::Machine::detect(),
+        protocol: protocol(plan.version.get(), args),
         prepared: plan.notes.iter().cloned().collect(),
         issued: delta("certificates_total"),
         revoked: delta("certificates_revoked"),
@@ -265,6 +269,43 @@ async fn bench(
         ratio_percent,
         server_rss: spawned.map(|_| rss),
     })
+}
+
+/// "HTTP/2.0 over 2 connections": the version the server answered in (ALPN decides for HTTPS).
+fn protocol(version: Option<&reqwest::Version>, args: &BenchArgs) -> String {
+    let connections = match (version, args.http2) {
+        (Some(&reqwest::Version::HTTP_2), Some(n)) => n,
+        _ => args.concurrency,
+    };
+    match version {
+        Some(v) => format!("{v:?} over {connections} keep-alive connections"),
+        None => "no answer".into(),
+    }
+}
+
+/// HTTP/1.1: one client, a keep-alive connection per worker. HTTP/2: one client per connection
+/// (a client multiplexes all its requests to a host over one HTTP/2 connection).
+fn load_clients(conn: &Connection, args: &BenchArgs) -> anyhow::Result<scenario::Clients> {
+    let build = |http2: bool| {
+        let builder = api_client::trusted_builder(conn)?
+            .pool_idle_timeout(None)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60));
+        let builder = if http2 {
+            builder.http2_adaptive_window(true)
+        } else {
+            builder
+                .http1_only()
+                .pool_max_idle_per_host(args.concurrency)
+        };
+        builder
+            .build()
+            .map_err(|e| anyhow!("cannot build the load client: {e}"))
+    };
+    match args.http2 {
+        None => Ok(vec![build(false)?].into()),
+        Some(n) => (0..n).map(|_| build(true)).collect(),
+    }
 }
 
 /// The server's certificate counts (GET /api/health), to check that every request stored one.

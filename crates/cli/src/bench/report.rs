@@ -52,6 +52,8 @@ pub struct Report {
     pub ca_key_type: String,
     pub csr_key_type: Option<String>,
     pub machine: Machine,
+    /// HTTP version the answers came in and how many connections carried the load.
+    pub protocol: String,
     pub prepared: BTreeMap<String, String>,
     /// Certificates the server stored during the measured run (GET /api/health counts).
     pub issued: Option<i64>,
@@ -100,6 +102,7 @@ pub fn print(out: &Output, r: &Report) {
             format!("{} cores, {}", r.machine.cores, r.machine.cpu_model),
         ),
         ("CA key", format!("intermediate {}", r.ca_key_type)),
+        ("Protocol", r.protocol.clone()),
     ];
     for (k, v) in &r.prepared {
         rows.push((k.as_str(), v.clone()));

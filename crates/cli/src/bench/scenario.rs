@@ -9,7 +9,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use vcc_pki_core::KeyType;
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus};
@@ -75,21 +75,27 @@ impl Kind {
 
 /// A scenario ready to run: the endpoint, the bodies and what a good answer looks like.
 pub struct Plan {
-    http: reqwest::Client,
+    http: Clients,
     url: String,
     auth: Option<HeaderValue>,
     expect: StatusCode,
     kind: Kind,
     /// Facts about the prepared work, for the report.
     pub notes: Vec<(String, String)>,
+    /// The HTTP version of the first answer (what ALPN settled on).
+    pub version: OnceLock<reqwest::Version>,
 }
+
+/// The load clients; worker `w` sends on `clients[w % len]`.
+pub type Clients = Arc<[reqwest::Client]>;
 
 /// The server and the two clients that reach it.
 pub struct Target {
     /// Admin calls while preparing (JSON, readable errors).
     pub api: ApiClient,
-    /// The load client: HTTP/1.1 keep-alive, pool sized to the concurrency.
-    pub http: reqwest::Client,
+    /// The load clients: one HTTP/1.1 keep-alive client whose pool is sized to the concurrency, or
+    /// (`--http2 N`) N clients of one HTTP/2 connection each, worker `w` using client `w % N`.
+    pub http: Clients,
     pub base: String,
 }
 
@@ -187,6 +193,7 @@ pub async fn preissue(
         expect: StatusCode::CREATED,
         kind: Kind::post_once(bodies),
         notes: Vec::new(),
+        version: OnceLock::new(),
     });
     let issued = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let (p, out) = (plan.clone(), issued.clone());
@@ -355,6 +362,7 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
         expect,
         kind,
         notes,
+        version: OnceLock::new(),
     })
 }
 
@@ -410,11 +418,11 @@ impl Plan {
     /// One request. `Ok(None)` when there is nothing left to send; `Ok(Some(body))` on the
     /// expected status; `Err(message)` otherwise.
     async fn send(&self, worker: usize, _iteration: u64) -> Result<Option<bytes::Bytes>, String> {
+        let http = &self.http[worker % self.http.len()];
         let req = match &self.kind {
             Kind::Post(bodies) => {
                 let body = &bodies[worker % bodies.len()];
-                self.http
-                    .post(&self.url)
+                http.post(&self.url)
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone())
             }
@@ -432,14 +440,12 @@ impl Plan {
                         return Ok(None);
                     }
                 };
-                self.http
-                    .post(&self.url)
+                http.post(&self.url)
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone())
             }
-            Kind::Get => self.http.get(&self.url),
-            Kind::Ocsp(body) => self
-                .http
+            Kind::Get => http.get(&self.url),
+            Kind::Ocsp(body) => http
                 .post(&self.url)
                 .header(CONTENT_TYPE, "application/ocsp-request")
                 .body(body.clone()),
@@ -449,6 +455,9 @@ impl Plan {
             None => req,
         };
         let resp = req.send().await.map_err(|e| transport_message(&e))?;
+        if self.version.get().is_none() {
+            let _ = self.version.set(resp.version());
+        }
         let status = resp.status();
         let body = resp
             .bytes()
@@ -480,8 +489,7 @@ impl Plan {
     /// clear message instead of a page of error counts.
     pub async fn probe(&self, scenario: Scenario) -> anyhow::Result<()> {
         if let (Scenario::Ocsp, Kind::Ocsp(body)) = (scenario, &self.kind) {
-            let mut req = self
-                .http
+            let mut req = self.http[0]
                 .post(&self.url)
                 .header(CONTENT_TYPE, "application/ocsp-request")
                 .body(body.clone());

@@ -5,6 +5,7 @@ mod ca_setup;
 mod crl_worker;
 mod issuance;
 mod ocsp;
+mod ocsp_presign;
 mod revocation;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};

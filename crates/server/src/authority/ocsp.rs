@@ -123,6 +123,8 @@ pub(super) struct OcspState {
     /// every unexpired certificate again.
     warm_needed: AtomicBool,
     wake: Notify,
+    /// New certificates' `good` responses waiting to be pre-signed on idle CPU.
+    pub(super) presign: super::ocsp_presign::PresignQueue,
 }
 
 impl OcspState {
@@ -450,7 +452,7 @@ impl Authority {
 
     /// Sign the (SHA-1 CertID) response for `serial` and cache it if no revocation happened
     /// since `epoch`. Without a responder this does nothing: the first request signs on demand.
-    fn ocsp_presign(
+    pub(super) fn ocsp_presign(
         &self,
         serial: &Serial,
         issuer_ca_id: i64,
@@ -483,14 +485,9 @@ impl Authority {
         }
     }
 
-    /// Revocation epoch to pass to [`Self::ocsp_issued`]; read it before the certificate is stored.
+    /// Revocation epoch to pass to `ocsp_issued`; read it before the certificate is stored.
     pub(super) fn ocsp_epoch(&self) -> u64 {
         self.ocsp.epoch()
-    }
-
-    /// A certificate was just stored: pre-sign its `good` response.
-    pub(super) fn ocsp_issued(&self, serial: &Serial, issuer_ca_id: i64, epoch: u64) {
-        self.ocsp_presign(serial, issuer_ca_id, CertificateStatus::Good, Some(epoch));
     }
 
     /// Certificates were just revoked (durably): replace their cached responses at once, before

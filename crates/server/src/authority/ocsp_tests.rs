@@ -43,10 +43,10 @@ fn serial_of(certificate_der: &[u8]) -> String {
     Serial::from_bytes(cert.raw_serial()).to_hex()
 }
 
-#[tokio::test]
-async fn revocation_replaces_cached_responses_and_responders_rotate() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServeConfig::new(dir.path().to_path_buf());
+/// An Authority on a fresh SQLite store in `dir` with a P-256 root and intermediate, and an admin
+/// request context.
+async fn authority_with_ca(dir: &std::path::Path) -> (Arc<Authority>, Store, RequestContext) {
+    let mut config = ServeConfig::new(dir.to_path_buf());
     config.ca_password = Some(zeroize::Zeroizing::new("correct horse battery".into()));
     let store = Store::open(&config.database_url).await.unwrap();
     let tls = crate::tls::TlsState::new_self_signed(&[]).unwrap();
@@ -69,18 +69,75 @@ async fn revocation_replaces_cached_responses_and_responders_rotate() {
         };
         authority.create_ca(&ctx, level, req).await.unwrap();
     }
+    (authority, store, ctx)
+}
+
+async fn issue_leaf(authority: &Authority, ctx: &RequestContext, name: &str) -> Serial {
     let leaf = authority
         .issue(
-            &ctx,
+            ctx,
             IssueRequest {
                 service_id: "svc".into(),
-                common_name: "svc.example.internal".into(),
+                common_name: format!("{name}.example.internal"),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-    let serial = leaf.serial_number.clone();
+    Serial::from_hex(&leaf.serial_number).unwrap()
+}
+
+/// Wait (up to 10 s) for the pre-signing thread to cache `serial`'s response.
+async fn presigned(authority: &Authority, serial: &Serial) -> Arc<SignedOcspResponse> {
+    let key = (serial.clone(), CertIdHash::Sha1);
+    for _ in 0..1000 {
+        if let Some(r) = authority.ocsp.cached(&key, now()) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no pre-signed response for {serial}");
+}
+
+/// New certificates' `good` responses are pre-signed off the request path, and a queued
+/// pre-signature whose status was read before a revocation is not cached however late it runs.
+#[tokio::test]
+async fn presigning_thread_caches_good_and_drops_jobs_older_than_a_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, _store, ctx) = authority_with_ca(dir.path()).await;
+    let issuer_ca_id = authority.ocsp_responder().await.unwrap().issuer_ca_id;
+    authority.start_ocsp_presigner();
+    assert!(authority.ocsp.presign.started.load(Ordering::SeqCst));
+
+    let a = issue_leaf(&authority, &ctx, "a").await;
+    let cached = presigned(&authority, &a).await;
+    assert_eq!(
+        read_response(&cached.der).unwrap().answers[0].1,
+        CertificateStatus::Good
+    );
+
+    // A job carrying the epoch from before a revocation (here: a's cache entry forgotten, as a
+    // revocation followed from another replica does) must not put `good` back.
+    let before = authority.ocsp_epoch();
+    authority.ocsp_forget(std::slice::from_ref(&a));
+    authority.ocsp_issued(&a, issuer_ca_id, before);
+    // The queue is FIFO with one consumer: once b's (later) job is cached, a's stale one ran.
+    let b = issue_leaf(&authority, &ctx, "b").await;
+    presigned(&authority, &b).await;
+    assert!(authority
+        .ocsp
+        .cached(&(a.clone(), CertIdHash::Sha1), now())
+        .is_none());
+    // With a current epoch the same job is cached.
+    authority.ocsp_issued(&a, issuer_ca_id, authority.ocsp_epoch());
+    presigned(&authority, &a).await;
+}
+
+#[tokio::test]
+async fn revocation_replaces_cached_responses_and_responders_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, store, ctx) = authority_with_ca(dir.path()).await;
+    let serial = issue_leaf(&authority, &ctx, "svc").await.to_hex();
 
     // First answer: good, from a responder certificate that is stored under vcc-pki-ocsp.
     let (first, summary) = ask(&authority, &serial, None).await;
