@@ -301,16 +301,24 @@ async fn commit_batch_own(
             }
         }
     }
-    known.learn(
-        batch
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| matches!(r, Some(Ok(_))))
-            .map(|(job, _)| job.cert.service_id.clone()),
-    );
     tracing::trace!(
         committed = started.elapsed().as_micros() as u64,
         "batch timing"
+    );
+    settle(batch.iter(), results, known)
+}
+
+/// Remember the services of the jobs stored, and give each job its result (a job without one was
+/// not stored).
+fn settle<'a>(
+    jobs: impl Iterator<Item = &'a Job>,
+    results: Vec<Option<Result<i64>>>,
+    known: &mut KnownServices,
+) -> Vec<Result<i64>> {
+    known.learn(
+        jobs.zip(&results)
+            .filter(|(_, r)| matches!(r, Some(Ok(_))))
+            .map(|(job, _)| job.cert.service_id.clone()),
     );
     results
         .into_iter()
@@ -381,21 +389,11 @@ async fn commit_batch(
     }
     let stored = started.elapsed().as_micros() as u64;
     tx.commit().await?;
-    known.learn(
-        batch
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| matches!(r, Some(Ok(_))))
-            .map(|(job, _)| job.cert.service_id.clone()),
-    );
     tracing::trace!(
         begun,
         stored,
         committed = started.elapsed().as_micros() as u64,
         "batch timing"
     );
-    Ok(results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("not stored".into()))))
-        .collect())
+    Ok(settle(batch.iter().copied(), results, known))
 }
