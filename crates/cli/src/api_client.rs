@@ -69,6 +69,30 @@ fn read_pem_certs(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     })
 }
 
+/// The PEM files whose certificates the CLI trusts: `--ca-bundle`, else those of the local data dir
+/// (root CA, bootstrap self-signed certificate), else what `vcc-pki bootstrap` saved. Empty: the
+/// system roots.
+pub fn trust_anchor_files(conn: &Connection) -> Vec<PathBuf> {
+    if let Some(bundle) = &conn.ca_bundle {
+        return vec![bundle.clone()];
+    }
+    let local: Vec<PathBuf> = [
+        conn.data_dir.join("root.crt"),
+        conn.data_dir.join("tls").join("self-signed.pem"),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .collect();
+    if !local.is_empty() {
+        return local;
+    }
+    config_dir()
+        .map(|d| d.join("ca.pem"))
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
 /// A reqwest builder that trusts what the CLI trusts: `--ca-bundle`, else the local data dir (root
 /// CA and the bootstrap self-signed certificate), else what `vcc-pki bootstrap` saved, else the
 /// system roots. `bench` builds its load client from this too.
@@ -78,25 +102,8 @@ pub fn trusted_builder(conn: &Connection) -> anyhow::Result<reqwest::ClientBuild
         return Ok(builder.tls_danger_accept_invalid_certs(true));
     }
     let mut anchors = Vec::new();
-    if let Some(bundle) = &conn.ca_bundle {
-        anchors.extend(read_pem_certs(bundle)?);
-    } else {
-        for p in [
-            conn.data_dir.join("root.crt"),
-            conn.data_dir.join("tls").join("self-signed.pem"),
-        ] {
-            if p.exists() {
-                anchors.extend(read_pem_certs(&p)?);
-            }
-        }
-        if anchors.is_empty() {
-            if let Some(p) = config_dir()
-                .map(|d| d.join("ca.pem"))
-                .filter(|p| p.exists())
-            {
-                anchors.extend(read_pem_certs(&p)?);
-            }
-        }
+    for path in trust_anchor_files(conn) {
+        anchors.extend(read_pem_certs(&path)?);
     }
     if !anchors.is_empty() {
         builder = builder.tls_certs_only(anchors);

@@ -3,12 +3,13 @@
 //! the same run (issue #7). `--spawn` makes it one reproducible command: a throwaway server with a
 //! fresh CA, benchmarked and stopped.
 mod floor;
+mod http;
 mod load;
 mod report;
 mod scenario;
 mod spawn;
 
-use crate::api_client::{self, ApiClient, Connection};
+use crate::api_client::{ApiClient, Connection};
 use crate::GlobalArgs;
 use anyhow::{anyhow, bail, Context};
 use scenario::{PlanOptions, Scenario, Target};
@@ -146,7 +147,14 @@ async fn bench(
     };
     // Built after the CA exists, so a spawned server's fresh root.crt is trusted.
     let api = ApiClient::new(conn.clone())?;
-    let http = load_clients(&conn, args)?;
+    let base = conn.server.trim_end_matches('/').to_string();
+    let http = Arc::new(http::LoadClient::new(
+        &base,
+        &conn,
+        args.concurrency,
+        args.http2,
+    )?);
+
     let info = api
         .get("/api/ca/info")
         .await
@@ -161,7 +169,9 @@ async fn bench(
     let target = Target {
         api,
         http,
-        base: conn.server.trim_end_matches('/').to_string(),
+        conn,
+        workers: args.concurrency,
+        base,
     };
 
     let plain_http_base = if args.plain_http {
@@ -272,39 +282,14 @@ async fn bench(
 }
 
 /// "HTTP/2.0 over 2 connections": the version the server answered in (ALPN decides for HTTPS).
-fn protocol(version: Option<&reqwest::Version>, args: &BenchArgs) -> String {
+fn protocol(version: Option<&hyper::Version>, args: &BenchArgs) -> String {
     let connections = match (version, args.http2) {
-        (Some(&reqwest::Version::HTTP_2), Some(n)) => n,
+        (Some(&hyper::Version::HTTP_2), Some(n)) => n,
         _ => args.concurrency,
     };
     match version {
         Some(v) => format!("{v:?} over {connections} keep-alive connections"),
         None => "no answer".into(),
-    }
-}
-
-/// HTTP/1.1: one client, a keep-alive connection per worker. HTTP/2: one client per connection
-/// (a client multiplexes all its requests to a host over one HTTP/2 connection).
-fn load_clients(conn: &Connection, args: &BenchArgs) -> anyhow::Result<scenario::Clients> {
-    let build = |http2: bool| {
-        let builder = api_client::trusted_builder(conn)?
-            .pool_idle_timeout(None)
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(60));
-        let builder = if http2 {
-            builder.http2_adaptive_window(true)
-        } else {
-            builder
-                .http1_only()
-                .pool_max_idle_per_host(args.concurrency)
-        };
-        builder
-            .build()
-            .map_err(|e| anyhow!("cannot build the load client: {e}"))
-    };
-    match args.http2 {
-        None => Ok(vec![build(false)?].into()),
-        Some(n) => (0..n).map(|_| build(true)).collect(),
     }
 }
 

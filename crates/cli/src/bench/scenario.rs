@@ -1,12 +1,14 @@
 //! What each scenario sends. Everything a request needs (CSRs, pre-issued certificates, the OCSP
 //! request) is made before the clock starts; during the run a worker only sends bytes and checks
 //! the status of the answer.
+use super::http::LoadClient;
 use super::load::{self, Outcome};
 use crate::api_client::ApiClient;
 use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
 use der::{Decode, Encode};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::StatusCode;
+use hyper::header::HeaderValue;
+use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -51,19 +53,19 @@ const MAX_CSRS: usize = 64;
 
 enum Kind {
     /// POST the body of index `worker % len`.
-    Post(Vec<Vec<u8>>),
+    Post(Vec<Bytes>),
     /// POST each body once, in order, shared by all workers, up to the limit (an index).
     PostOnce {
-        bodies: Vec<Vec<u8>>,
+        bodies: Vec<Bytes>,
         next: AtomicUsize,
         limit: AtomicUsize,
     },
     Get,
-    Ocsp(Vec<u8>),
+    Ocsp(Bytes),
 }
 
 impl Kind {
-    fn post_once(bodies: Vec<Vec<u8>>) -> Self {
+    fn post_once(bodies: Vec<Bytes>) -> Self {
         let limit = AtomicUsize::new(bodies.len());
         Self::PostOnce {
             bodies,
@@ -75,7 +77,9 @@ impl Kind {
 
 /// A scenario ready to run: the endpoint, the bodies and what a good answer looks like.
 pub struct Plan {
-    http: Clients,
+    client: Arc<LoadClient>,
+    /// Path of every request, and the full URL for messages.
+    path: String,
     url: String,
     auth: Option<HeaderValue>,
     expect: StatusCode,
@@ -83,19 +87,18 @@ pub struct Plan {
     /// Facts about the prepared work, for the report.
     pub notes: Vec<(String, String)>,
     /// The HTTP version of the first answer (what ALPN settled on).
-    pub version: OnceLock<reqwest::Version>,
+    pub version: OnceLock<hyper::Version>,
 }
-
-/// The load clients; worker `w` sends on `clients[w % len]`.
-pub type Clients = Arc<[reqwest::Client]>;
 
 /// The server and the two clients that reach it.
 pub struct Target {
     /// Admin calls while preparing (JSON, readable errors).
     pub api: ApiClient,
-    /// The load clients: one HTTP/1.1 keep-alive client whose pool is sized to the concurrency, or
-    /// (`--http2 N`) N clients of one HTTP/2 connection each, worker `w` using client `w % N`.
-    pub http: Clients,
+    /// The load client for `base` (HTTPS).
+    pub http: Arc<LoadClient>,
+    /// What the load clients trust, and how many workers they serve.
+    pub conn: crate::api_client::Connection,
+    pub workers: usize,
     pub base: String,
 }
 
@@ -123,8 +126,10 @@ fn issue_body(service: &str, cn: &str, csr_pem: Option<&str>) -> Value {
     body
 }
 
-fn to_bytes(v: &Value) -> anyhow::Result<Vec<u8>> {
-    serde_json::to_vec(v).context("encoding a request body")
+fn to_bytes(v: &Value) -> anyhow::Result<Bytes> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .context("encoding a request body")
 }
 
 /// A CSR for `cn` (CN and one DNS SAN) with a fresh key of `key_type`.
@@ -186,9 +191,11 @@ pub async fn preissue(
             to_bytes(&issue_body(&format!("bench-pre-{}", i % 64), &cn, None))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let path = "/api/certificates/issue";
     let plan = Arc::new(Plan {
-        http: target.http.clone(),
-        url: target.url("/api/certificates/issue"),
+        client: target.http.clone(),
+        path: path.into(),
+        url: target.url(path),
         auth: target.auth()?,
         expect: StatusCode::CREATED,
         kind: Kind::post_once(bodies),
@@ -251,7 +258,6 @@ pub struct PlanOptions {
 
 pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> anyhow::Result<Plan> {
     let auth = target.auth()?;
-    let http = target.http.clone();
     let mut notes = Vec::new();
     let (path, expect, kind) = match scenario {
         Scenario::IssueCsr => {
@@ -348,15 +354,19 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
                 "OCSP request".into(),
                 format!("{} bytes, serial {serial}, SHA-1 CertID", request.len()),
             ));
-            ("/ocsp", StatusCode::OK, Kind::Ocsp(request))
+            ("/ocsp", StatusCode::OK, Kind::Ocsp(Bytes::from(request)))
         }
     };
-    let url = match &o.plain_http_base {
-        Some(base) => format!("{base}{path}"),
-        None => target.url(path),
+    let (client, url) = match &o.plain_http_base {
+        Some(base) => (
+            Arc::new(LoadClient::new(base, &target.conn, target.workers, None)?),
+            format!("{base}{path}"),
+        ),
+        None => (target.http.clone(), target.url(path)),
     };
     Ok(Plan {
-        http,
+        client,
+        path: path.into(),
         url,
         auth,
         expect,
@@ -417,56 +427,46 @@ impl Plan {
 
     /// One request. `Ok(None)` when there is nothing left to send; `Ok(Some(body))` on the
     /// expected status; `Err(message)` otherwise.
-    async fn send(&self, worker: usize, _iteration: u64) -> Result<Option<bytes::Bytes>, String> {
-        let http = &self.http[worker % self.http.len()];
-        let req = match &self.kind {
-            Kind::Post(bodies) => {
-                let body = &bodies[worker % bodies.len()];
-                http.post(&self.url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            }
+    async fn send(&self, worker: usize, _iteration: u64) -> Result<Option<Bytes>, String> {
+        const JSON: Option<&str> = Some("application/json");
+        let (method, content_type, body) = match &self.kind {
+            Kind::Post(bodies) => (Method::POST, JSON, bodies[worker % bodies.len()].clone()),
             Kind::PostOnce {
                 bodies,
                 next,
                 limit,
             } => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let body = match bodies.get(i) {
-                    Some(b) if i < limit.load(Ordering::Relaxed) => b,
+                match bodies.get(i) {
+                    Some(b) if i < limit.load(Ordering::Relaxed) => (Method::POST, JSON, b.clone()),
                     _ => {
                         // Give the index back so a later phase with a higher limit can use it.
                         next.fetch_sub(1, Ordering::Relaxed);
                         return Ok(None);
                     }
-                };
-                http.post(&self.url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
+                }
             }
-            Kind::Get => http.get(&self.url),
-            Kind::Ocsp(body) => http
-                .post(&self.url)
-                .header(CONTENT_TYPE, "application/ocsp-request")
-                .body(body.clone()),
+            Kind::Get => (Method::GET, None, Bytes::new()),
+            Kind::Ocsp(body) => (Method::POST, Some("application/ocsp-request"), body.clone()),
         };
-        let req = match &self.auth {
-            Some(a) => req.header(AUTHORIZATION, a.clone()),
-            None => req,
-        };
-        let resp = req.send().await.map_err(|e| transport_message(&e))?;
+        let answer = self
+            .client
+            .send(
+                worker,
+                method,
+                &self.path,
+                content_type,
+                self.auth.as_ref(),
+                body,
+            )
+            .await?;
         if self.version.get().is_none() {
-            let _ = self.version.set(resp.version());
+            let _ = self.version.set(answer.version);
         }
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer: {}", transport_message(&e)))?;
-        if status != self.expect {
-            return Err(http_message(status, &body));
+        if answer.status != self.expect {
+            return Err(http_message(answer.status, &answer.body));
         }
-        Ok(Some(body))
+        Ok(Some(answer.body))
     }
 
     /// One request of the run: the status must match and an OCSP answer must be `successful`.
@@ -489,28 +489,25 @@ impl Plan {
     /// clear message instead of a page of error counts.
     pub async fn probe(&self, scenario: Scenario) -> anyhow::Result<()> {
         if let (Scenario::Ocsp, Kind::Ocsp(body)) = (scenario, &self.kind) {
-            let mut req = self.http[0]
-                .post(&self.url)
-                .header(CONTENT_TYPE, "application/ocsp-request")
-                .body(body.clone());
-            if let Some(a) = &self.auth {
-                req = req.header(AUTHORIZATION, a.clone());
-            }
-            let resp = req
-                .send()
+            let resp = self
+                .client
+                .send(
+                    0,
+                    Method::POST,
+                    &self.path,
+                    Some("application/ocsp-request"),
+                    self.auth.as_ref(),
+                    body.clone(),
+                )
                 .await
-                .map_err(|e| anyhow!("POST {}: {}", self.url, transport_message(&e)))?;
-            if resp.status() == StatusCode::NOT_FOUND {
+                .map_err(|e| anyhow!("POST {}: {e}", self.url))?;
+            if resp.status == StatusCode::NOT_FOUND {
                 bail!(
                     "server has no /ocsp endpoint (POST {} answered 404); nothing was measured",
                     self.url
                 );
             }
-            let status = resp.status();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| anyhow!("reading the OCSP answer: {e}"))?;
+            let (status, body) = (resp.status, resp.body);
             if status != StatusCode::OK {
                 bail!("OCSP probe: {}", http_message(status, &body));
             }
@@ -526,23 +523,6 @@ impl Plan {
             Outcome::Err(e) => bail!("probe request to {} failed: {e}", self.url),
             Outcome::Exhausted => bail!("nothing to send: the prepared pool is empty"),
         }
-    }
-}
-
-/// The innermost cause of a transport error, which is the informative part.
-fn transport_message(e: &reqwest::Error) -> String {
-    let mut last = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    if e.is_timeout() {
-        format!("timeout: {last}")
-    } else if e.is_connect() {
-        format!("connect: {last}")
-    } else {
-        last
     }
 }
 
