@@ -95,7 +95,7 @@ pub fn trust_anchor_files(conn: &Connection) -> Vec<PathBuf> {
 
 /// A reqwest builder that trusts what the CLI trusts: `--ca-bundle`, else the local data dir (root
 /// CA and the bootstrap self-signed certificate), else what `vcc-pki bootstrap` saved, else the
-/// system roots. `bench` builds its load client from this too.
+/// system roots. (`bench` trusts the same files, without the system roots.)
 pub fn trusted_builder(conn: &Connection) -> anyhow::Result<reqwest::ClientBuilder> {
     let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
     if conn.no_verify_ssl {

@@ -45,7 +45,7 @@ fn certificate(n: u32) -> NewCertificate {
         certificate_der: vec![0x30, 0x00],
         issuer_ca_id: 1,
         not_before: now,
-        not_after: now + time::Duration::days(if n.is_multiple_of(3) { 5 } else { 60 }),
+        not_after: now + time::Duration::days(if matches!(n % 3, 0) { 5 } else { 60 }),
         renewed_from: None,
         crl_shard: Some(i64::from(n % 4)),
     }
@@ -53,11 +53,11 @@ fn certificate(n: u32) -> NewCertificate {
 
 /// What must not change across the migration.
 const SNAPSHOT: &str = "SELECT (SELECT COUNT(*) FROM certificates),
-    (SELECT group_concat(serial_number || ':' || status || ':' || fingerprint_sha256, ',') FROM (SELECT * FROM certificates ORDER BY id)),
+    (SELECT group_concat(quote(id) || quote(serial_number) || quote(service_id) || quote(common_name) || quote(san_dns) || quote(san_ip) || quote(profile) || quote(key_type) || quote(key_source) || quote(public_key_sha256) || quote(fingerprint_sha256) || quote(certificate_der) || quote(issuer_ca_id) || quote(not_before) || quote(not_after) || quote(status) || quote(renewed_from) || quote(created_at) || quote(crl_shard), ',') FROM (SELECT * FROM certificates ORDER BY id)),
     (SELECT COUNT(*) FROM revoked_certificates),
     (SELECT COUNT(*) FROM certificate_rotation_schedule),
     (SELECT COUNT(*) FROM audit_log),
-    (SELECT group_concat(row_hash, ',') FROM (SELECT row_hash FROM audit_log ORDER BY id)),
+    (SELECT group_concat(quote(id) || quote(occurred_at) || quote(actor) || quote(action) || quote(target_type) || quote(target_id) || quote(outcome) || quote(details) || quote(source_ip) || quote(prev_hash) || quote(row_hash), ',') FROM (SELECT * FROM audit_log ORDER BY id)),
     (SELECT COUNT(*) FROM v_certificate_status), (SELECT COUNT(*) FROM v_active_certificates),
     (SELECT COUNT(*) FROM v_expiring_certificates), (SELECT COUNT(*) FROM v_service_certificates)";
 
@@ -153,10 +153,16 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
         ),
         "1"
     );
-    let unique_digests =
-        "SELECT COUNT(*) FROM pragma_index_list('certificates') l, pragma_index_info(l.name) i
-        WHERE l.[unique] AND i.name = 'fingerprint_sha256'";
-    assert_eq!(sql(&db, unique_digests), "0");
+    for (table, column) in [
+        ("certificates", "fingerprint_sha256"),
+        ("audit_log", "row_hash"),
+    ] {
+        let unique = format!(
+            "SELECT COUNT(*) FROM pragma_index_list('{table}') l, pragma_index_info(l.name) i
+             WHERE l.[unique] AND i.name = '{column}'"
+        );
+        assert_eq!(sql(&db, &unique), "0", "{table}.{column} still UNIQUE");
+    }
     assert_eq!(sql(&db, "PRAGMA integrity_check"), "ok");
     assert_eq!(sql(&db, "PRAGMA foreign_key_check"), "");
     let chain = store.verify_audit_chain().await.unwrap();

@@ -33,6 +33,8 @@ enum Sender {
 pub struct LoadClient {
     /// scheme://authority, for HTTP/2's `:scheme` and `:authority`.
     origin: String,
+    /// The base URL's path (without a trailing `/`), put before every request's path.
+    prefix: String,
     host_header: HeaderValue,
     address: String,
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -46,6 +48,16 @@ pub struct Answer {
     pub status: StatusCode,
     pub version: Version,
     pub body: Bytes,
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            // Locked means in use by its worker, hence open.
+            Self::Http1(s) => s.try_lock().is_ok_and(|s| s.is_closed()),
+            Self::Http2(s) => s.is_closed(),
+        }
+    }
 }
 
 impl LoadClient {
@@ -86,7 +98,9 @@ impl LoadClient {
             origin: format!("{}://{authority}", if https { "https" } else { "http" }),
             host_header: HeaderValue::from_str(&authority)
                 .map_err(|_| anyhow!("server URL {base}: not a valid Host"))?,
-            address: format!("{}:{port}", host.trim_matches(['[', ']'])),
+            prefix: uri.path().trim_end_matches('/').to_string(),
+            // `host` keeps an IPv6 address's brackets, as a socket address string needs.
+            address: format!("{host}:{port}"),
             tls,
             http2: http2.is_some(),
             slots: (0..slots).map(|_| Mutex::new(None)).collect(),
@@ -107,9 +121,9 @@ impl LoadClient {
         let attempt = async {
             let sender = self.sender(slot).await?;
             let uri = if self.http2 {
-                format!("{}{path}", self.origin)
+                format!("{}{}{path}", self.origin, self.prefix)
             } else {
-                path.to_string()
+                format!("{}{path}", self.prefix)
             };
             let mut request = Request::builder().method(method).uri(uri);
             if !self.http2 {
@@ -164,14 +178,24 @@ impl LoadClient {
         result
     }
 
+    /// The slot's connection, or a new one if it has none or the server closed it (an idle
+    /// keep-alive connection times out; nothing was sent on it, so opening another is safe).
     async fn sender(&self, slot: &Mutex<Option<Sender>>) -> Result<Sender, String> {
-        if let Some(s) = slot.lock().ok().and_then(|s| s.clone()) {
+        if let Some(s) = slot
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .filter(|s| !s.is_closed())
+        {
             return Ok(s);
         }
         let opened = self.connect().await?;
         if let Ok(mut s) = slot.lock() {
-            // Another worker on the same HTTP/2 slot may have opened one meanwhile: keep the first.
-            return Ok(s.get_or_insert(opened).clone());
+            // Another worker on the same HTTP/2 slot may have opened one meanwhile: keep it.
+            if let Some(current) = s.as_ref().filter(|c| !c.is_closed()) {
+                return Ok(current.clone());
+            }
+            *s = Some(opened.clone());
         }
         Ok(opened)
     }

@@ -143,7 +143,12 @@ impl OcspState {
     }
 
     /// Cache `response` unless a revocation happened since `epoch` (then it may be stale).
-    fn insert_if_current(&self, key: CacheKey, response: Arc<SignedOcspResponse>, epoch: u64) {
+    pub(super) fn insert_if_current(
+        &self,
+        key: CacheKey,
+        response: Arc<SignedOcspResponse>,
+        epoch: u64,
+    ) {
         if let Ok(mut cache) = self.cache.write() {
             if self.epoch() == epoch
                 && (cache.len() < MAX_CACHED_RESPONSES || cache.contains_key(&key))
@@ -459,29 +464,42 @@ impl Authority {
         status: CertificateStatus,
         epoch: Option<u64>,
     ) {
-        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+        let Some(response) = self.ocsp_sign_for_cache(serial, issuer_ca_id, status) else {
             return;
         };
+        let key = (serial.clone(), CertIdHash::Sha1);
+        match epoch {
+            Some(epoch) => self.ocsp.insert_if_current(key, Arc::new(response), epoch),
+            None => {
+                if let Ok(mut cache) = self.ocsp.cache.write() {
+                    cache.insert(key, Arc::new(response));
+                }
+            }
+        }
+    }
+
+    /// The SHA-1 CertID response for `serial` as the cache keeps it; None without a usable
+    /// responder for `issuer_ca_id` (the first request then signs on demand).
+    pub(super) fn ocsp_sign_for_cache(
+        &self,
+        serial: &Serial,
+        issuer_ca_id: i64,
+        status: CertificateStatus,
+    ) -> Option<SignedOcspResponse> {
+        let active = self.ocsp.responder().filter(|a| a.usable(now()))?;
         if active.issuer_ca_id != issuer_ca_id {
-            return;
+            return None;
         }
         let signed = active
             .issuer
             .cert_id(CertIdHash::Sha1, serial)
             .and_then(|id| sign_with(&active, &[(id, status)], None));
         match signed {
-            Ok(response) => {
-                let key = (serial.clone(), CertIdHash::Sha1);
-                match epoch {
-                    Some(epoch) => self.ocsp.insert_if_current(key, Arc::new(response), epoch),
-                    None => {
-                        if let Ok(mut cache) = self.ocsp.cache.write() {
-                            cache.insert(key, Arc::new(response));
-                        }
-                    }
-                }
+            Ok(response) => Some(response),
+            Err(e) => {
+                tracing::warn!(error = %e, serial = %serial, "OCSP: pre-signing failed");
+                None
             }
-            Err(e) => tracing::warn!(error = %e, serial = %serial, "OCSP: pre-signing failed"),
         }
     }
 

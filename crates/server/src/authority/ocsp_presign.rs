@@ -1,23 +1,30 @@
 //! Pre-signing the `good` OCSP response of each new certificate, on idle CPU.
 //!
 //! A pre-signature is an optimisation: a response missing from the cache is signed on the first
-//! request for it. Made on the request thread it cost a fifth of the issuance throughput of a
-//! saturated 2-core server (an ECDSA signature, response DER, the cache's write lock), so it is
-//! queued instead, to a thread of the lowest scheduling class (Linux `SCHED_IDLE`): it runs when a
-//! core would otherwise idle. Under sustained saturation the bounded queue fills and further
-//! pre-signatures are skipped (counted); those responses are signed on demand, as any cache miss.
+//! request for it. Made on the request thread it competed with issuance for the cores (an ECDSA
+//! signature and the response's DER per certificate), so it is queued instead, to a thread of the
+//! lowest scheduling class (Linux `SCHED_IDLE`), which runs when a core would otherwise idle. When
+//! the bounded queue is full (the cores stay saturated) new pre-signatures are skipped and counted;
+//! those responses are signed on demand, as any cache miss.
 //!
-//! Each job carries the revocation epoch read before its certificate was stored; a revocation
-//! since then (through this replica or followed from another) voids the job's insert, however
-//! late it runs, so a delayed `good` can never shadow a `revoked`.
+//! The thread only signs. It never takes the cache's lock: a `SCHED_IDLE` thread preempted while
+//! holding it would stall the request threads waiting for it until a core idles. Signed responses go
+//! to a task on the server's runtime, which caches them.
+//!
+//! Each job carries the revocation epoch read before its certificate was stored. The thread skips a
+//! job whose epoch has moved, and the cache refuses it too (`insert_if_current`, under the cache's
+//! lock): a revocation since (through this replica or followed from another) voids the job however
+//! late it runs, so a delayed `good` never shadows a `revoked`.
+use super::ocsp::SignedOcspResponse;
 use super::Authority;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, Weak};
-use vcc_pki_core::ocsp::CertificateStatus;
+use std::sync::{Arc, OnceLock, Weak};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use vcc_pki_core::ocsp::{CertIdHash, CertificateStatus};
 use vcc_pki_core::Serial;
 
-/// Pre-signatures waiting at most; beyond it new ones are skipped (≈ 80 bytes each).
+/// Pre-signatures waiting at most; beyond it new ones are skipped (≈ 50 bytes each).
 pub const PRESIGN_QUEUE: usize = 16_384;
 
 pub(super) struct PresignJob {
@@ -27,43 +34,29 @@ pub(super) struct PresignJob {
 }
 
 /// The queue between issuance and the pre-signing thread.
+#[derive(Default)]
 pub(super) struct PresignQueue {
-    sender: SyncSender<PresignJob>,
-    /// Taken by the thread when it starts; until then jobs are signed inline.
-    receiver: Mutex<Option<Receiver<PresignJob>>>,
-    pub(super) started: AtomicBool,
+    /// Set when the thread runs; until then (tools and tests that build an Authority alone) jobs
+    /// are signed inline.
+    pub(super) sender: OnceLock<SyncSender<PresignJob>>,
     /// Pre-signatures skipped because the queue was full (logged at each power of two).
     skipped: AtomicU64,
 }
 
-impl Default for PresignQueue {
-    fn default() -> Self {
-        let (sender, receiver) = mpsc::sync_channel(PRESIGN_QUEUE);
-        Self {
-            sender,
-            receiver: Mutex::new(Some(receiver)),
-            started: AtomicBool::new(false),
-            skipped: AtomicU64::new(0),
-        }
-    }
-}
-
 impl Authority {
     /// A certificate was just stored: have its `good` response pre-signed (see the module docs).
-    /// Before the pre-signing thread runs (tools and tests that build an Authority alone) the
-    /// response is signed here.
     pub(super) fn ocsp_issued(&self, serial: &Serial, issuer_ca_id: i64, epoch: u64) {
         let queue = &self.ocsp.presign;
-        if !queue.started.load(Ordering::Acquire) {
+        let Some(sender) = queue.sender.get() else {
             self.ocsp_presign(serial, issuer_ca_id, CertificateStatus::Good, Some(epoch));
             return;
-        }
+        };
         let job = PresignJob {
             serial: serial.clone(),
             issuer_ca_id,
             epoch,
         };
-        match queue.sender.try_send(job) {
+        match sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 let skipped = queue.skipped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -83,43 +76,71 @@ impl Authority {
         }
     }
 
-    /// Start the pre-signing thread (once). It holds the Authority weakly and ends with it.
+    /// Start the pre-signing thread and the task that caches what it signs (once; inside the
+    /// server's runtime). Both hold the Authority weakly and end with it.
     pub fn start_ocsp_presigner(self: &Arc<Self>) {
-        let Some(receiver) = self
-            .ocsp
-            .presign
-            .receiver
-            .lock()
-            .ok()
-            .and_then(|mut r| r.take())
-        else {
+        if self.ocsp.presign.sender.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("OCSP: no runtime for the pre-signing thread; pre-signing inline");
             return;
         };
+        let (sender, jobs) = mpsc::sync_channel(PRESIGN_QUEUE);
+        let (signed_tx, signed_rx) = unbounded_channel();
         let authority = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("ocsp-presign".into())
-            .spawn(move || presign_thread(authority, receiver));
+            .spawn(move || presign_thread(authority, jobs, signed_tx));
         match spawned {
-            Ok(_) => self.ocsp.presign.started.store(true, Ordering::Release),
+            Ok(_) => {
+                runtime.spawn(cache_presigned(Arc::downgrade(self), signed_rx));
+                // Only one caller gets here first in practice (serve start-up); a second thread
+                // would find its queue's sender dropped and end.
+                let _ = self.ocsp.presign.sender.set(sender);
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "OCSP: no pre-signing thread; pre-signing on the request path")
+                tracing::warn!(error = %e, "OCSP: no pre-signing thread; pre-signing inline")
             }
         }
     }
 }
 
-fn presign_thread(authority: Weak<Authority>, receiver: Receiver<PresignJob>) {
+type Signed = (PresignJob, SignedOcspResponse);
+
+fn presign_thread(
+    authority: Weak<Authority>,
+    jobs: Receiver<PresignJob>,
+    signed: UnboundedSender<Signed>,
+) {
     lowest_priority();
-    while let Ok(job) = receiver.recv() {
+    while let Ok(job) = jobs.recv() {
         let Some(authority) = authority.upgrade() else {
             return;
         };
-        authority.ocsp_presign(
-            &job.serial,
-            job.issuer_ca_id,
-            CertificateStatus::Good,
-            Some(job.epoch),
-        );
+        if authority.ocsp_epoch() != job.epoch {
+            continue; // a revocation since: the cache would refuse it
+        }
+        let response =
+            authority.ocsp_sign_for_cache(&job.serial, job.issuer_ca_id, CertificateStatus::Good);
+        if let Some(response) = response {
+            if signed.send((job, response)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Cache what the pre-signing thread signed, at normal priority.
+async fn cache_presigned(authority: Weak<Authority>, mut signed: UnboundedReceiver<Signed>) {
+    while let Some((job, response)) = signed.recv().await {
+        let Some(authority) = authority.upgrade() else {
+            return;
+        };
+        let key = (job.serial, CertIdHash::Sha1);
+        authority
+            .ocsp
+            .insert_if_current(key, Arc::new(response), job.epoch);
     }
 }
 
