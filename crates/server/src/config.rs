@@ -42,6 +42,18 @@ impl std::fmt::Debug for ServeConfig {
 }
 
 impl ServeConfig {
+    /// The part of the configuration the authority needs.
+    pub fn authority(&self) -> vcc_pki_authority::AuthorityConfig {
+        vcc_pki_authority::AuthorityConfig {
+            data_dir: self.data_dir.clone(),
+            host: self.host.clone(),
+            ca_password: self.ca_password.clone(),
+            dns_names: self.dns_names.clone(),
+            public_url: self.public_url.clone(),
+            crl_shards: self.crl_shards,
+        }
+    }
+
     pub fn new(data_dir: PathBuf) -> Self {
         let database_url = format!("sqlite://{}", data_dir.join("pki.db").display());
         Self {

@@ -2,16 +2,13 @@
 //! vcc-pki-core) and TLS with hot swap. Storage goes through vcc-pki-store only.
 pub mod api;
 pub mod auth;
-pub mod authority;
 pub mod config;
-pub mod files;
 pub mod ocsp;
 pub mod problem;
 pub mod state;
 pub mod tls;
 
 use crate::auth::{new_token, token_hash, ADMIN_TOKEN_PREFIX};
-use crate::authority::Authority;
 use crate::config::ServeConfig;
 use crate::state::AppState;
 use crate::tls::TlsState;
@@ -19,6 +16,8 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use vcc_pki_authority::files;
+use vcc_pki_authority::Authority;
 use vcc_pki_store::{AuditEntry, Store};
 
 /// File holding the first admin token (0600), for the CLI on the same host.
@@ -45,7 +44,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
     }
     let tls = TlsState::load_or_self_signed(&config.data_dir.join("tls"), &config.dns_names)?;
-    let authority = Authority::load(store.clone(), config.clone(), tls.clone())
+    let authority = Authority::load(store.clone(), Arc::new(config.authority()), tls.clone())
         .await
         .context("cannot unlock the CA (is VCC_CA_PASSWORD right?)")?;
     if authority.is_sealed() {

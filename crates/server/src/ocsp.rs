@@ -2,7 +2,6 @@
 //! `application/ocsp-request` body, `GET /ocsp/{url-encoded base64 of the request}`.
 //! Every answer is HTTP 200 `application/ocsp-response`; a bad request gets the OCSP status
 //! `malformedRequest`, a request about another CA's certificates `unauthorized`.
-use crate::authority::OcspAnswer;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -11,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use time::OffsetDateTime;
+use vcc_pki_authority::OcspAnswer;
 use vcc_pki_core::ocsp::{status_only_response, OcspResponseStatus};
 
 /// Largest OCSP request accepted (a request about 16 certificates with a 128-octet nonce and a
@@ -106,7 +106,9 @@ fn answer(answer: OcspAnswer, request_headers: &HeaderMap) -> Response {
         headers.insert(header::CACHE_CONTROL, v);
     }
     for (name, value) in &response.cache_headers {
-        headers.insert(name.clone(), value.clone());
+        if let Ok(value) = HeaderValue::from_maybe_shared(value.clone()) {
+            headers.insert(axum::http::HeaderName::from_static(name), value);
+        }
     }
     let not_modified = request_headers
         .get(header::IF_NONE_MATCH)

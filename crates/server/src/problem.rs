@@ -2,6 +2,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use vcc_pki_authority::{AuthorityError, Malformed};
 use vcc_pki_core::CoreError;
 use vcc_pki_store::StoreError;
 
@@ -49,8 +50,7 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "ca-sealed",
-            "the CA is sealed: its keys are locked until an admin unlocks it (POST /api/ca/unlock) \
-             or the server is started with VCC_CA_PASSWORD / --ca-password-file",
+            AuthorityError::Sealed.to_string(),
         )
     }
     pub fn internal(detail: impl Into<String>) -> Self {
@@ -92,42 +92,41 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one mapping from the authority's errors to HTTP statuses and problem types.
+impl From<AuthorityError> for ApiError {
+    fn from(e: AuthorityError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AuthorityError::Malformed { part, .. } => {
+                let kind = match part {
+                    Malformed::Request => "bad-request",
+                    Malformed::Csr => "bad-csr",
+                    Malformed::PublicKey => "bad-public-key",
+                    Malformed::Identifier => "bad-identifier",
+                    Malformed::KeyType => "unknown-key-type",
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, kind, detail)
+            }
+            AuthorityError::Unauthenticated(_) => ApiError::unauthorized(detail),
+            AuthorityError::Forbidden(_) => ApiError::forbidden(detail),
+            AuthorityError::NotFound(_) => ApiError::not_found(detail),
+            AuthorityError::Conflict(_) => ApiError::conflict(detail),
+            AuthorityError::Sealed => ApiError::sealed(),
+            AuthorityError::Unavailable(_) => ApiError::unavailable(detail),
+            AuthorityError::Internal(_) => ApiError::internal(detail),
+        }
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Crypto(detail) => {
-                tracing::error!(%detail, "cryptographic failure");
-                ApiError::internal("cryptographic operation failed")
-            }
-            CoreError::KeyDecryption => ApiError::forbidden(e.to_string()),
-            CoreError::UnknownKeyType(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "unknown-key-type", e.to_string())
-            }
-            CoreError::CsrSignature | CoreError::InvalidCsr(_) | CoreError::CsrRequestsCa => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad-csr", e.to_string())
-            }
-            CoreError::UnsupportedKey(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad-public-key", e.to_string())
-            }
-            CoreError::InvalidDnsName(_) | CoreError::InvalidIpAddress(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad-identifier", e.to_string())
-            }
-            _ => ApiError::bad_request(e.to_string()),
-        }
+        AuthorityError::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(d) => ApiError::conflict(d),
-            StoreError::NotFound(d) => ApiError::not_found(format!("{d} not found")),
-            StoreError::Refused(d) => ApiError::forbidden(d),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::unavailable("the database is unavailable; retry shortly")
-            }
-        }
+        AuthorityError::from(e).into()
     }
 }
 

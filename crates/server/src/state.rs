@@ -1,8 +1,8 @@
-use crate::authority::Authority;
 use crate::config::ServeConfig;
 use crate::tls::TlsState;
 use std::sync::Arc;
 use std::time::Instant;
+use vcc_pki_authority::Authority;
 use vcc_pki_store::Store;
 
 /// Shared by every handler.

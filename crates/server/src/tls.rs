@@ -45,12 +45,12 @@ impl TlsState {
             Arc::try_unwrap(state).map_err(|_| anyhow::anyhow!("TLS state shared too early"))?;
         state.store_dir = Some(dir.to_path_buf());
         // The bootstrap certificate, for a CLI on this host to trust until the intermediate exists.
-        crate::files::ensure_private_dir(dir)?;
+        vcc_pki_authority::files::ensure_private_dir(dir)?;
         if let Some(der) = state
             .served()
             .and_then(|s| s.key.cert.first().map(|c| c.to_vec()))
         {
-            crate::files::write_public(
+            vcc_pki_authority::files::write_public(
                 &dir.join(SELF_SIGNED_FILE),
                 vcc_pki_core::certificate_pem(&der).as_bytes(),
             )?;
@@ -177,11 +177,11 @@ impl TlsState {
             &self.provider,
         )?;
         if let Some(dir) = &self.store_dir {
-            crate::files::ensure_private_dir(dir)?;
+            vcc_pki_authority::files::ensure_private_dir(dir)?;
             let key_pem =
                 zeroize::Zeroizing::new(vcc_pki_core::pem_encode("PRIVATE KEY", key_pkcs8));
-            crate::files::write_secret(&dir.join("server.key"), key_pem.as_bytes())?;
-            crate::files::write_public(&dir.join("server.pem"), chain_pem.as_bytes())?;
+            vcc_pki_authority::files::write_secret(&dir.join("server.key"), key_pem.as_bytes())?;
+            vcc_pki_authority::files::write_public(&dir.join("server.pem"), chain_pem.as_bytes())?;
         }
         let mut current = self
             .current
@@ -318,5 +318,30 @@ impl ClientCertVerifier for DynamicClientVerifier {
             .provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+impl vcc_pki_authority::ServerTls for TlsState {
+    fn install(
+        &self,
+        certificate_pem: &str,
+        chain_pem: &str,
+        key_pkcs8: &[u8],
+        not_before: &str,
+        not_after: &str,
+    ) -> Result<(), String> {
+        TlsState::install(
+            self,
+            certificate_pem,
+            chain_pem,
+            key_pkcs8,
+            not_before,
+            not_after,
+        )
+        .map_err(|e| format!("{e:#}"))
+    }
+
+    fn set_client_trust(&self, ca_ders: &[Vec<u8>]) {
+        TlsState::set_client_trust(self, ca_ders)
     }
 }

@@ -6,8 +6,9 @@ use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vcc_pki_server::auth::{Caller, RequestContext};
-use vcc_pki_server::authority::{Authority, CaCreateRequest, IssueRequest, RevokeRequest};
+use vcc_pki_authority::{
+    Authority, CaCreateRequest, IssueRequest, Principal, Requester, RevokeRequest,
+};
 use vcc_pki_store::{CaLevel, Store};
 use zeroize::Zeroizing;
 
@@ -78,12 +79,8 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
         .await
         .context("opening the store")?;
     let tls = vcc_pki_server::tls::TlsState::new_self_signed(&[])?;
-    let authority = Authority::load(store.clone(), Arc::new(config), tls).await?;
-    let admin = RequestContext {
-        caller: Caller::Admin,
-        source_ip: None,
-        bad_token: false,
-    };
+    let authority = Authority::load(store.clone(), Arc::new(config.authority()), tls).await?;
+    let admin = Requester::new(Principal::Admin);
     let ca = |cn: &str| CaCreateRequest {
         common_name: cn.into(),
         country: None,

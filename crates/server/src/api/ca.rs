@@ -1,5 +1,4 @@
 use crate::auth::RequestContext;
-use crate::authority::{CaCreateRequest, CaCreated, CaInfo};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -8,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use vcc_pki_authority::{CaCreateRequest, CaCreated, CaInfo};
 use vcc_pki_store::CaLevel;
 use zeroize::Zeroizing;
 

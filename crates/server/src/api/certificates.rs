@@ -1,7 +1,4 @@
-use crate::auth::{Caller, RequestContext};
-use crate::authority::{
-    CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse,
-};
+use crate::auth::{Principal, RequestContext};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -11,6 +8,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use vcc_pki_authority::AuthorityError;
+use vcc_pki_authority::{
+    CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse,
+};
 use vcc_pki_core::certificate_pem;
 use vcc_pki_store::{CertificateFilter, CertificateRecord};
 
@@ -19,7 +20,7 @@ pub async fn issue(
     ctx: RequestContext,
     body: Result<Json<IssueRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<IssuedCertificate>)> {
-    if matches!(ctx.caller, Caller::Anonymous) {
+    if matches!(ctx.principal, Principal::Anonymous) {
         let detail = if ctx.bad_token {
             "the bearer token is not valid"
         } else {
@@ -30,9 +31,10 @@ pub async fn issue(
                 &state.store,
                 "certificate.issue",
                 None,
-                ApiError::unauthorized(detail),
+                AuthorityError::unauthenticated(detail),
             )
-            .await);
+            .await
+            .into());
     }
     let Json(req) = body?;
     Ok((
@@ -101,25 +103,29 @@ async fn require_admin_or_self(
     action: &str,
     service_id: &str,
 ) -> ApiResult<()> {
-    match &ctx.caller {
-        Caller::Admin => Ok(()),
-        Caller::Service { certificate } if certificate.service_id == service_id => Ok(()),
-        Caller::Service { .. } | Caller::Enrollment { .. } => Err(ctx
+    match &ctx.principal {
+        Principal::Admin => Ok(()),
+        Principal::Service { certificate } if certificate.service_id == service_id => Ok(()),
+        Principal::Service { .. } | Principal::Enrollment { .. } | Principal::System => Err(ctx
             .deny(
                 &state.store,
                 action,
                 Some(service_id),
-                ApiError::forbidden("not your service"),
+                AuthorityError::forbidden("not your service"),
             )
-            .await),
-        Caller::Anonymous => Err(ctx
+            .await
+            .into()),
+        Principal::Anonymous => Err(ctx
             .deny(
                 &state.store,
                 action,
                 Some(service_id),
-                ApiError::unauthorized("needs an admin token or the service's certificate"),
+                AuthorityError::unauthenticated(
+                    "needs an admin token or the service's certificate",
+                ),
             )
-            .await),
+            .await
+            .into()),
     }
 }
 

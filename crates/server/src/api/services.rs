@@ -1,5 +1,4 @@
-use crate::auth::{new_token, token_hash, Caller, RequestContext, ENROLLMENT_TOKEN_PREFIX};
-use crate::authority::validate_service_id;
+use crate::auth::{new_token, token_hash, Principal, RequestContext, ENROLLMENT_TOKEN_PREFIX};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -8,6 +7,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+use vcc_pki_authority::validate_service_id;
+use vcc_pki_authority::AuthorityError;
 use vcc_pki_core::names::{normalize_dns_name, parse_ip};
 use vcc_pki_store::{NewService, ServiceRecord};
 
@@ -42,15 +43,21 @@ pub async fn register(
     body: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
     const ACTION: &str = "service.register";
-    if matches!(ctx.caller, Caller::Anonymous | Caller::Enrollment { .. }) {
+    if matches!(
+        ctx.principal,
+        Principal::Anonymous | Principal::Enrollment { .. }
+    ) {
         return Err(ctx
             .deny(
                 &state.store,
                 ACTION,
                 None,
-                ApiError::unauthorized("needs an admin token or the service's certificate"),
+                AuthorityError::unauthenticated(
+                    "needs an admin token or the service's certificate",
+                ),
             )
-            .await);
+            .await
+            .into());
     }
     let Json(req) = body?;
     validate_service_id(&req.service_id)?;
@@ -70,7 +77,7 @@ pub async fn register(
             "endpoints: at most 50 non-empty URLs of up to 512 characters",
         ));
     }
-    if let Caller::Service { certificate } = &ctx.caller {
+    if let Principal::Service { certificate } = &ctx.principal {
         // A service may update its own entry, never its allowed names.
         if certificate.service_id != req.service_id {
             return Err(ctx
@@ -78,9 +85,10 @@ pub async fn register(
                     &state.store,
                     ACTION,
                     Some(&req.service_id),
-                    ApiError::forbidden("a service updates only its own entry"),
+                    AuthorityError::forbidden("a service updates only its own entry"),
                 )
-                .await);
+                .await
+                .into());
         }
         if !req.allowed_dns.is_empty() || !req.allowed_ip.is_empty() {
             return Err(ctx
@@ -88,9 +96,10 @@ pub async fn register(
                     &state.store,
                     ACTION,
                     Some(&req.service_id),
-                    ApiError::forbidden("only an admin changes a service's allowed names"),
+                    AuthorityError::forbidden("only an admin changes a service's allowed names"),
                 )
-                .await);
+                .await
+                .into());
         }
         let audit = ctx
             .audit("service.update", "service")
@@ -197,9 +206,9 @@ pub async fn info(
     ctx: RequestContext,
     Path(service_id): Path<String>,
 ) -> ApiResult<Json<ServiceRecord>> {
-    match &ctx.caller {
-        Caller::Admin => {}
-        Caller::Service { certificate } if certificate.service_id == service_id => {}
+    match &ctx.principal {
+        Principal::Admin => {}
+        Principal::Service { certificate } if certificate.service_id == service_id => {}
         _ => {
             ctx.require_admin(&state.store, "service.read", Some(&service_id))
                 .await?;

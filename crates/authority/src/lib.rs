@@ -1,6 +1,16 @@
 //! The Authority (Boulder's RA + CA in one): every issuance, renewal and revocation goes through
 //! here. It owns the unlocked CA keys, applies policy (who may get which name) and asks the store
 //! to persist before anything is returned.
+//!
+//! This crate has no transport: it depends on no HTTP crate (`cargo tree -p vcc-pki-authority -e
+//! normal` shows no axum, hyper, tower or http). Front ends authenticate a [`Requester`], call the
+//! authority with domain requests and map [`AuthorityError`] to their own wire errors.
+pub mod config;
+pub mod credentials;
+mod error;
+pub mod files;
+mod principal;
+
 mod ca_setup;
 mod crl_worker;
 mod issuance;
@@ -16,9 +26,9 @@ pub use ocsp::{
 };
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 
-use crate::config::ServeConfig;
-use crate::problem::{ApiError, ApiResult};
-use crate::tls::TlsState;
+pub use config::{AuthorityConfig, ServerTls};
+pub use error::{AuthorityError, AuthorityResult, Malformed};
+pub use principal::{Principal, Requester};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 use vcc_pki_core::{certificate_pem, IssuingAuthority};
@@ -41,9 +51,9 @@ struct CaKeys {
 
 pub struct Authority {
     store: Store,
-    config: Arc<ServeConfig>,
+    config: Arc<AuthorityConfig>,
     keys: RwLock<CaKeys>,
-    tls: Arc<TlsState>,
+    tls: Arc<dyn ServerTls>,
     /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
     crl_trigger: Notify,
     /// Which CRLs the worker still has to rebuild.
@@ -61,9 +71,9 @@ pub const SERVER_SERVICE_ID: &str = "vcc-pki-server";
 impl Authority {
     pub async fn load(
         store: Store,
-        config: Arc<ServeConfig>,
-        tls: Arc<TlsState>,
-    ) -> anyhow::Result<Arc<Self>> {
+        config: Arc<AuthorityConfig>,
+        tls: Arc<dyn ServerTls>,
+    ) -> AuthorityResult<Arc<Self>> {
         let authority = Arc::new(Self {
             store,
             keys: RwLock::new(CaKeys {
@@ -94,13 +104,13 @@ impl Authority {
     }
 
     /// Re-read CA records and unlock them with the known password, if any.
-    async fn reload_ca(&self) -> anyhow::Result<()> {
+    async fn reload_ca(&self) -> AuthorityResult<()> {
         let root = self.store.active_ca(CaLevel::Root).await?;
         let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
         let password = self
             .keys
             .read()
-            .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+            .map_err(|_| AuthorityError::internal("lock poisoned"))?
             .password
             .clone();
         let mut next = CaKeys {
@@ -122,7 +132,7 @@ impl Authority {
                     &r.encrypted_private_key,
                     password.as_bytes(),
                 )
-                .map_err(|e| anyhow::anyhow!("root CA key: {e}"))?;
+                .map_err(|e| AuthorityError::forbidden(format!("root CA key: {e}")))?;
                 next.root = Some(Arc::new(IssuingAuthority::new(
                     r.certificate_der.clone(),
                     Arc::new(key),
@@ -133,7 +143,7 @@ impl Authority {
                     &i.encrypted_private_key,
                     password.as_bytes(),
                 )
-                .map_err(|e| anyhow::anyhow!("intermediate CA key: {e}"))?;
+                .map_err(|e| AuthorityError::forbidden(format!("intermediate CA key: {e}")))?;
                 next.intermediate = Some((
                     i.id,
                     Arc::new(IssuingAuthority::new(
@@ -161,7 +171,7 @@ impl Authority {
         *self
             .keys
             .write()
-            .map_err(|_| anyhow::anyhow!("lock poisoned"))? = next;
+            .map_err(|_| AuthorityError::internal("lock poisoned"))? = next;
         Ok(())
     }
 
@@ -176,15 +186,15 @@ impl Authority {
             .unwrap_or(true)
     }
 
-    fn intermediate(&self) -> ApiResult<(i64, Arc<IssuingAuthority>)> {
+    fn intermediate(&self) -> AuthorityResult<(i64, Arc<IssuingAuthority>)> {
         let keys = self
             .keys
             .read()
-            .map_err(|_| ApiError::internal("lock poisoned"))?;
+            .map_err(|_| AuthorityError::internal("lock poisoned"))?;
         match (&keys.intermediate, &keys.intermediate_pem) {
             (Some(i), _) => Ok(i.clone()),
-            (None, Some(_)) => Err(ApiError::sealed()),
-            (None, None) => Err(ApiError::conflict(
+            (None, Some(_)) => Err(AuthorityError::Sealed),
+            (None, None) => Err(AuthorityError::conflict(
                 "no intermediate CA exists yet: create one with POST /api/ca/intermediate",
             )),
         }
@@ -217,7 +227,7 @@ impl Authority {
     pub async fn service_certificate_for(
         &self,
         der: &[u8],
-    ) -> ApiResult<Option<CertificateRecord>> {
+    ) -> AuthorityResult<Option<CertificateRecord>> {
         let Ok((_, cert)) = X509Certificate::from_der(der) else {
             return Ok(None);
         };

@@ -1,10 +1,19 @@
 //! Tests of the OCSP responder state: cache, revocation hook, responder rotation.
 use super::*;
-use crate::auth::{Caller, RequestContext};
-use crate::authority::{CaCreateRequest, IssueRequest, RevokeRequest};
-use crate::config::ServeConfig;
+use crate::{AuthorityConfig, CaCreateRequest, IssueRequest, RevokeRequest};
+use crate::{Principal, Requester, ServerTls};
 use vcc_pki_core::ocsp::{build_request, read_response, OcspResponseSummary};
 use vcc_pki_store::{CaLevel, Store};
+
+/// The server's TLS listener, absent in these tests.
+struct NoTls;
+
+impl ServerTls for NoTls {
+    fn install(&self, _: &str, _: &str, _: &[u8], _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn set_client_trust(&self, _: &[Vec<u8>]) {}
+}
 
 impl Authority {
     /// Make the current responder due (as if half its lifetime had passed).
@@ -45,16 +54,17 @@ fn serial_of(certificate_der: &[u8]) -> String {
 
 /// An Authority on a fresh SQLite store in `dir` with a P-256 root and intermediate, and an admin
 /// request context.
-async fn authority_with_ca(dir: &std::path::Path) -> (Arc<Authority>, Store, RequestContext) {
-    let mut config = ServeConfig::new(dir.to_path_buf());
+async fn authority_with_ca(dir: &std::path::Path) -> (Arc<Authority>, Store, Requester) {
+    let mut config = AuthorityConfig::new(dir.to_path_buf());
     config.ca_password = Some(zeroize::Zeroizing::new("correct horse battery".into()));
-    let store = Store::open(&config.database_url).await.unwrap();
-    let tls = crate::tls::TlsState::new_self_signed(&[]).unwrap();
-    let authority = Authority::load(store.clone(), Arc::new(config), tls)
+    let store = Store::open(&format!("sqlite://{}", dir.join("pki.db").display()))
         .await
         .unwrap();
-    let ctx = RequestContext {
-        caller: Caller::Admin,
+    let authority = Authority::load(store.clone(), Arc::new(config), Arc::new(NoTls))
+        .await
+        .unwrap();
+    let ctx = Requester {
+        principal: Principal::Admin,
         source_ip: None,
         bad_token: false,
     };
@@ -72,7 +82,7 @@ async fn authority_with_ca(dir: &std::path::Path) -> (Arc<Authority>, Store, Req
     (authority, store, ctx)
 }
 
-async fn issue_leaf(authority: &Authority, ctx: &RequestContext, name: &str) -> Serial {
+async fn issue_leaf(authority: &Authority, ctx: &Requester, name: &str) -> Serial {
     let leaf = authority
         .issue(
             ctx,

@@ -4,7 +4,7 @@
 //! at once when a certificate is revoked. Responses are built by vcc-pki-core; nothing here
 //! touches DER.
 use super::Authority;
-use crate::problem::{ApiError, ApiResult};
+use crate::{AuthorityError, AuthorityResult};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,13 +67,13 @@ impl ActiveResponder {
 #[derive(Debug)]
 pub struct SignedOcspResponse {
     /// Shared, not copied, with every answer that serves it.
-    pub der: axum::body::Bytes,
+    pub der: bytes::Bytes,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
     /// Quoted strong entity tag (SHA-256 of the DER), for HTTP caches.
     pub etag: String,
     /// RFC 5019 §6.2 headers made once at signing: ETag, Last-Modified, Expires.
-    pub cache_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    pub cache_headers: Vec<(&'static str, bytes::Bytes)>,
     /// Every answer in it says `revoked` (final: such a response never needs replacing early).
     says_revoked: bool,
     responder_serial: String,
@@ -179,12 +179,12 @@ fn status_of(record: &CertificateRecord) -> Option<CertificateStatus> {
 }
 
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(t: OffsetDateTime) -> Option<axum::http::HeaderValue> {
+fn http_date(t: OffsetDateTime) -> Option<bytes::Bytes> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
     let text = t.to_offset(time::UtcOffset::UTC).format(&format).ok()?;
-    axum::http::HeaderValue::from_str(&text).ok()
+    Some(bytes::Bytes::from(text))
 }
 
 /// Sign one response with the active responder: thisUpdate now, nextUpdate a day later (never
@@ -201,13 +201,8 @@ fn sign_with(
         .sign(answers, this_update, next_update, nonce)?;
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(&der)));
     let mut cache_headers = Vec::with_capacity(3);
-    if let Ok(v) = axum::http::HeaderValue::from_str(&etag) {
-        cache_headers.push((axum::http::header::ETAG, v));
-    }
-    for (name, t) in [
-        (axum::http::header::LAST_MODIFIED, this_update),
-        (axum::http::header::EXPIRES, next_update),
-    ] {
+    cache_headers.push(("etag", bytes::Bytes::from(etag.clone())));
+    for (name, t) in [("last-modified", this_update), ("expires", next_update)] {
         if let Some(v) = http_date(t) {
             cache_headers.push((name, v));
         }
@@ -297,13 +292,15 @@ impl Authority {
         &self,
         active: &ActiveResponder,
         serial: Option<&Serial>,
-    ) -> ApiResult<CertificateStatus> {
+    ) -> AuthorityResult<CertificateStatus> {
         let Some(serial) = serial else {
             return Ok(CertificateStatus::Unknown);
         };
         match self.store.certificate_by_serial(&serial.to_hex()).await? {
             Some(record) if record.issuer_ca_id == active.issuer_ca_id => status_of(&record)
-                .ok_or_else(|| ApiError::internal("revoked certificate without revocation row")),
+                .ok_or_else(|| {
+                    AuthorityError::internal("revoked certificate without revocation row")
+                }),
             _ => Ok(CertificateStatus::Unknown),
         }
     }
@@ -380,7 +377,7 @@ impl Authority {
     async fn issue_ocsp_responder(
         &self,
         replaces: Option<String>,
-    ) -> ApiResult<Arc<ActiveResponder>> {
+    ) -> AuthorityResult<Arc<ActiveResponder>> {
         let (issuer_ca_id, issuer) = self.intermediate()?;
         let serial = Serial::random();
         let now = now();
@@ -394,9 +391,9 @@ impl Authority {
             Ok::<_, vcc_pki_core::CoreError>((key, der))
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+        .map_err(|e| AuthorityError::internal(e.to_string()))??;
         let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|_| ApiError::internal("responder certificate does not parse"))?;
+            .map_err(|_| AuthorityError::internal("responder certificate does not parse"))?;
         let not_before = parsed.validity().not_before.to_datetime();
         let not_after = parsed.validity().not_after.to_datetime();
         let common_name = parsed
@@ -629,7 +626,7 @@ impl Authority {
     }
 
     /// Pre-sign the response of every unexpired certificate of the responder's intermediate.
-    async fn presign_all(&self) -> ApiResult<()> {
+    async fn presign_all(&self) -> AuthorityResult<()> {
         let mut cursor = None;
         let mut signed = 0usize;
         loop {
@@ -673,7 +670,7 @@ impl Authority {
 
     /// Re-sign cached responses past half their lifetime (or signed by a previous responder)
     /// from the stored status; drop those of expired certificates.
-    async fn refresh_due_responses(&self) -> ApiResult<()> {
+    async fn refresh_due_responses(&self) -> AuthorityResult<()> {
         let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
             return Ok(());
         };
@@ -684,7 +681,7 @@ impl Authority {
                 .filter(|(_, r)| now >= r.refresh_at() || r.responder_serial != active.serial)
                 .map(|(k, _)| k.clone())
                 .collect(),
-            Err(_) => return Err(ApiError::internal("OCSP cache lock poisoned")),
+            Err(_) => return Err(AuthorityError::internal("OCSP cache lock poisoned")),
         };
         for (serial, hash) in due {
             let epoch = self.ocsp.epoch();

@@ -1,7 +1,7 @@
 //! Creating and unlocking the Root and Intermediate CA.
 use super::Authority;
-use crate::auth::RequestContext;
-use crate::problem::{ApiError, ApiResult};
+use crate::Requester;
+use crate::{AuthorityError, AuthorityResult};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -93,14 +93,17 @@ fn subject_string(s: &CaSubject) -> String {
 }
 
 impl Authority {
-    fn choose_password(&self, body: Option<Zeroizing<String>>) -> ApiResult<Zeroizing<String>> {
+    fn choose_password(
+        &self,
+        body: Option<Zeroizing<String>>,
+    ) -> AuthorityResult<Zeroizing<String>> {
         let password = body.or_else(|| self.password()).ok_or_else(|| {
-            ApiError::bad_request(
+            AuthorityError::malformed(
                 "no CA password: send 'password' or start the server with VCC_CA_PASSWORD",
             )
         })?;
         if password.chars().count() < MIN_CA_PASSWORD_LEN {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthorityError::malformed(format!(
                 "the CA password must have at least {MIN_CA_PASSWORD_LEN} characters"
             )));
         }
@@ -108,7 +111,7 @@ impl Authority {
             // One password for all CA keys: a different one would leave a CA the server cannot
             // unlock at its next start.
             if known.as_bytes() != password.as_bytes() {
-                return Err(ApiError::bad_request(
+                return Err(AuthorityError::malformed(
                     "all CA keys use the server's one CA password; this one differs",
                 ));
             }
@@ -118,10 +121,10 @@ impl Authority {
 
     pub async fn create_ca(
         &self,
-        ctx: &RequestContext,
+        ctx: &Requester,
         level: CaLevel,
         req: CaCreateRequest,
-    ) -> ApiResult<CaCreated> {
+    ) -> AuthorityResult<CaCreated> {
         let action = match level {
             CaLevel::Root => "ca.create_root",
             CaLevel::Intermediate => "ca.create_intermediate",
@@ -151,7 +154,7 @@ impl Authority {
             .unwrap_or(default_key);
         let years = req.validity_years.unwrap_or(default_years);
         if years == 0 || years > max_years {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthorityError::malformed(format!(
                 "validity_years must be between 1 and {max_years}"
             )));
         }
@@ -159,23 +162,25 @@ impl Authority {
         let root = match level {
             CaLevel::Root => {
                 if self.root_pem().is_some() {
-                    return Err(ApiError::conflict("a root CA already exists"));
+                    return Err(AuthorityError::conflict("a root CA already exists"));
                 }
                 None
             }
             CaLevel::Intermediate => {
                 if self.intermediate_pem().is_some() {
-                    return Err(ApiError::conflict("an intermediate CA already exists"));
+                    return Err(AuthorityError::conflict(
+                        "an intermediate CA already exists",
+                    ));
                 }
                 let keys = self
                     .keys
                     .read()
-                    .map_err(|_| ApiError::internal("lock poisoned"))?;
+                    .map_err(|_| AuthorityError::internal("lock poisoned"))?;
                 match (&keys.root, &keys.root_pem) {
                     (Some(r), _) => Some(r.clone()),
-                    (None, Some(_)) => return Err(ApiError::sealed()),
+                    (None, Some(_)) => return Err(AuthorityError::Sealed),
                     (None, None) => {
-                        return Err(ApiError::conflict(
+                        return Err(AuthorityError::conflict(
                             "create the root CA first (POST /api/ca/root)",
                         ))
                     }
@@ -219,7 +224,7 @@ impl Authority {
             },
         )
         .await
-        .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??;
+        .map_err(|e| AuthorityError::internal(format!("signing task failed: {e}")))??;
 
         let fingerprint = fingerprint_sha256(&der);
         let parsed_not_after = x509_parser::parse_x509_certificate(&der)
@@ -247,7 +252,7 @@ impl Authority {
         }
         self.reload_ca()
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| AuthorityError::internal(e.to_string()))?;
         if level == CaLevel::Intermediate {
             self.refresh_server_certificate().await;
             self.trigger_crl();
@@ -270,10 +275,14 @@ impl Authority {
     }
 
     /// Unlock a sealed CA with its password.
-    pub async fn unlock(&self, ctx: &RequestContext, password: Zeroizing<String>) -> ApiResult<()> {
+    pub async fn unlock(
+        &self,
+        ctx: &Requester,
+        password: Zeroizing<String>,
+    ) -> AuthorityResult<()> {
         ctx.require_admin(&self.store, "ca.unlock", None).await?;
         if !self.is_sealed() {
-            return Err(ApiError::conflict("the CA is not sealed"));
+            return Err(AuthorityError::conflict("the CA is not sealed"));
         }
         let previous = self.password();
         if let Ok(mut keys) = self.keys.write() {
@@ -284,7 +293,7 @@ impl Authority {
                 keys.password = previous;
             }
             let _ = self.reload_ca().await;
-            let err = ApiError::forbidden(format!("unlock failed: {e}"));
+            let err = AuthorityError::forbidden(format!("unlock failed: {e}"));
             return Err(ctx.deny(&self.store, "ca.unlock", None, err).await);
         }
         self.store.audit(ctx.audit("ca.unlock", "ca")).await?;
@@ -294,7 +303,7 @@ impl Authority {
         Ok(())
     }
 
-    pub async fn info(&self) -> ApiResult<CaInfo> {
+    pub async fn info(&self) -> AuthorityResult<CaInfo> {
         let root = self.store.active_ca(CaLevel::Root).await?;
         let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
         let chain_status = match (&root, &intermediate) {

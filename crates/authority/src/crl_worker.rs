@@ -9,7 +9,7 @@
 //! grows it never takes more than about a tenth of one core.
 use super::revocation::CRL_LIFETIME;
 use super::Authority;
-use crate::problem::ApiResult;
+use crate::AuthorityResult;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -135,7 +135,7 @@ impl Authority {
         &self,
         shard: Option<i64>,
         audit: AuditEntry,
-    ) -> ApiResult<CrlRecord> {
+    ) -> AuthorityResult<CrlRecord> {
         let (issuer_id, issuer) = self.intermediate()?;
         let partition_url = shard.and_then(|k| self.crl_url(Some(k)));
         let started = Instant::now();
@@ -194,14 +194,14 @@ impl Authority {
     }
 
     /// Build one CRL now, as the worker would (benchmarks).
-    pub async fn build_crl_now(&self, shard: Option<i64>) -> ApiResult<CrlRecord> {
+    pub async fn build_crl_now(&self, shard: Option<i64>) -> AuthorityResult<CrlRecord> {
         self.build_crl(shard, AuditEntry::new("system", "crl.generate", "crl"))
             .await
     }
 
     /// Build the complete CRL and every shard's (the scheduled refresh, `crl generate`).
     /// Marks are cleared before the builds start: a revocation committed meanwhile marks again.
-    pub(super) async fn build_all_crls(&self, audit: AuditEntry) -> ApiResult<CrlRecord> {
+    pub(super) async fn build_all_crls(&self, audit: AuditEntry) -> AuthorityResult<CrlRecord> {
         if let Ok(mut schedule) = self.crl_schedule.lock() {
             schedule.dirty_shards.clear();
             schedule.complete_dirty = false;

@@ -1,8 +1,8 @@
 //! Revocation and CRLs. A revocation returns after its durable write; the CRL is rebuilt by a
 //! background worker that coalesces bursts of revocations into one rebuild.
 use super::Authority;
-use crate::auth::RequestContext;
-use crate::problem::{ApiError, ApiResult};
+use crate::Requester;
+use crate::{AuthorityError, AuthorityResult};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use vcc_pki_core::{RevocationReason, Serial};
@@ -51,9 +51,9 @@ impl From<&CrlRecord> for CrlInfo {
 impl Authority {
     pub async fn revoke(
         &self,
-        ctx: &RequestContext,
+        ctx: &Requester,
         req: RevokeRequest,
-    ) -> ApiResult<RevokeResponse> {
+    ) -> AuthorityResult<RevokeResponse> {
         const ACTION: &str = "certificate.revoke";
         let target = req.serial_number.clone().or_else(|| req.service_id.clone());
         ctx.require_admin(&self.store, ACTION, target.as_deref())
@@ -65,7 +65,7 @@ impl Authority {
         ) {
             // removeFromCRL belongs in delta CRLs only (RFC 5280 §5.3.1); holds are not supported,
             // since nothing could release one.
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthorityError::malformed(format!(
                 "reason '{}' is not accepted: revocation here is permanent",
                 reason.as_str()
             )));
@@ -73,17 +73,17 @@ impl Authority {
         let store_target = match (&req.serial_number, &req.service_id) {
             (Some(serial), _) => {
                 let serial = Serial::from_hex(serial)
-                    .ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?
+                    .ok_or_else(|| AuthorityError::malformed("serial_number is not hex"))?
                     .to_hex();
                 let cert = self
                     .store
                     .certificate_by_serial(&serial)
                     .await?
                     .ok_or_else(|| {
-                        ApiError::not_found(format!("no certificate with serial {serial}"))
+                        AuthorityError::not_found(format!("no certificate with serial {serial}"))
                     })?;
                 if cert.status == "revoked" {
-                    return Err(ApiError::conflict(format!(
+                    return Err(AuthorityError::conflict(format!(
                         "certificate {serial} is already revoked"
                     )));
                 }
@@ -91,13 +91,17 @@ impl Authority {
             }
             (None, Some(service_id)) => {
                 if self.store.service(service_id).await?.is_none() {
-                    return Err(ApiError::not_found(format!(
+                    return Err(AuthorityError::not_found(format!(
                         "unknown service '{service_id}'"
                     )));
                 }
                 RevocationTarget::Service(service_id.clone())
             }
-            (None, None) => return Err(ApiError::bad_request("send serial_number or service_id")),
+            (None, None) => {
+                return Err(AuthorityError::malformed(
+                    "send serial_number or service_id",
+                ))
+            }
         };
         let audit = ctx
             .audit(ACTION, "certificate")
@@ -109,12 +113,12 @@ impl Authority {
                 &store_target,
                 reason.as_str(),
                 reason.code(),
-                &ctx.caller.actor(),
+                &ctx.principal.actor(),
                 &audit,
             )
             .await?;
         if revoked.is_empty() {
-            return Err(ApiError::conflict(match store_target {
+            return Err(AuthorityError::conflict(match store_target {
                 RevocationTarget::Serial(s) => {
                     format!("certificate {s} is already revoked or expired")
                 }
@@ -133,19 +137,19 @@ impl Authority {
     }
 
     /// Build, sign and store a new CRL now.
-    pub async fn generate_crl(&self, ctx: &RequestContext) -> ApiResult<CrlInfo> {
+    pub async fn generate_crl(&self, ctx: &Requester) -> AuthorityResult<CrlInfo> {
         let record = self
             .build_all_crls(ctx.audit("crl.generate", "crl"))
             .await?;
         Ok(CrlInfo::from(&record))
     }
 
-    pub async fn crl_info(&self) -> ApiResult<CrlInfo> {
+    pub async fn crl_info(&self) -> AuthorityResult<CrlInfo> {
         let record = self
             .store
             .latest_crl()
             .await?
-            .ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
+            .ok_or_else(|| AuthorityError::not_found("no CRL has been issued yet"))?;
         Ok(CrlInfo::from(&record))
     }
 }

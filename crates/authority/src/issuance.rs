@@ -1,7 +1,7 @@
 //! Issuance and renewal of service certificates: the one path every certificate takes.
 use super::{Authority, SERVER_SERVICE_ID};
-use crate::auth::{Caller, RequestContext};
-use crate::problem::{ApiError, ApiResult};
+use crate::{AuthorityError, AuthorityResult};
+use crate::{Principal, Requester};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -67,7 +67,7 @@ pub const MAX_VALIDITY_DAYS: u32 = 825;
 const MAX_NAMES: usize = 100;
 
 /// `service_id`: 1–64 of [A-Za-z0-9._-], starting with a letter or digit.
-pub fn validate_service_id(id: &str) -> ApiResult<()> {
+pub fn validate_service_id(id: &str) -> AuthorityResult<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -77,7 +77,7 @@ pub fn validate_service_id(id: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
+        Err(AuthorityError::malformed(format!(
             "invalid service_id '{id}': use 1 to 64 letters, digits, '.', '_' or '-'"
         )))
     }
@@ -96,14 +96,14 @@ fn collect_names(
     dns: &[String],
     ips: &[String],
     csr: Option<&vcc_pki_core::csr::VerifiedCsr>,
-) -> ApiResult<Names> {
+) -> AuthorityResult<Names> {
     let mut out = Names {
         dns: Vec::new(),
         ips: Vec::new(),
     };
     let cn = common_name.trim();
     if cn.is_empty() {
-        return Err(ApiError::bad_request("common_name is required"));
+        return Err(AuthorityError::malformed("common_name is required"));
     }
     match cn.parse::<IpAddr>() {
         Ok(ip) => out.ips.push(ip),
@@ -138,18 +138,14 @@ fn collect_names(
                 .map(|ip| ip.to_string()),
         );
         if !extra.is_empty() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "bad-csr",
-                format!(
-                    "the CSR asks for names the request does not: {} (list them in san_dns/san_ip)",
-                    extra.join(", ")
-                ),
-            ));
+            return Err(AuthorityError::bad_csr(format!(
+                "the CSR asks for names the request does not: {} (list them in san_dns/san_ip)",
+                extra.join(", ")
+            )));
         }
     }
     if out.dns.len() + out.ips.len() > MAX_NAMES {
-        return Err(ApiError::bad_request(format!(
+        return Err(AuthorityError::malformed(format!(
             "at most {MAX_NAMES} names per certificate"
         )));
     }
@@ -198,36 +194,36 @@ struct Issuance {
     renewed_from: Option<String>,
 }
 
-fn spki_of(der: &[u8]) -> ApiResult<Vec<u8>> {
+fn spki_of(der: &[u8]) -> AuthorityResult<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|_| ApiError::internal("stored certificate does not parse"))?;
+        .map_err(|_| AuthorityError::internal("stored certificate does not parse"))?;
     Ok(cert.public_key().raw.to_vec())
 }
 
 impl Authority {
     pub async fn issue(
         &self,
-        ctx: &RequestContext,
+        ctx: &Requester,
         req: IssueRequest,
-    ) -> ApiResult<IssuedCertificate> {
+    ) -> AuthorityResult<IssuedCertificate> {
         const ACTION: &str = "certificate.issue";
         validate_service_id(&req.service_id)?;
         // Only an enrollment needs the service's record; an admin's issuance creates the service
         // if it does not exist yet (inside the issuing transaction), without a read first.
-        let service = match &ctx.caller {
-            Caller::Enrollment { .. } => self.store.service(&req.service_id).await?,
+        let service = match &ctx.principal {
+            Principal::Enrollment { .. } => self.store.service(&req.service_id).await?,
             _ => None,
         };
         let mut effects = IssueEffects::default();
-        match &ctx.caller {
-            Caller::Admin => {
+        match &ctx.principal {
+            Principal::Admin | Principal::System => {
                 effects.create_service = Some(NewService {
                     service_id: req.service_id.clone(),
                     service_name: req.service_id.clone(),
                     ..Default::default()
                 });
             }
-            Caller::Enrollment { token_hash } => {
+            Principal::Enrollment { token_hash } => {
                 let valid = service.as_ref().is_some_and(|s| {
                     let stored = s.enrollment_token_hash.as_deref().unwrap_or("");
                     let unexpired = s
@@ -240,22 +236,22 @@ impl Authority {
                         && unexpired
                 });
                 if !valid {
-                    let err = ApiError::unauthorized("the enrollment token is not valid for this service, expired, or already used");
+                    let err = AuthorityError::unauthenticated("the enrollment token is not valid for this service, expired, or already used");
                     return Err(ctx
                         .deny(&self.store, ACTION, Some(&req.service_id), err)
                         .await);
                 }
                 effects.consume_enrollment = Some((req.service_id.clone(), token_hash.clone()));
             }
-            Caller::Service { .. } => {
-                let err = ApiError::forbidden(
+            Principal::Service { .. } => {
+                let err = AuthorityError::forbidden(
                     "a service with a certificate renews it (POST /api/certificates/renew)",
                 );
                 return Err(ctx
                     .deny(&self.store, ACTION, Some(&req.service_id), err)
                     .await);
             }
-            Caller::Anonymous => {
+            Principal::Anonymous => {
                 let detail = if ctx.bad_token {
                     "the bearer token is not valid"
                 } else {
@@ -266,7 +262,7 @@ impl Authority {
                         &self.store,
                         ACTION,
                         Some(&req.service_id),
-                        ApiError::unauthorized(detail),
+                        AuthorityError::unauthenticated(detail),
                     )
                     .await);
             }
@@ -274,7 +270,7 @@ impl Authority {
 
         let csr = req.csr_pem.as_deref().map(verify_csr_pem).transpose()?;
         if csr.is_some() && req.key_type.is_some() {
-            return Err(ApiError::bad_request(
+            return Err(AuthorityError::malformed(
                 "key_type is for server-made keys; a CSR brings its own key",
             ));
         }
@@ -285,10 +281,10 @@ impl Authority {
             .transpose()?
             .unwrap_or(KeyType::EcdsaP256);
         let names = collect_names(&req.common_name, &req.san_dns, &req.san_ip, csr.as_ref())?;
-        if let (Caller::Enrollment { .. }, Some(service)) = (&ctx.caller, &service) {
+        if let (Principal::Enrollment { .. }, Some(service)) = (&ctx.principal, &service) {
             let outside = names_outside_allowed(service, &names);
             if !outside.is_empty() {
-                let err = ApiError::forbidden(format!(
+                let err = AuthorityError::forbidden(format!(
                     "names not allowed for service '{}': {}",
                     service.service_id,
                     outside.join(", ")
@@ -306,7 +302,7 @@ impl Authority {
             .unwrap_or_default();
         let validity_days = req.validity_days.unwrap_or(DEFAULT_VALIDITY_DAYS);
         if validity_days == 0 || validity_days > MAX_VALIDITY_DAYS {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthorityError::malformed(format!(
                 "validity_days must be between 1 and {MAX_VALIDITY_DAYS}"
             )));
         }
@@ -315,7 +311,7 @@ impl Authority {
             None => {
                 let key = tokio::task::spawn_blocking(move || key_type.generate())
                     .await
-                    .map_err(|e| ApiError::internal(e.to_string()))??;
+                    .map_err(|e| AuthorityError::internal(e.to_string()))??;
                 (
                     vcc_pki_core::keys::spki_der(&key),
                     key_type,
@@ -353,32 +349,34 @@ impl Authority {
 
     pub async fn renew(
         &self,
-        ctx: &RequestContext,
+        ctx: &Requester,
         req: RenewRequest,
-    ) -> ApiResult<IssuedCertificate> {
+    ) -> AuthorityResult<IssuedCertificate> {
         const ACTION: &str = "certificate.renew";
         let target = req.serial_number.clone().or_else(|| req.service_id.clone());
-        let current: CertificateRecord = match &ctx.caller {
-            Caller::Admin => {
+        let current: CertificateRecord = match &ctx.principal {
+            Principal::Admin | Principal::System => {
                 let found = match (&req.serial_number, &req.service_id) {
                     (Some(serial), _) => {
                         let serial = Serial::from_hex(serial)
-                            .ok_or_else(|| ApiError::bad_request("serial_number is not hex"))?;
+                            .ok_or_else(|| AuthorityError::malformed("serial_number is not hex"))?;
                         self.store.certificate_by_serial(&serial.to_hex()).await?
                     }
                     (None, Some(id)) => self.store.current_certificate(id).await?,
                     (None, None) => {
-                        return Err(ApiError::bad_request("send service_id or serial_number"))
+                        return Err(AuthorityError::malformed(
+                            "send service_id or serial_number",
+                        ))
                     }
                 };
                 found.ok_or_else(|| {
-                    ApiError::not_found(format!(
+                    AuthorityError::not_found(format!(
                         "no certificate for {}",
                         target.clone().unwrap_or_default()
                     ))
                 })?
             }
-            Caller::Service { certificate } => {
+            Principal::Service { certificate } => {
                 let own = req
                     .service_id
                     .as_deref()
@@ -388,7 +386,8 @@ impl Authority {
                             == Some(certificate.serial_number.clone())
                     });
                 if !own {
-                    let err = ApiError::forbidden("a service renews only its own certificate");
+                    let err =
+                        AuthorityError::forbidden("a service renews only its own certificate");
                     return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
                 }
                 // Only the service's current certificate renews: an older sibling cannot mint new ones.
@@ -397,7 +396,7 @@ impl Authority {
                     .current_certificate(&certificate.service_id)
                     .await?;
                 if current.as_ref().map(|c| &c.serial_number) != Some(&certificate.serial_number) {
-                    let err = ApiError::forbidden(
+                    let err = AuthorityError::forbidden(
                         "renew with the service's current certificate, not an older one",
                     );
                     return Err(ctx
@@ -406,20 +405,20 @@ impl Authority {
                 }
                 (**certificate).clone()
             }
-            Caller::Enrollment { .. } | Caller::Anonymous => {
-                let err = ApiError::unauthorized(
+            Principal::Enrollment { .. } | Principal::Anonymous => {
+                let err = AuthorityError::unauthenticated(
                     "renewal needs the service's current certificate (mTLS) or an admin token",
                 );
                 return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
             }
         };
         if current.profile == super::OCSP_SIGNING_PROFILE {
-            return Err(ApiError::conflict(
+            return Err(AuthorityError::conflict(
                 "OCSP responder certificates are issued and rotated by the server itself",
             ));
         }
         if current.status == "revoked" {
-            let err = ApiError::forbidden(format!(
+            let err = AuthorityError::forbidden(format!(
                 "certificate {} is revoked and cannot be renewed",
                 current.serial_number
             ));
@@ -452,13 +451,13 @@ impl Authority {
             .unwrap_or(DEFAULT_VALIDITY_DAYS);
         let validity_days = req.validity_days.unwrap_or(lifetime_days);
         // A service may shorten its renewed certificate, never lengthen it; an admin may choose.
-        let max_days = if matches!(ctx.caller, Caller::Admin) {
+        let max_days = if matches!(ctx.principal, Principal::Admin) {
             MAX_VALIDITY_DAYS
         } else {
             lifetime_days
         };
         if validity_days == 0 || validity_days > max_days {
-            return Err(ApiError::bad_request(format!(
+            return Err(AuthorityError::malformed(format!(
                 "validity_days must be between 1 and {max_days}"
             )));
         }
@@ -488,11 +487,11 @@ impl Authority {
     /// Sign with the intermediate and store durably; only then return the certificate.
     async fn sign_and_store(
         &self,
-        ctx: &RequestContext,
+        ctx: &Requester,
         action: &str,
         issuance: Issuance,
         effects: IssueEffects,
-    ) -> ApiResult<IssuedCertificate> {
+    ) -> AuthorityResult<IssuedCertificate> {
         let Issuance {
             service_id,
             common_name,
@@ -538,10 +537,10 @@ impl Authority {
         } else {
             tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))??
+                .map_err(|e| AuthorityError::internal(e.to_string()))??
         };
         let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|_| ApiError::internal("issued certificate does not parse"))?;
+            .map_err(|_| AuthorityError::internal("issued certificate does not parse"))?;
         let not_before = parsed.validity().not_before.to_datetime();
         let not_after = parsed.validity().not_after.to_datetime();
         let fingerprint = fingerprint_sha256(&der);
@@ -582,9 +581,9 @@ impl Authority {
             // used meanwhile): a refusal, audited like the others.
             Err(StoreError::Refused(detail)) => {
                 let err = if effects.consume_enrollment.is_some() {
-                    ApiError::unauthorized(detail)
+                    AuthorityError::unauthenticated(detail)
                 } else {
-                    ApiError::forbidden(detail)
+                    AuthorityError::forbidden(detail)
                 };
                 return Err(ctx.deny(&self.store, action, Some(service_id), err).await);
             }
@@ -615,7 +614,7 @@ impl Authority {
         }
     }
 
-    async fn try_refresh_server_certificate(&self) -> ApiResult<()> {
+    async fn try_refresh_server_certificate(&self) -> AuthorityResult<()> {
         let mut dns = vec!["localhost".to_string()];
         if let Some(host) = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
@@ -627,8 +626,10 @@ impl Authority {
             dns.push(normalize_dns_name(d)?);
         }
         let mut ips: Vec<IpAddr> = vec![
-            "127.0.0.1".parse().map_err(|_| ApiError::internal("ip"))?,
-            "::1".parse().map_err(|_| ApiError::internal("ip"))?,
+            "127.0.0.1"
+                .parse()
+                .map_err(|_| AuthorityError::internal("ip"))?,
+            "::1".parse().map_err(|_| AuthorityError::internal("ip"))?,
         ];
         if let Ok(ip) = self.config.host.parse::<IpAddr>() {
             if !ip.is_unspecified() && !ips.contains(&ip) {
@@ -638,12 +639,8 @@ impl Authority {
         dns.dedup();
         let key = tokio::task::spawn_blocking(|| KeyType::EcdsaP256.generate())
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
-        let ctx = RequestContext {
-            caller: Caller::Admin,
-            source_ip: None,
-            bad_token: false,
-        };
+            .map_err(|e| AuthorityError::internal(e.to_string()))??;
+        let ctx = Requester::system();
         let mut effects = IssueEffects::default();
         if self.store.service(SERVER_SERVICE_ID).await?.is_none() {
             effects.create_service = Some(NewService {
@@ -674,7 +671,7 @@ impl Authority {
                 &issued.not_before,
                 &issued.not_after,
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| AuthorityError::internal(e.to_string()))?;
         tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");
         Ok(())
     }

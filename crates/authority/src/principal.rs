@@ -1,0 +1,121 @@
+//! Who asks the authority for something. A front end authenticates (bearer token, mTLS, later an
+//! ACME account key or a dashboard session) and hands the authority a [`Requester`]; the
+//! authority decides what that principal may do (see `policy`).
+use vcc_pki_store::{AuditEntry, AuditOutcome, CertificateRecord, Store};
+
+use crate::AuthorityError;
+
+/// The authenticated identity behind a request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An admin token.
+    Admin,
+    /// A one-time enrollment token, by its hash; checked against the service at use.
+    Enrollment { token_hash: String },
+    /// A service presenting a certificate this CA issued, byte-identical to the stored one,
+    /// neither revoked nor expired (it may be superseded by a renewal: see `policy`).
+    Service { certificate: Box<CertificateRecord> },
+    /// The server itself (its own TLS and OCSP certificates, scheduled work).
+    System,
+    /// Nobody: no credentials, or credentials that matched nothing.
+    Anonymous,
+}
+
+impl Principal {
+    /// The audit log's actor column.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Admin => "admin".into(),
+            Principal::Enrollment { .. } => "enrollment-token".into(),
+            Principal::Service { certificate } => format!("service:{}", certificate.service_id),
+            Principal::System => "system".into(),
+            Principal::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
+/// A principal plus where its request came from.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub principal: Principal,
+    pub source_ip: Option<String>,
+    /// A bearer token was presented but matched nothing (the refusal says so).
+    pub bad_token: bool,
+}
+
+impl Requester {
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            principal,
+            source_ip: None,
+            bad_token: false,
+        }
+    }
+
+    pub fn system() -> Self {
+        Self::new(Principal::System)
+    }
+
+    pub fn audit(&self, action: &str, target_type: &str) -> AuditEntry {
+        AuditEntry::new(self.principal.actor(), action, target_type).source(self.source_ip.clone())
+    }
+
+    /// Refuse, writing the audit row first.
+    pub async fn deny(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+        error: AuthorityError,
+    ) -> AuthorityError {
+        let status = match &error {
+            AuthorityError::Unauthenticated(_) => 401,
+            _ => 403,
+        };
+        let mut entry = self
+            .audit(action, "authorization")
+            .outcome(AuditOutcome::Denied)
+            .details(serde_json::json!({ "status": status, "reason": error.to_string() }));
+        // Bounded: a refused request must not be able to write arbitrary amounts into the audit log.
+        entry.target_id = target.map(|t| t.chars().take(128).collect());
+        if let Err(e) = store.audit(entry).await {
+            tracing::error!(error = %e, "could not write audit row for a refusal");
+        }
+        error
+    }
+
+    /// Require an admin; otherwise unauthenticated (no or bad credentials) or forbidden.
+    pub async fn require_admin(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+    ) -> Result<(), AuthorityError> {
+        match &self.principal {
+            Principal::Admin => Ok(()),
+            Principal::Anonymous => {
+                let detail = if self.bad_token {
+                    "the bearer token is not valid"
+                } else {
+                    "this operation needs an admin token (Authorization: Bearer …)"
+                };
+                Err(self
+                    .deny(
+                        store,
+                        action,
+                        target,
+                        AuthorityError::unauthenticated(detail),
+                    )
+                    .await)
+            }
+            _ => Err(self
+                .deny(
+                    store,
+                    action,
+                    target,
+                    AuthorityError::forbidden("this operation is for admins only"),
+                )
+                .await),
+        }
+    }
+}
