@@ -1,19 +1,17 @@
 //! Issuance and renewal of service certificates: the one path every certificate takes.
 use super::{Authority, SERVER_SERVICE_ID};
+use crate::policy::{permit, validate_service_id, Action, Names, Subject};
 use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
-use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use vcc_pki_core::csr::verify_csr_pem;
-use vcc_pki_core::names::{normalize_dns_name, parse_ip};
+use vcc_pki_core::names::normalize_dns_name;
 use vcc_pki_core::profile::LeafRequest;
 use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Serial};
-use vcc_pki_store::{
-    CertificateRecord, IssueEffects, NewCertificate, NewService, ServiceRecord, StoreError,
-};
+use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, StoreError};
 use zeroize::Zeroizing;
 
 /// Body of `POST /api/certificates/issue`.
@@ -64,126 +62,10 @@ pub struct IssuedCertificate {
 
 pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
 pub const MAX_VALIDITY_DAYS: u32 = 825;
-const MAX_NAMES: usize = 100;
-
-/// `service_id`: 1–64 of [A-Za-z0-9._-], starting with a letter or digit.
-pub fn validate_service_id(id: &str) -> AuthorityResult<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthorityError::malformed(format!(
-            "invalid service_id '{id}': use 1 to 64 letters, digits, '.', '_' or '-'"
-        )))
-    }
-}
-
-/// The names a certificate will carry: the CN and the requested SANs, validated and de-duplicated.
-struct Names {
-    dns: Vec<String>,
-    ips: Vec<IpAddr>,
-}
-
-/// Names come from the request only. A CSR's own SANs are never copied: they must be a subset of
-/// the requested names, or the request is refused (SPEC §6: "never copied blindly").
-fn collect_names(
-    common_name: &str,
-    dns: &[String],
-    ips: &[String],
-    csr: Option<&vcc_pki_core::csr::VerifiedCsr>,
-) -> AuthorityResult<Names> {
-    let mut out = Names {
-        dns: Vec::new(),
-        ips: Vec::new(),
-    };
-    let cn = common_name.trim();
-    if cn.is_empty() {
-        return Err(AuthorityError::malformed("common_name is required"));
-    }
-    match cn.parse::<IpAddr>() {
-        Ok(ip) => out.ips.push(ip),
-        Err(_) => out.dns.push(normalize_dns_name(cn)?),
-    }
-    for d in dns {
-        let d = normalize_dns_name(d)?;
-        if !out.dns.contains(&d) {
-            out.dns.push(d);
-        }
-    }
-    for ip in ips
-        .iter()
-        .map(|s| parse_ip(s))
-        .collect::<Result<Vec<_>, _>>()?
-    {
-        if !out.ips.contains(&ip) {
-            out.ips.push(ip);
-        }
-    }
-    if let Some(csr) = csr {
-        let mut extra: Vec<String> = csr
-            .dns_names
-            .iter()
-            .filter(|d| !out.dns.contains(d))
-            .cloned()
-            .collect();
-        extra.extend(
-            csr.ip_addresses
-                .iter()
-                .filter(|ip| !out.ips.contains(ip))
-                .map(|ip| ip.to_string()),
-        );
-        if !extra.is_empty() {
-            return Err(AuthorityError::bad_csr(format!(
-                "the CSR asks for names the request does not: {} (list them in san_dns/san_ip)",
-                extra.join(", ")
-            )));
-        }
-    }
-    if out.dns.len() + out.ips.len() > MAX_NAMES {
-        return Err(AuthorityError::malformed(format!(
-            "at most {MAX_NAMES} names per certificate"
-        )));
-    }
-    Ok(out)
-}
-
-/// Policy: a service gets only names in its allowed list. The one place this rule lives.
-fn names_outside_allowed(service: &ServiceRecord, names: &Names) -> Vec<String> {
-    let allowed_dns: Vec<String> = service
-        .allowed_dns
-        .iter()
-        .filter_map(|d| normalize_dns_name(d).ok())
-        .collect();
-    let allowed_ip: Vec<IpAddr> = service
-        .allowed_ip
-        .iter()
-        .filter_map(|i| i.parse().ok())
-        .collect();
-    let mut outside: Vec<String> = names
-        .dns
-        .iter()
-        .filter(|d| !allowed_dns.contains(d))
-        .cloned()
-        .collect();
-    outside.extend(
-        names
-            .ips
-            .iter()
-            .filter(|ip| !allowed_ip.contains(ip))
-            .map(|ip| ip.to_string()),
-    );
-    outside
-}
-
 /// Everything policy decided about one certificate, ready to sign.
 struct Issuance {
     service_id: String,
-    common_name: String,
+    /// The CN is `names.common_name`: the normalised name policy checked.
     names: Names,
     subject_spki: Vec<u8>,
     key_type: KeyType,
@@ -214,57 +96,36 @@ impl Authority {
             Principal::Enrollment { .. } => self.store.service(&req.service_id).await?,
             _ => None,
         };
+        let names = Names::from_request(&req.common_name, &req.san_dns, &req.san_ip)?;
+        let subject = Subject {
+            service_id: &req.service_id,
+            service: service.as_ref(),
+            current_serial: None,
+        };
+        let now = OffsetDateTime::now_utc();
+        if let Err(refusal) = permit(
+            &ctx.principal,
+            ctx.bad_token,
+            Action::Issue,
+            subject,
+            &names,
+            now,
+        ) {
+            return Err(ctx
+                .deny(&self.store, ACTION, Some(&req.service_id), refusal)
+                .await);
+        }
         let mut effects = IssueEffects::default();
         match &ctx.principal {
-            Principal::Admin | Principal::System => {
+            Principal::Enrollment { token_hash } => {
+                effects.consume_enrollment = Some((req.service_id.clone(), token_hash.clone()));
+            }
+            _ => {
                 effects.create_service = Some(NewService {
                     service_id: req.service_id.clone(),
                     service_name: req.service_id.clone(),
                     ..Default::default()
                 });
-            }
-            Principal::Enrollment { token_hash } => {
-                let valid = service.as_ref().is_some_and(|s| {
-                    let stored = s.enrollment_token_hash.as_deref().unwrap_or("");
-                    let unexpired = s
-                        .enrollment_expires_at
-                        .as_deref()
-                        .and_then(|t| vcc_pki_store::parse_time(t).ok())
-                        .is_some_and(|t| t > OffsetDateTime::now_utc());
-                    bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes()))
-                        && s.enrollment_used_at.is_none()
-                        && unexpired
-                });
-                if !valid {
-                    let err = AuthorityError::unauthenticated("the enrollment token is not valid for this service, expired, or already used");
-                    return Err(ctx
-                        .deny(&self.store, ACTION, Some(&req.service_id), err)
-                        .await);
-                }
-                effects.consume_enrollment = Some((req.service_id.clone(), token_hash.clone()));
-            }
-            Principal::Service { .. } => {
-                let err = AuthorityError::forbidden(
-                    "a service with a certificate renews it (POST /api/certificates/renew)",
-                );
-                return Err(ctx
-                    .deny(&self.store, ACTION, Some(&req.service_id), err)
-                    .await);
-            }
-            Principal::Anonymous => {
-                let detail = if ctx.bad_token {
-                    "the bearer token is not valid"
-                } else {
-                    "issuing needs an admin or enrollment token"
-                };
-                return Err(ctx
-                    .deny(
-                        &self.store,
-                        ACTION,
-                        Some(&req.service_id),
-                        AuthorityError::unauthenticated(detail),
-                    )
-                    .await);
             }
         }
 
@@ -274,26 +135,15 @@ impl Authority {
                 "key_type is for server-made keys; a CSR brings its own key",
             ));
         }
+        if let Some(csr) = &csr {
+            names.check_csr(csr)?;
+        }
         let key_type = req
             .key_type
             .as_deref()
             .map(KeyType::parse)
             .transpose()?
             .unwrap_or(KeyType::EcdsaP256);
-        let names = collect_names(&req.common_name, &req.san_dns, &req.san_ip, csr.as_ref())?;
-        if let (Principal::Enrollment { .. }, Some(service)) = (&ctx.principal, &service) {
-            let outside = names_outside_allowed(service, &names);
-            if !outside.is_empty() {
-                let err = AuthorityError::forbidden(format!(
-                    "names not allowed for service '{}': {}",
-                    service.service_id,
-                    outside.join(", ")
-                ));
-                return Err(ctx
-                    .deny(&self.store, ACTION, Some(&req.service_id), err)
-                    .await);
-            }
-        }
         let profile = req
             .profile
             .as_deref()
@@ -331,7 +181,6 @@ impl Authority {
         };
         let issuance = Issuance {
             service_id: req.service_id.clone(),
-            common_name: req.common_name.clone(),
             names,
             subject_spki,
             key_type,
@@ -377,7 +226,9 @@ impl Authority {
                 })?
             }
             Principal::Service { certificate } => {
-                let own = req
+                // Over mTLS the renewal is of the certificate presented; a request naming any
+                // other service or serial is refused by policy as someone else's.
+                let names_itself = req
                     .service_id
                     .as_deref()
                     .is_none_or(|id| id == certificate.service_id)
@@ -385,23 +236,35 @@ impl Authority {
                         Serial::from_hex(s).map(|s| s.to_hex())
                             == Some(certificate.serial_number.clone())
                     });
-                if !own {
-                    let err =
-                        AuthorityError::forbidden("a service renews only its own certificate");
-                    return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
-                }
-                // Only the service's current certificate renews: an older sibling cannot mint new ones.
+                let service_id = if names_itself {
+                    certificate.service_id.as_str()
+                } else {
+                    ""
+                };
                 let current = self
                     .store
                     .current_certificate(&certificate.service_id)
                     .await?;
-                if current.as_ref().map(|c| &c.serial_number) != Some(&certificate.serial_number) {
-                    let err = AuthorityError::forbidden(
-                        "renew with the service's current certificate, not an older one",
-                    );
-                    return Err(ctx
-                        .deny(&self.store, ACTION, Some(&certificate.serial_number), err)
-                        .await);
+                let service = self.store.service(&certificate.service_id).await?;
+                let subject = Subject {
+                    service_id,
+                    service: service.as_ref(),
+                    current_serial: current.as_ref().map(|c| c.serial_number.as_str()),
+                };
+                let action = Action::Renew {
+                    certificate: certificate.as_ref(),
+                };
+                let names = Names::of_certificate(certificate);
+                let now = OffsetDateTime::now_utc();
+                if let Err(refusal) =
+                    permit(&ctx.principal, ctx.bad_token, action, subject, &names, now)
+                {
+                    let target = if names_itself {
+                        Some(certificate.serial_number.as_str())
+                    } else {
+                        target.as_deref()
+                    };
+                    return Err(ctx.deny(&self.store, ACTION, target, refusal).await);
                 }
                 (**certificate).clone()
             }
@@ -436,14 +299,7 @@ impl Authority {
                 KeyType::parse(&current.key_type)?,
             ),
         };
-        let names = Names {
-            dns: current.san_dns.clone(),
-            ips: current
-                .san_ip
-                .iter()
-                .filter_map(|i| i.parse().ok())
-                .collect(),
-        };
+        let names = Names::of_certificate(&current);
         let lifetime_days = vcc_pki_store::parse_time(&current.not_after)
             .ok()
             .zip(vcc_pki_store::parse_time(&current.not_before).ok())
@@ -463,7 +319,6 @@ impl Authority {
         }
         let issuance = Issuance {
             service_id: current.service_id.clone(),
-            common_name: current.common_name.clone(),
             names,
             subject_spki,
             key_type,
@@ -494,7 +349,6 @@ impl Authority {
     ) -> AuthorityResult<IssuedCertificate> {
         let Issuance {
             service_id,
-            common_name,
             names,
             subject_spki,
             key_type,
@@ -518,7 +372,7 @@ impl Authority {
         let request = LeafRequest {
             subject_public_key_info: subject_spki.clone(),
             key_type,
-            common_name: common_name.trim().to_string(),
+            common_name: names.common_name.clone(),
             dns_names: names.dns.clone(),
             ip_addresses: names.ips.clone(),
             profile,
@@ -651,8 +505,11 @@ impl Authority {
         }
         let issuance = Issuance {
             service_id: SERVER_SERVICE_ID.into(),
-            common_name: "localhost".into(),
-            names: Names { dns, ips },
+            names: Names {
+                common_name: "localhost".into(),
+                dns,
+                ips,
+            },
             subject_spki: vcc_pki_core::keys::spki_der(&key),
             key_type: KeyType::EcdsaP256,
             key_source: "server",

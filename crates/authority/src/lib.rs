@@ -9,6 +9,7 @@ pub mod config;
 pub mod credentials;
 mod error;
 pub mod files;
+pub mod policy;
 mod principal;
 
 mod ca_setup;
@@ -16,14 +17,17 @@ mod crl_worker;
 mod issuance;
 mod ocsp;
 mod ocsp_presign;
+mod registry;
 mod revocation;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
-pub use issuance::{validate_service_id, IssueRequest, IssuedCertificate, RenewRequest};
+pub use issuance::{IssueRequest, IssuedCertificate, RenewRequest};
 pub use ocsp::{
     OcspAnswer, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE, RESPONDER_LIFETIME,
     RESPONSE_LIFETIME,
 };
+pub use policy::validate_service_id;
+pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 
 pub use config::{AuthorityConfig, ServerTls};

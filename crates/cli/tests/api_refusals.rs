@@ -600,3 +600,128 @@ async fn revoking_a_service_wins_over_concurrent_renewals_and_old_siblings_canno
         "a certificate survived the service's revocation"
     );
 }
+
+/// Policy holes closed in the authority (#13): a renewal re-permits every name against the
+/// service's allowed list, a certificate superseded by a renewal may read but not change the
+/// service, and the CN is the normalised name policy checked.
+#[tokio::test]
+async fn renewal_re_permits_names_and_superseded_certificates_change_nothing() {
+    let server = TestServer::start(Some(PASSWORD));
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let (s, reg) = server
+        .admin(
+            "POST",
+            "/api/services/register",
+            Some(json!({"service_id": "shop", "service_name": "Shop", "endpoints": ["https://shop.internal"],
+                        "allowed_dns": ["shop.internal", "shop-admin.internal"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{reg}");
+    let token = reg["enrollment_token"].as_str().unwrap().to_string();
+    let (s, first) = server
+        .send(
+            &server.client(),
+            "POST",
+            "/api/certificates/issue",
+            Some(&token),
+            Some(json!({"service_id": "shop", "common_name": "Shop.Internal.", "san_dns": ["shop-admin.internal"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{first}");
+    // The CN is the name policy checked, normalised, not the string as sent.
+    assert_eq!(first["common_name"], "shop.internal");
+    let der =
+        vcc_pki_core::pem_decode_all(first["certificate_pem"].as_str().unwrap(), "CERTIFICATE")
+            .unwrap()
+            .remove(0);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cn, "shop.internal");
+
+    let key = first["private_key_pem"].as_str().unwrap().to_string();
+    let old = server.mtls_client(first["certificate_pem"].as_str().unwrap(), &key);
+    let (s, second) = server
+        .send(&old, "POST", "/api/certificates/renew", None, None)
+        .await;
+    assert_eq!(s, 201, "{second}");
+    let current = server.mtls_client(second["certificate_pem"].as_str().unwrap(), &key);
+
+    // The superseded certificate still reads its own service ...
+    let (s, info) = server
+        .send(&old, "GET", "/api/services/shop", None, None)
+        .await;
+    assert_eq!(s, 200, "{info}");
+    // ... but may not rename it or rewrite its endpoints.
+    let denied = denied_rows(&server);
+    let (s, p) = server
+        .send(
+            &old,
+            "POST",
+            "/api/services/register",
+            None,
+            Some(json!({"service_id": "shop", "service_name": "Evil", "endpoints": ["https://evil.example"]})),
+        )
+        .await;
+    assert_eq!(s, 403, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("superseded"), "{p}");
+    assert_eq!(denied_rows(&server), denied + 1);
+    assert_eq!(
+        server.sql("SELECT service_name FROM services WHERE service_id = 'shop'"),
+        "Shop"
+    );
+    // The current certificate may.
+    let (s, p) = server
+        .send(
+            &current,
+            "POST",
+            "/api/services/register",
+            None,
+            Some(json!({"service_id": "shop", "service_name": "Shop 2", "endpoints": ["https://shop.internal:8443"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        server.sql("SELECT service_name FROM services WHERE service_id = 'shop'"),
+        "Shop 2"
+    );
+
+    // An admin narrows the allowed list: the next renewal over mTLS is refused, naming the name,
+    // audited, and issues nothing.
+    let (s, reg) = server
+        .admin(
+            "POST",
+            "/api/services/register",
+            Some(json!({"service_id": "shop", "service_name": "Shop", "endpoints": [], "allowed_dns": ["shop.internal"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{reg}");
+    let issued = issued_count(&server);
+    let denied = denied_rows(&server);
+    let (s, p) = server
+        .send(&current, "POST", "/api/certificates/renew", None, None)
+        .await;
+    assert_eq!(s, 403, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no longer allowed") && detail.contains("shop-admin.internal"),
+        "{p}"
+    );
+    assert_eq!(issued_count(&server), issued);
+    assert_eq!(denied_rows(&server), denied + 1);
+    // An admin still renews it (admins are not bound by a service's list).
+    let (s, p) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"service_id": "shop"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+}

@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use vcc_pki_authority::AuthorityError;
+use vcc_pki_authority::policy::Action;
 use vcc_pki_authority::{
     CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse,
 };
@@ -21,20 +21,11 @@ pub async fn issue(
     body: Result<Json<IssueRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<IssuedCertificate>)> {
     if matches!(ctx.principal, Principal::Anonymous) {
-        let detail = if ctx.bad_token {
-            "the bearer token is not valid"
-        } else {
-            "issuing needs an admin or enrollment token"
-        };
-        return Err(ctx
-            .deny(
-                &state.store,
-                "certificate.issue",
-                None,
-                AuthorityError::unauthenticated(detail),
-            )
-            .await
-            .into());
+        // Refused (and audited) before the body is read.
+        state
+            .authority
+            .authorize(&ctx, "certificate.issue", Action::Issue, "")
+            .await?;
     }
     let Json(req) = body?;
     Ok((
@@ -103,30 +94,10 @@ async fn require_admin_or_self(
     action: &str,
     service_id: &str,
 ) -> ApiResult<()> {
-    match &ctx.principal {
-        Principal::Admin => Ok(()),
-        Principal::Service { certificate } if certificate.service_id == service_id => Ok(()),
-        Principal::Service { .. } | Principal::Enrollment { .. } | Principal::System => Err(ctx
-            .deny(
-                &state.store,
-                action,
-                Some(service_id),
-                AuthorityError::forbidden("not your service"),
-            )
-            .await
-            .into()),
-        Principal::Anonymous => Err(ctx
-            .deny(
-                &state.store,
-                action,
-                Some(service_id),
-                AuthorityError::unauthenticated(
-                    "needs an admin token or the service's certificate",
-                ),
-            )
-            .await
-            .into()),
-    }
+    Ok(state
+        .authority
+        .authorize_read(ctx, action, service_id)
+        .await?)
 }
 
 pub async fn current(
