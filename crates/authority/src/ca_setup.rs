@@ -250,7 +250,7 @@ impl Authority {
         if let Ok(mut keys) = self.keys.write() {
             keys.password = Some(password);
         }
-        self.reload_ca()
+        self.reload_ca(false)
             .await
             .map_err(|e| AuthorityError::internal(e.to_string()))?;
         if level == CaLevel::Intermediate {
@@ -288,11 +288,11 @@ impl Authority {
         if let Ok(mut keys) = self.keys.write() {
             keys.password = Some(password);
         }
-        if let Err(e) = self.reload_ca().await {
+        if let Err(e) = self.reload_ca(false).await {
             if let Ok(mut keys) = self.keys.write() {
                 keys.password = previous;
             }
-            let _ = self.reload_ca().await;
+            let _ = self.reload_ca(true).await;
             let err = AuthorityError::forbidden(format!("unlock failed: {e}"));
             return Err(ctx.deny(&self.store, "ca.unlock", None, err).await);
         }

@@ -216,6 +216,20 @@ async fn bad_input_is_a_problem_document_and_changes_nothing() {
     assert_eq!(s, 404);
     let (s, _) = server.admin("GET", "/api/no/such/endpoint", None).await;
     assert_eq!(s, 404);
+    // Errors the framework answers (a path or query parameter that does not parse, a method the
+    // route does not take) are problem documents too: `admin` asserts problem+json on every 4xx.
+    let (s, p) = server
+        .admin("POST", "/api/tokens/not-a-number/revoke", None)
+        .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["type"], "urn:vcc-pki:problem:bad-request", "{p}");
+    let (s, p) = server
+        .admin("GET", "/api/certificates?limit=many", None)
+        .await;
+    assert_eq!(s, 400, "{p}");
+    let (s, p) = server.admin("DELETE", "/api/health", None).await;
+    assert_eq!(s, 405, "{p}");
+    assert_eq!(p["type"], "urn:vcc-pki:problem:method-not-allowed", "{p}");
 
     assert_eq!(
         issued_count(&server),

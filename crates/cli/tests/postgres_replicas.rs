@@ -223,3 +223,132 @@ async fn ocsp_on_one_replica_follows_a_revocation_through_the_other() {
         "replica A still answers: {last}"
     );
 }
+
+/// The normal deployment: start the replicas, then create the CA through one of them. The other
+/// replica loads it from the database within 5 s, answers over a TLS certificate issued by the new
+/// intermediate, and issues certificates that chain to the root; a replica without the password
+/// loads it sealed and stays sealed until unlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_a_ca_created_through_one_is_used_by_the_other_within_5_s() {
+    let db = new_postgres_database();
+    let a = TestServer::start_on(Some(PASSWORD), &db, None, true);
+    let b = TestServer::start_on(Some(PASSWORD), &db, Some(&a.token), false);
+    let sealed = TestServer::start_on(None, &db, Some(&a.token), false);
+    // B has no CA yet.
+    let (s, p) = b
+        .send(
+            &b.bootstrap_client(),
+            "POST",
+            "/api/certificates/issue",
+            Some(&b.token),
+            Some(json!({"service_id": "early", "common_name": "early.internal"})),
+        )
+        .await;
+    assert_eq!(s, 409, "{p}");
+
+    a.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let created = std::time::Instant::now();
+    // Trust only the new root: B must serve a certificate from the new intermediate to answer.
+    let root = reqwest::Certificate::from_pem(a.root_pem().as_bytes()).unwrap();
+    let strict = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .unwrap();
+    let issued = loop {
+        let attempt = strict
+            .post(format!("{}/api/certificates/issue", b.url))
+            .bearer_auth(&b.token)
+            .json(&json!({"service_id": "late", "common_name": "late.internal"}))
+            .send()
+            .await;
+        if let Ok(resp) = attempt {
+            if resp.status() == 201 {
+                break resp.json::<serde_json::Value>().await.unwrap();
+            }
+        }
+        assert!(
+            created.elapsed() < std::time::Duration::from_secs(5),
+            "replica B did not use the CA created through A within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root_file = write(dir.path(), "root.pem", a.root_pem());
+    let chain = write(
+        dir.path(),
+        "chain.pem",
+        issued["ca_chain_pem"].as_str().unwrap(),
+    );
+    let leaf = write(
+        dir.path(),
+        "leaf.pem",
+        issued["certificate_pem"].as_str().unwrap(),
+    );
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            &root_file,
+            "-untrusted",
+            &chain,
+            &leaf,
+        ],
+    );
+    assert!(ok, "{out}");
+
+    // The replica without a password sees the CA, sealed, and refuses to sign until unlocked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (s, info) = sealed
+            .send(
+                &sealed.bootstrap_client(),
+                "GET",
+                "/api/ca/info",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{info}");
+        if info["intermediate"].is_object() {
+            assert_eq!(info["sealed"], true, "{info}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sealed replica never saw the CA: {info}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, p) = sealed
+        .send(
+            &sealed.bootstrap_client(),
+            "POST",
+            "/api/certificates/issue",
+            Some(&sealed.token),
+            Some(json!({"service_id": "sealed", "common_name": "sealed.internal"})),
+        )
+        .await;
+    assert_eq!(s, 503, "{p}");
+    let (s, p) = sealed
+        .send(
+            &sealed.bootstrap_client(),
+            "POST",
+            "/api/ca/unlock",
+            Some(&sealed.token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (s, p) = sealed
+        .send(
+            &sealed.bootstrap_client(),
+            "POST",
+            "/api/certificates/issue",
+            Some(&sealed.token),
+            Some(json!({"service_id": "sealed", "common_name": "sealed.internal"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+}

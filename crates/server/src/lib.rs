@@ -60,6 +60,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(authority.clone().run_crl_worker());
     tokio::spawn(authority.clone().run_ocsp_worker());
     tokio::spawn(authority.clone().run_ocsp_revocation_follower());
+    tokio::spawn(authority.clone().run_ca_follower());
     tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
 
     let state = AppState {

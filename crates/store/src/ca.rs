@@ -52,7 +52,25 @@ const CA_COLUMNS: &str =
     "id, common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key, \
                           fingerprint_sha256, not_before, not_after, status, created_at";
 
+/// Ids of the active root and intermediate CA records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActiveCaIds {
+    pub root: Option<i64>,
+    pub intermediate: Option<i64>,
+}
+
 impl Store {
+    /// Which root and intermediate are active: one cheap read, polled by every replica.
+    pub async fn active_ca_ids(&self) -> Result<ActiveCaIds> {
+        let (root, intermediate): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT MAX(id) FROM root_ca WHERE status = 'active'), \
+                    (SELECT MAX(id) FROM intermediate_ca WHERE status = 'active')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(ActiveCaIds { root, intermediate })
+    }
+
     /// The active CA of a level, if one exists.
     pub async fn active_ca(&self, level: CaLevel) -> Result<Option<CaRecord>> {
         let sql = format!(

@@ -16,7 +16,7 @@ mod sqlite_writer;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
-pub use ca::{CaLevel, CaRecord, NewCa};
+pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateFilter, CertificatePage, CertificateRecord, IssueEffects, NewCertificate,
     RevocationTarget, RevokedRecord,

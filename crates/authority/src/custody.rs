@@ -1,0 +1,219 @@
+//! CA key custody: the active root and intermediate as the store has them, their keys unlocked
+//! with the CA password (or left sealed), and a follower that reloads them when another replica
+//! creates or replaces a CA in the shared database.
+use crate::{Authority, AuthorityError, AuthorityResult};
+use std::sync::Arc;
+use vcc_pki_core::{certificate_pem, IssuingAuthority};
+use vcc_pki_store::{ActiveCaIds, CaLevel, CaRecord};
+use zeroize::Zeroizing;
+
+/// How often each replica compares the active CA ids in the store with those it loaded.
+const CA_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Unlocked CA material. Absent keys with present records means "sealed".
+#[derive(Default)]
+pub(crate) struct CaKeys {
+    pub(crate) password: Option<Zeroizing<String>>,
+    pub(crate) root: Option<Arc<IssuingAuthority>>,
+    /// (intermediate_ca.id, authority)
+    pub(crate) intermediate: Option<(i64, Arc<IssuingAuthority>)>,
+    /// PEM of intermediate + root, for responses.
+    chain_pem: String,
+    pub(crate) root_pem: Option<String>,
+    pub(crate) intermediate_pem: Option<String>,
+    /// Ids of the active root and intermediate records loaded, sealed or not: a replica that sees
+    /// other ids in the store reloads.
+    loaded: ActiveCaIds,
+}
+
+impl CaKeys {
+    /// Nothing loaded yet; keys will be unlocked with `password`.
+    pub(crate) fn locked_with(password: Option<Zeroizing<String>>) -> Self {
+        Self {
+            password,
+            ..Default::default()
+        }
+    }
+}
+
+impl Authority {
+    /// Re-read CA records and unlock them with the known password, if any. A key the password
+    /// does not open is an error, or, with `seal_on_key_failure`, leaves that CA sealed.
+    pub(crate) async fn reload_ca(&self, seal_on_key_failure: bool) -> AuthorityResult<()> {
+        let root = self.store.active_ca(CaLevel::Root).await?;
+        let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
+        let password = self
+            .keys
+            .read()
+            .map_err(|_| AuthorityError::internal("lock poisoned"))?
+            .password
+            .clone();
+        let mut next = CaKeys {
+            password: password.clone(),
+            loaded: ActiveCaIds {
+                root: root.as_ref().map(|r| r.id),
+                intermediate: intermediate.as_ref().map(|i| i.id),
+            },
+            ..Default::default()
+        };
+        next.root_pem = root.as_ref().map(|r| certificate_pem(&r.certificate_der));
+        next.intermediate_pem = intermediate
+            .as_ref()
+            .map(|r| certificate_pem(&r.certificate_der));
+        next.chain_pem = format!(
+            "{}{}",
+            next.intermediate_pem.clone().unwrap_or_default(),
+            next.root_pem.clone().unwrap_or_default()
+        );
+        if let Some(password) = &password {
+            if let Err(e) = unlock_keys(&mut next, password, root.as_ref(), intermediate.as_ref()) {
+                if !seal_on_key_failure {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "the CA password does not open the CA keys in the store: sealed until an admin unlocks it");
+                next.root = None;
+                next.intermediate = None;
+            }
+        }
+        if let Some(r) = &root {
+            // The local CLI's trust anchor (public data).
+            let path = self.config.data_dir.join("root.crt");
+            if let Err(e) =
+                crate::files::write_public(&path, certificate_pem(&r.certificate_der).as_bytes())
+            {
+                tracing::warn!(error = %e, path = %path.display(), "could not write root.crt");
+            }
+        }
+        let roots: Vec<Vec<u8>> = [root.as_ref(), intermediate.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|r| r.certificate_der.clone())
+            .collect();
+        self.tls.set_client_trust(&roots);
+        *self
+            .keys
+            .write()
+            .map_err(|_| AuthorityError::internal("lock poisoned"))? = next;
+        Ok(())
+    }
+
+    /// True when a CA exists but its keys are locked.
+    pub fn is_sealed(&self) -> bool {
+        self.keys
+            .read()
+            .map(|k| {
+                (k.root_pem.is_some() && k.root.is_none())
+                    || (k.intermediate_pem.is_some() && k.intermediate.is_none())
+            })
+            .unwrap_or(true)
+    }
+
+    pub(crate) fn intermediate(&self) -> AuthorityResult<(i64, Arc<IssuingAuthority>)> {
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| AuthorityError::internal("lock poisoned"))?;
+        match (&keys.intermediate, &keys.intermediate_pem) {
+            (Some(i), _) => Ok(i.clone()),
+            (None, Some(_)) => Err(AuthorityError::Sealed),
+            (None, None) => Err(AuthorityError::conflict(
+                "no intermediate CA exists yet: create one with POST /api/ca/intermediate",
+            )),
+        }
+    }
+
+    pub fn chain_pem(&self) -> String {
+        self.keys
+            .read()
+            .map(|k| k.chain_pem.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn root_pem(&self) -> Option<String> {
+        self.keys.read().ok().and_then(|k| k.root_pem.clone())
+    }
+
+    pub fn intermediate_pem(&self) -> Option<String> {
+        self.keys
+            .read()
+            .ok()
+            .and_then(|k| k.intermediate_pem.clone())
+    }
+
+    pub(crate) fn password(&self) -> Option<Zeroizing<String>> {
+        self.keys.read().ok().and_then(|k| k.password.clone())
+    }
+
+    /// Follow CA changes made through other replicas: when the active root or intermediate in
+    /// the store is not the one loaded here, reload (unlocking with this replica's password, or
+    /// sealed without one), then issue this server's TLS certificate from the new intermediate and
+    /// wake the CRL and OCSP workers. Runs for the life of the server.
+    pub async fn run_ca_follower(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(CA_POLL).await;
+            let active = match self.store.active_ca_ids().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the active CA ids");
+                    continue;
+                }
+            };
+            let loaded = match self.keys.read() {
+                Ok(k) => k.loaded,
+                Err(_) => continue,
+            };
+            if active == loaded {
+                continue;
+            }
+            tracing::info!(
+                root = ?active.root,
+                intermediate = ?active.intermediate,
+                "the active CA changed in the store (another replica): reloading"
+            );
+            if let Err(e) = self.reload_ca(true).await {
+                tracing::warn!(error = %e, "could not reload the CA; retrying");
+                continue;
+            }
+            if active.intermediate != loaded.intermediate {
+                self.refresh_server_certificate_if_possible().await;
+                self.trigger_crl();
+                self.wake_ocsp();
+            }
+        }
+    }
+}
+
+/// Decrypt the CA keys of `root` and `intermediate` into `next`.
+fn unlock_keys(
+    next: &mut CaKeys,
+    password: &Zeroizing<String>,
+    root: Option<&CaRecord>,
+    intermediate: Option<&CaRecord>,
+) -> AuthorityResult<()> {
+    if let Some(r) = root {
+        let key = vcc_pki_core::keys::decrypt_private_key_pem(
+            &r.encrypted_private_key,
+            password.as_bytes(),
+        )
+        .map_err(|e| AuthorityError::forbidden(format!("root CA key: {e}")))?;
+        next.root = Some(Arc::new(IssuingAuthority::new(
+            r.certificate_der.clone(),
+            Arc::new(key),
+        )?));
+    }
+    if let Some(i) = intermediate {
+        let key = vcc_pki_core::keys::decrypt_private_key_pem(
+            &i.encrypted_private_key,
+            password.as_bytes(),
+        )
+        .map_err(|e| AuthorityError::forbidden(format!("intermediate CA key: {e}")))?;
+        next.intermediate = Some((
+            i.id,
+            Arc::new(IssuingAuthority::new(
+                i.certificate_der.clone(),
+                Arc::new(key),
+            )?),
+        ));
+    }
+    Ok(())
+}
