@@ -4,7 +4,7 @@ use crate::Requester;
 use crate::{AuthorityError, AuthorityResult};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use vcc_pki_core::keys::encrypt_private_key_pem;
 use vcc_pki_core::signer::self_signed_root;
 use vcc_pki_core::{
@@ -63,9 +63,9 @@ pub struct CaInfo {
 
 pub const MIN_CA_PASSWORD_LEN: usize = 8;
 
-fn summary(r: &CaRecord) -> CaSummary {
+fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
     let days = vcc_pki_store::parse_time(&r.not_after)
-        .map(|t| (t - OffsetDateTime::now_utc()).whole_days())
+        .map(|t| (t - now).whole_days())
         .unwrap_or(0);
     CaSummary {
         common_name: r.common_name.clone(),
@@ -189,11 +189,11 @@ impl Authority {
         };
 
         let serial = Serial::random();
-        let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(OffsetDateTime::now_utc());
-        let not_before = now - Duration::minutes(5);
-        let not_after = now + Duration::days(365 * i64::from(years));
+        let now = self.now();
+        let vcc_pki_core::profile::Validity {
+            not_before,
+            not_after,
+        } = vcc_pki_core::profile::Validity::ca(now, years);
         let pw = password.clone();
         let subject_for_sign = subject.clone();
         let serial_for_sign = serial.clone();
@@ -324,8 +324,8 @@ impl Authority {
             }
         };
         Ok(CaInfo {
-            root: root.as_ref().map(summary),
-            intermediate: intermediate.as_ref().map(summary),
+            root: root.as_ref().map(|r| summary(r, self.now())),
+            intermediate: intermediate.as_ref().map(|r| summary(r, self.now())),
             sealed: self.is_sealed(),
             chain_status,
         })

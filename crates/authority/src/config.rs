@@ -57,4 +57,14 @@ pub trait ServerTls: Send + Sync {
     ) -> Result<(), String>;
     /// Trust these CA certificates (DER) for client certificates; empty turns client auth off.
     fn set_client_trust(&self, ca_ders: &[Vec<u8>]);
+    /// The certificate served now: whether the CA issued it, and its validity.
+    fn served(&self) -> Option<ServedValidity>;
+}
+
+/// What the authority needs to know of the certificate the server presents.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedValidity {
+    pub issued_by_ca: bool,
+    pub not_before: time::OffsetDateTime,
+    pub not_after: time::OffsetDateTime,
 }

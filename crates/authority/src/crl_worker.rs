@@ -104,11 +104,8 @@ impl Authority {
 
     /// The URL of a CRL: the shard's, or the complete one's.
     pub(super) fn crl_url(&self, shard: Option<i64>) -> Option<String> {
-        let base = self.config.public_url.as_deref()?.trim_end_matches('/');
-        Some(match shard {
-            Some(k) => format!("{base}/crl/{k}"),
-            None => format!("{base}/crl"),
-        })
+        let base = self.config.public_url.as_deref()?;
+        Some(vcc_pki_core::profile::validity::crl_url(base, shard))
     }
 
     /// Certificates were revoked (durably): rebuild their shards and the complete CRL.
@@ -139,6 +136,7 @@ impl Authority {
         let (issuer_id, issuer) = self.intermediate()?;
         let partition_url = shard.and_then(|k| self.crl_url(Some(k)));
         let started = Instant::now();
+        let clock = self.clock.clone();
         let record = self
             .store
             .insert_crl_with(
@@ -148,9 +146,8 @@ impl Authority {
                 revoked_entry,
                 move |number, entries| {
                     let revoked_count = entries.len() as i64;
-                    let this_update = OffsetDateTime::now_utc()
-                        .replace_nanosecond(0)
-                        .unwrap_or(OffsetDateTime::now_utc());
+                    let this_update = clock.now();
+                    let this_update = this_update.replace_nanosecond(0).unwrap_or(this_update);
                     let next_update = this_update + CRL_LIFETIME;
                     let der = issuer
                         .issue_crl(
@@ -315,14 +312,14 @@ impl Authority {
     }
 
     /// How long until the oldest CRL this replica knows is two thirds into its validity.
-    fn refresh_due_in(&self) -> Duration {
+    pub(crate) fn refresh_due_in(&self) -> Duration {
         let oldest = self
             .crl_schedule
             .lock()
             .ok()
             .and_then(|s| s.built.values().min().copied());
         match oldest {
-            Some(t) => t + CRL_LIFETIME * 2 / 3 - OffsetDateTime::now_utc(),
+            Some(t) => vcc_pki_core::profile::renewal_due(t, t + CRL_LIFETIME) - self.now(),
             None => Duration::ZERO,
         }
     }

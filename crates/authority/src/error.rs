@@ -96,6 +96,10 @@ impl From<CoreError> for AuthorityError {
                 return Self::internal("cryptographic operation failed");
             }
             CoreError::KeyDecryption => return Self::forbidden(e.to_string()),
+            CoreError::ProfileViolation(detail) => {
+                tracing::error!(detail = %detail, "a certificate template broke its profile");
+                return Self::internal(e.to_string());
+            }
             CoreError::UnknownKeyType(_) => Malformed::KeyType,
             CoreError::CsrSignature | CoreError::InvalidCsr(_) | CoreError::CsrRequestsCa => {
                 Malformed::Csr

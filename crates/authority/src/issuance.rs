@@ -5,10 +5,8 @@ use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::net::IpAddr;
-use time::{Duration, OffsetDateTime};
+use std::sync::Arc;
 use vcc_pki_core::csr::verify_csr_pem;
-use vcc_pki_core::names::normalize_dns_name;
 use vcc_pki_core::profile::LeafRequest;
 use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Serial};
 use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, StoreError};
@@ -60,8 +58,10 @@ pub struct IssuedCertificate {
     pub renewed_from: Option<String>,
 }
 
-pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
-pub const MAX_VALIDITY_DAYS: u32 = 825;
+use vcc_pki_core::profile::validity::{
+    LEAF_DEFAULT_DAYS as DEFAULT_VALIDITY_DAYS, LEAF_MAX_DAYS as MAX_VALIDITY_DAYS, SERVER_TLS_DAYS,
+};
+use vcc_pki_core::profile::{DistributionUrls, Validity};
 /// Everything policy decided about one certificate, ready to sign.
 struct Issuance {
     service_id: String,
@@ -102,7 +102,7 @@ impl Authority {
             service: service.as_ref(),
             current_serial: None,
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         if let Err(refusal) = permit(
             &ctx.principal,
             ctx.bad_token,
@@ -255,7 +255,7 @@ impl Authority {
                     certificate: certificate.as_ref(),
                 };
                 let names = Names::of_certificate(certificate);
-                let now = OffsetDateTime::now_utc();
+                let now = self.now();
                 if let Err(refusal) =
                     permit(&ctx.principal, ctx.bad_token, action, subject, &names, now)
                 {
@@ -359,16 +359,14 @@ impl Authority {
         } = issuance;
         let service_id = service_id.as_str();
         let (issuer_id, issuer) = self.intermediate()?;
-        let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(OffsetDateTime::now_utc());
-        let public = self
+        let validity = Validity::leaf(self.now(), validity_days);
+        let serial = Serial::random();
+        let crl_shard = self.crl_shard_for(&serial);
+        let urls = self
             .config
             .public_url
             .as_deref()
-            .map(|u| u.trim_end_matches('/').to_string());
-        let serial = Serial::random();
-        let crl_shard = self.crl_shard_for(&serial);
+            .map(|u| DistributionUrls::new(u, crl_shard));
         let request = LeafRequest {
             subject_public_key_info: subject_spki.clone(),
             key_type,
@@ -377,26 +375,25 @@ impl Authority {
             ip_addresses: names.ips.clone(),
             profile,
             serial,
-            // Backdated a minute for clocks that lag behind.
-            not_before: now - Duration::minutes(1),
-            not_after: now + Duration::days(i64::from(validity_days)),
-            crl_url: self.crl_url(crl_shard),
-            ocsp_url: public.as_ref().map(|u| format!("{u}/ocsp")),
-            ca_issuers_url: public.as_ref().map(|u| format!("{u}/ca/intermediate.crt")),
+            not_before: validity.not_before,
+            not_after: validity.not_after,
+            crl_url: urls.as_ref().map(|u| u.crl.clone()),
+            ocsp_url: urls.as_ref().map(|u| u.ocsp.clone()),
+            ca_issuers_url: urls.map(|u| u.ca_issuers),
         };
         let serial = request.serial.clone();
         let req_for_sign = request.clone();
-        let der = if issuer.signs_quickly() {
+        let (der, validity) = if issuer.signs_quickly() {
             issuer.issue_leaf(&req_for_sign)?
         } else {
             tokio::task::spawn_blocking(move || issuer.issue_leaf(&req_for_sign))
                 .await
                 .map_err(|e| AuthorityError::internal(e.to_string()))??
         };
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|_| AuthorityError::internal("issued certificate does not parse"))?;
-        let not_before = parsed.validity().not_before.to_datetime();
-        let not_after = parsed.validity().not_after.to_datetime();
+        let Validity {
+            not_before,
+            not_after,
+        } = validity;
         let fingerprint = fingerprint_sha256(&der);
         let record = NewCertificate {
             serial_number: serial.to_hex(),
@@ -415,6 +412,7 @@ impl Authority {
             not_after,
             renewed_from: renewed_from.clone(),
             crl_shard,
+            renew_after: validity.renewal_due(),
         };
         let audit = ctx
             .audit(action, "certificate")
@@ -469,28 +467,12 @@ impl Authority {
     }
 
     async fn try_refresh_server_certificate(&self) -> AuthorityResult<()> {
-        let mut dns = vec!["localhost".to_string()];
-        if let Some(host) = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .and_then(|h| normalize_dns_name(h.trim()).ok())
-        {
-            dns.push(host);
-        }
-        for d in &self.config.dns_names {
-            dns.push(normalize_dns_name(d)?);
-        }
-        let mut ips: Vec<IpAddr> = vec![
-            "127.0.0.1"
-                .parse()
-                .map_err(|_| AuthorityError::internal("ip"))?,
-            "::1".parse().map_err(|_| AuthorityError::internal("ip"))?,
-        ];
-        if let Ok(ip) = self.config.host.parse::<IpAddr>() {
-            if !ip.is_unspecified() && !ips.contains(&ip) {
-                ips.push(ip);
-            }
-        }
-        dns.dedup();
+        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+        let (dns, ips) = vcc_pki_core::profile::server_tls::server_names(
+            host_name.as_deref(),
+            &self.config.dns_names,
+            &self.config.host,
+        )?;
         let key = tokio::task::spawn_blocking(|| KeyType::EcdsaP256.generate())
             .await
             .map_err(|e| AuthorityError::internal(e.to_string()))??;
@@ -514,7 +496,7 @@ impl Authority {
             key_type: KeyType::EcdsaP256,
             key_source: "server",
             profile: LeafProfile::Server,
-            validity_days: 90,
+            validity_days: SERVER_TLS_DAYS,
             renewed_from: None,
         };
         let issued = self
@@ -535,6 +517,25 @@ impl Authority {
 }
 
 impl Authority {
+    /// The served TLS certificate is self-signed, or its renewal is due (the profile's rule).
+    pub fn server_certificate_due(&self) -> bool {
+        self.tls.served().is_none_or(|s| {
+            !s.issued_by_ca
+                || self.now() >= vcc_pki_core::profile::renewal_due(s.not_before, s.not_after)
+        })
+    }
+
+    /// Keep the server's own TLS certificate issued by the intermediate: check every ten
+    /// minutes and renew when due. Runs for the life of the server.
+    pub async fn run_server_tls_renewer(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            if self.server_certificate_due() {
+                self.refresh_server_certificate_if_possible().await;
+            }
+        }
+    }
+
     /// Issue the server certificate if an unlocked intermediate exists; otherwise keep the current one.
     pub async fn refresh_server_certificate_if_possible(&self) {
         if self.intermediate().is_ok() {

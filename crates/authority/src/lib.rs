@@ -5,6 +5,7 @@
 //! This crate has no transport: it depends on no HTTP crate (`cargo tree -p vcc-pki-authority -e
 //! normal` shows no axum, hyper, tower or http). Front ends authenticate a [`Requester`], call the
 //! authority with domain requests and map [`AuthorityError`] to their own wire errors.
+pub mod clock;
 pub mod config;
 pub mod credentials;
 mod error;
@@ -13,6 +14,8 @@ pub mod policy;
 mod principal;
 
 mod ca_setup;
+#[cfg(test)]
+mod clock_tests;
 mod crl_worker;
 mod custody;
 mod issuance;
@@ -31,7 +34,8 @@ pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 
-pub use config::{AuthorityConfig, ServerTls};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AuthorityConfig, ServedValidity, ServerTls};
 pub use error::{AuthorityError, AuthorityResult, Malformed};
 pub use principal::{Principal, Requester};
 use std::sync::{Arc, RwLock};
@@ -41,6 +45,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub struct Authority {
     store: Store,
+    clock: Arc<dyn Clock>,
     config: Arc<AuthorityConfig>,
     keys: RwLock<custody::CaKeys>,
     tls: Arc<dyn ServerTls>,
@@ -64,8 +69,19 @@ impl Authority {
         config: Arc<AuthorityConfig>,
         tls: Arc<dyn ServerTls>,
     ) -> AuthorityResult<Arc<Self>> {
+        Self::load_with_clock(store, config, tls, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Authority::load`], reading time from `clock`.
+    pub async fn load_with_clock(
+        store: Store,
+        config: Arc<AuthorityConfig>,
+        tls: Arc<dyn ServerTls>,
+        clock: Arc<dyn Clock>,
+    ) -> AuthorityResult<Arc<Self>> {
         let authority = Arc::new(Self {
             store,
+            clock,
             keys: RwLock::new(custody::CaKeys::locked_with(config.ca_password.clone())),
             config,
             tls,
@@ -88,6 +104,12 @@ impl Authority {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The authority's time, in whole seconds (as certificates, CRLs and OCSP responses carry it).
+    pub fn now(&self) -> time::OffsetDateTime {
+        let now = self.clock.now();
+        now.replace_nanosecond(0).unwrap_or(now)
     }
 
     /// The stored record behind a client certificate presented over mTLS, if it is one of ours,

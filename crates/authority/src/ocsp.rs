@@ -27,7 +27,7 @@ pub const OCSP_SERVICE_ID: &str = "vcc-pki-ocsp";
 pub const OCSP_SIGNING_PROFILE: &str = "ocsp_signing";
 /// Validity of a responder certificate; it is replaced when half of it has passed, so that every
 /// response it signed (at most [`RESPONSE_LIFETIME`]) expires before it does.
-pub const RESPONDER_LIFETIME: Duration = Duration::days(4);
+pub const RESPONDER_LIFETIME: Duration = vcc_pki_core::profile::validity::OCSP_RESPONDER_LIFETIME;
 /// nextUpdate − thisUpdate of every response; cached responses are re-signed at half of it.
 pub const RESPONSE_LIFETIME: Duration = Duration::days(1);
 /// Most pre-signed responses kept in memory; beyond it responses are signed on demand.
@@ -40,14 +40,14 @@ const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 const ISSUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The responder certificate in use, with its key.
-struct ActiveResponder {
+pub(crate) struct ActiveResponder {
     responder: OcspResponder,
     /// The intermediate it answers for.
     issuer: IssuerIdentity,
     issuer_ca_id: i64,
-    serial: String,
+    pub(crate) serial: String,
     not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
     /// Set when its certificate is revoked: it signs nothing more.
     revoked: AtomicBool,
 }
@@ -159,11 +159,6 @@ impl OcspState {
     }
 }
 
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
-}
-
 /// The status a stored certificate record gives (None: the record is inconsistent).
 fn status_of(record: &CertificateRecord) -> Option<CertificateStatus> {
     if record.status != "revoked" {
@@ -193,8 +188,8 @@ fn sign_with(
     active: &ActiveResponder,
     answers: &[(ocsp::CertId, CertificateStatus)],
     nonce: Option<&ocsp::Extension>,
+    this_update: OffsetDateTime,
 ) -> Result<SignedOcspResponse, vcc_pki_core::CoreError> {
-    let this_update = now();
     let next_update = (this_update + RESPONSE_LIFETIME).min(active.not_after);
     let der = active
         .responder
@@ -250,7 +245,7 @@ impl Authority {
         };
         if let Some(hit) = single_key
             .as_ref()
-            .and_then(|key| self.ocsp.cached(key, now()))
+            .and_then(|key| self.ocsp.cached(key, self.now()))
         {
             return OcspAnswer::Signed {
                 response: hit,
@@ -268,7 +263,7 @@ impl Authority {
                 }
             }
         }
-        let response = match sign_with(&active, &answers, request.nonce.as_ref()) {
+        let response = match sign_with(&active, &answers, request.nonce.as_ref(), self.now()) {
             Ok(r) => Arc::new(r),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP: signing failed");
@@ -307,7 +302,7 @@ impl Authority {
 
     /// The responder to sign with, issuing a new responder certificate first when there is none,
     /// it is due, or the intermediate changed. A sealed CA keeps using a still-valid responder.
-    async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
+    pub(crate) async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
         let current = self.ocsp.responder();
         let intermediate_id = self.intermediate().ok().map(|(id, _)| id);
         let usable = |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| r.usable(now));
@@ -315,11 +310,11 @@ impl Authority {
             r.clone()
                 .filter(|r| r.usable(now) && Some(r.issuer_ca_id) == intermediate_id && !r.due(now))
         };
-        if let Some(r) = fresh(&current, now()) {
+        if let Some(r) = fresh(&current, self.now()) {
             return Some(r);
         }
         if intermediate_id.is_none() {
-            return usable(&current, now());
+            return usable(&current, self.now());
         }
         let recently_failed = self
             .ocsp
@@ -329,12 +324,12 @@ impl Authority {
             .and_then(|f| *f)
             .is_some_and(|t| t.elapsed() < ISSUE_RETRY_AFTER);
         if recently_failed {
-            return usable(&current, now());
+            return usable(&current, self.now());
         }
         let _rotation = self.ocsp.rotation.lock().await;
         // Another task may have rotated while this one waited.
         let current = self.ocsp.responder();
-        if let Some(r) = fresh(&current, now()) {
+        if let Some(r) = fresh(&current, self.now()) {
             return Some(r);
         }
         // A revoked predecessor is replaced, not renewed: the store refuses to renew from a revoked certificate.
@@ -367,7 +362,7 @@ impl Authority {
                 if let Ok(mut f) = self.ocsp.last_issue_failure.lock() {
                     *f = Some(std::time::Instant::now());
                 }
-                usable(&current, now())
+                usable(&current, self.now())
             }
         }
     }
@@ -380,8 +375,11 @@ impl Authority {
     ) -> AuthorityResult<Arc<ActiveResponder>> {
         let (issuer_ca_id, issuer) = self.intermediate()?;
         let serial = Serial::random();
-        let now = now();
-        let (not_before, not_after) = (now - Duration::minutes(1), now + RESPONDER_LIFETIME);
+        let now = self.now();
+        let (not_before, not_after) = (
+            now - vcc_pki_core::profile::validity::LEAF_BACKDATE,
+            now + RESPONDER_LIFETIME,
+        );
         let sign_serial = serial.clone();
         let sign_issuer = issuer.clone();
         let (key, der) = tokio::task::spawn_blocking(move || {
@@ -419,6 +417,7 @@ impl Authority {
             issuer_ca_id,
             not_before,
             not_after,
+            renew_after: vcc_pki_core::profile::renewal_due(not_before, not_after),
             renewed_from: replaces.clone(),
             crl_shard: None,
         };
@@ -483,14 +482,14 @@ impl Authority {
         issuer_ca_id: i64,
         status: CertificateStatus,
     ) -> Option<SignedOcspResponse> {
-        let active = self.ocsp.responder().filter(|a| a.usable(now()))?;
+        let active = self.ocsp.responder().filter(|a| a.usable(self.now()))?;
         if active.issuer_ca_id != issuer_ca_id {
             return None;
         }
         let signed = active
             .issuer
             .cert_id(CertIdHash::Sha1, serial)
-            .and_then(|id| sign_with(&active, &[(id, status)], None));
+            .and_then(|id| sign_with(&active, &[(id, status)], None, self.now()));
         match signed {
             Ok(response) => Some(response),
             Err(e) => {
@@ -640,7 +639,7 @@ impl Authority {
                     cursor,
                 })
                 .await?;
-            let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+            let Some(active) = self.ocsp.responder().filter(|a| a.usable(self.now())) else {
                 return Ok(());
             };
             for record in &page.items {
@@ -671,10 +670,10 @@ impl Authority {
     /// Re-sign cached responses past half their lifetime (or signed by a previous responder)
     /// from the stored status; drop those of expired certificates.
     async fn refresh_due_responses(&self) -> AuthorityResult<()> {
-        let Some(active) = self.ocsp.responder().filter(|a| a.usable(now())) else {
+        let Some(active) = self.ocsp.responder().filter(|a| a.usable(self.now())) else {
             return Ok(());
         };
-        let now = now();
+        let now = self.now();
         let due: Vec<CacheKey> = match self.ocsp.cache.read() {
             Ok(cache) => cache
                 .iter()
@@ -697,7 +696,7 @@ impl Authority {
                 continue;
             };
             let cert_id = active.issuer.cert_id(hash, &serial)?;
-            let response = sign_with(&active, &[(cert_id, status)], None)?;
+            let response = sign_with(&active, &[(cert_id, status)], None, self.now())?;
             self.ocsp
                 .insert_if_current((serial, hash), Arc::new(response), epoch);
         }

@@ -13,6 +13,9 @@ impl ServerTls for NoTls {
         Ok(())
     }
     fn set_client_trust(&self, _: &[Vec<u8>]) {}
+    fn served(&self) -> Option<crate::ServedValidity> {
+        None
+    }
 }
 
 impl Authority {
@@ -102,7 +105,7 @@ async fn issue_leaf(authority: &Authority, ctx: &Requester, name: &str) -> Seria
 async fn presigned(authority: &Authority, serial: &Serial) -> Arc<SignedOcspResponse> {
     let key = (serial.clone(), CertIdHash::Sha1);
     for _ in 0..6000 {
-        if let Some(r) = authority.ocsp.cached(&key, now()) {
+        if let Some(r) = authority.ocsp.cached(&key, authority.now()) {
             return r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -137,7 +140,7 @@ async fn presigning_thread_caches_good_and_drops_jobs_older_than_a_revocation() 
     presigned(&authority, &b).await;
     assert!(authority
         .ocsp
-        .cached(&(a.clone(), CertIdHash::Sha1), now())
+        .cached(&(a.clone(), CertIdHash::Sha1), authority.now())
         .is_none());
     // With a current epoch the same job is cached.
     authority.ocsp_issued(&a, issuer_ca_id, authority.ocsp_epoch());
@@ -183,7 +186,7 @@ async fn revocation_replaces_cached_responses_and_responders_rotate() {
         .ocsp
         .cached(
             &(Serial::from_hex(&serial).unwrap(), CertIdHash::Sha1),
-            now(),
+            authority.now(),
         )
         .unwrap();
     let revoked = read_response(&cached.der).unwrap();
@@ -244,7 +247,7 @@ async fn revocation_replaces_cached_responses_and_responders_rotate() {
                 Serial::from_hex("0123456789abcdef").unwrap(),
                 CertIdHash::Sha1
             ),
-            now()
+            authority.now()
         )
         .is_none());
 }

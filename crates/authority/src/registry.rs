@@ -4,7 +4,7 @@
 use crate::credentials::{new_token, token_hash, ENROLLMENT_TOKEN_PREFIX};
 use crate::policy::{allowed_names, permit, validate_service_id, Action, Names, Subject};
 use crate::{Authority, AuthorityError, AuthorityResult, Principal, Requester};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use vcc_pki_store::{NewService, ServiceRecord};
 use zeroize::Zeroizing;
 
@@ -94,7 +94,7 @@ impl Authority {
                 action,
                 subject,
                 &requested,
-                OffsetDateTime::now_utc(),
+                self.now(),
             ) {
                 return Err(ctx
                     .deny(&self.store, ACTION, Some(&req.service_id), refusal)
@@ -130,7 +130,7 @@ impl Authority {
             )));
         }
         let token = Zeroizing::new(new_token(ENROLLMENT_TOKEN_PREFIX));
-        let expires = OffsetDateTime::now_utc() + Duration::hours(i64::from(ttl));
+        let expires = self.now() + Duration::hours(i64::from(ttl));
         let record = NewService {
             service_id: req.service_id.clone(),
             service_name: name.to_string(),
@@ -177,7 +177,7 @@ impl Authority {
             service: None,
             current_serial: None,
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         match permit(
             &ctx.principal,
             ctx.bad_token,

@@ -1,5 +1,5 @@
 //! Certificate signing requests: parsed and verified with x509-parser, then reduced to the
-//! few facts policy may use. Nothing else in a CSR is trusted or copied (see DESIGN.md, rcgen traps).
+//! few facts policy may use. Nothing else in a CSR is trusted or copied (rcgen would copy requested extensions, CA:TRUE included).
 use crate::names::normalize_dns_name;
 use crate::{CoreError, KeyType};
 use std::net::IpAddr;

@@ -34,6 +34,9 @@ pub enum CoreError {
     Pem(String),
     #[error("cryptographic failure: {0}")]
     Crypto(String),
+    /// A certificate template broke its profile's invariants; it was not signed.
+    #[error("refused to sign: {0}")]
+    ProfileViolation(String),
 }
 
 impl From<rcgen::Error> for CoreError {

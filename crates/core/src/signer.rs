@@ -127,9 +127,21 @@ impl IssuingAuthority {
 
     /// Sign a service (end-entity) certificate. Everything in it comes from `request`, which the
     /// authority built from policy; nothing is copied from a CSR except its public key.
-    pub fn issue_leaf(&self, request: &LeafRequest) -> Result<Vec<u8>, CoreError> {
+    /// Returns the DER and the validity it carries (clamped to this CA's own notAfter).
+    pub fn issue_leaf(
+        &self,
+        request: &LeafRequest,
+    ) -> Result<(Vec<u8>, profile::Validity), CoreError> {
         let (params, subject_key) = profile::leaf_params(request, self.not_after)?;
-        Ok(params.signed_by(&subject_key, &self.issuer)?.der().to_vec())
+        profile::check_leaf_template(&params, self.not_after)?;
+        let validity = profile::Validity {
+            not_before: params.not_before,
+            not_after: params.not_after,
+        };
+        Ok((
+            params.signed_by(&subject_key, &self.issuer)?.der().to_vec(),
+            validity,
+        ))
     }
 
     /// Sign a delegated OCSP responder certificate for `subject_key` (see

@@ -52,7 +52,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             "the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)"
         );
     }
-    if server_certificate_due(&tls) {
+    if authority.server_certificate_due() {
         authority.refresh_server_certificate_if_possible().await;
     }
 
@@ -61,7 +61,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(authority.clone().run_ocsp_worker());
     tokio::spawn(authority.clone().run_ocsp_revocation_follower());
     tokio::spawn(authority.clone().run_ca_follower());
-    tokio::spawn(server_certificate_renewal(authority.clone(), tls.clone()));
+    tokio::spawn(authority.clone().run_server_tls_renewer());
 
     let state = AppState {
         store,
@@ -147,29 +147,6 @@ async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Resu
         token.as_str()
     );
     Ok(())
-}
-
-/// Renew the server's own TLS certificate when a third of its lifetime remains.
-async fn server_certificate_renewal(authority: Arc<Authority>, tls: Arc<TlsState>) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        if server_certificate_due(&tls) {
-            authority.refresh_server_certificate_if_possible().await;
-        }
-    }
-}
-
-/// The served certificate is self-signed, or has less than a third of its lifetime left.
-fn server_certificate_due(tls: &TlsState) -> bool {
-    tls.served().is_none_or(|s| {
-        let (Ok(nb), Ok(na)) = (
-            vcc_pki_store::parse_time(&s.not_before),
-            vcc_pki_store::parse_time(&s.not_after),
-        ) else {
-            return true;
-        };
-        !s.issued_by_ca || time::OffsetDateTime::now_utc() > na - (na - nb) / 3
-    })
 }
 
 async fn shutdown_on_signal(handles: Vec<axum_server::Handle<SocketAddr>>) {

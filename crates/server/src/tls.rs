@@ -110,28 +110,13 @@ impl TlsState {
     /// Start with a fresh self-signed certificate (memory only) for localhost and the host's addresses.
     pub fn new_self_signed(dns_names: &[String]) -> anyhow::Result<Arc<Self>> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut names = vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-            "::1".to_string(),
-        ];
-        names.extend(dns_names.iter().cloned());
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = rcgen::CertificateParams::new(names)?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "VCC PKI bootstrap (self-signed)");
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + time::Duration::days(30);
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(
-            vcc_pki_core::Serial::random().as_bytes(),
-        ));
-        let cert = params.self_signed(&key)?;
+        let bootstrap = vcc_pki_core::profile::server_tls::bootstrap_certificate(
+            dns_names,
+            time::OffsetDateTime::now_utc(),
+        )?;
         let certified = CertifiedKey::from_der(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            vec![CertificateDer::from(bootstrap.certificate_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bootstrap.key_pkcs8.to_vec())),
             &provider,
         )?;
         Ok(Arc::new(Self {
@@ -140,8 +125,8 @@ impl TlsState {
             current: RwLock::new(ServedCertificate {
                 key: Arc::new(certified),
                 issued_by_ca: false,
-                not_before: vcc_pki_store::format_time(params.not_before),
-                not_after: vcc_pki_store::format_time(params.not_after),
+                not_before: vcc_pki_store::format_time(bootstrap.validity.not_before),
+                not_after: vcc_pki_store::format_time(bootstrap.validity.not_after),
             }),
             client_verifier: RwLock::new(None),
         }))
@@ -343,5 +328,14 @@ impl vcc_pki_authority::ServerTls for TlsState {
 
     fn set_client_trust(&self, ca_ders: &[Vec<u8>]) {
         TlsState::set_client_trust(self, ca_ders)
+    }
+
+    fn served(&self) -> Option<vcc_pki_authority::ServedValidity> {
+        let s = TlsState::served(self)?;
+        Some(vcc_pki_authority::ServedValidity {
+            issued_by_ca: s.issued_by_ca,
+            not_before: vcc_pki_store::parse_time(&s.not_before).ok()?,
+            not_after: vcc_pki_store::parse_time(&s.not_after).ok()?,
+        })
     }
 }

@@ -247,7 +247,7 @@ async fn insert_schedules(
             .get(&c.serial_number)
             .copied()
             .ok_or_else(|| StoreError::Corrupt("inserted certificate without an id".into()))?;
-        let renew_after = c.not_before + (c.not_after - c.not_before) * 2 / 3;
+        let renew_after = c.renew_after;
         query = query
             .bind(id)
             .bind(c.service_id.clone())

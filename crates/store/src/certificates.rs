@@ -24,6 +24,8 @@ pub struct NewCertificate {
     pub renewed_from: Option<String>,
     /// The CRL shard named in the certificate's CRL distribution point; `None`: the complete CRL only.
     pub crl_shard: Option<i64>,
+    /// When the rotation schedule says renewal is due (the profile's rule, decided by the caller).
+    pub renew_after: OffsetDateTime,
 }
 
 /// A stored certificate with its derived status.
@@ -281,8 +283,7 @@ pub(crate) async fn insert_certificate_in(
             other => StoreError::Database(other),
         })?
         .try_get::<i64, _>(0)?;
-        // Renewal is due two thirds into the lifetime.
-        let renew_after = cert.not_before + (cert.not_after - cert.not_before) * 2 / 3;
+        let renew_after = cert.renew_after;
         sqlx::query(
             "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES ($1,$2,$3,$4)",
         )

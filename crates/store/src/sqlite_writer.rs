@@ -110,7 +110,7 @@ impl SqliteWriter {
                     c.crl_shard,
                 ])?;
                 let id = tx.last_insert_rowid();
-                let renew_after = c.not_before + (c.not_after - c.not_before) * 2 / 3;
+                let renew_after = c.renew_after;
                 schedule.execute(params![id, c.service_id, format_time(renew_after), now])?;
                 if let Some(previous) = &c.renewed_from {
                     renewed.execute(params![now, previous])?;

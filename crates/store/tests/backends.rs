@@ -160,6 +160,7 @@ fn new_certificate(
         not_after: now + time::Duration::days(30),
         renewed_from,
         crl_shard: Some(i64::from(n % 4)),
+        renew_after: now + time::Duration::days(20),
     }
 }
 

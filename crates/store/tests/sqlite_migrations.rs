@@ -48,6 +48,7 @@ fn certificate(n: u32) -> NewCertificate {
         not_after: now + time::Duration::days(if matches!(n % 3, 0) { 5 } else { 60 }),
         renewed_from: None,
         crl_shard: Some(i64::from(n % 4)),
+        renew_after: now + time::Duration::days(20),
     }
 }
 

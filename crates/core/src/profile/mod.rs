@@ -1,4 +1,9 @@
-//! X.509 profiles of SPEC §6: what goes into a root, an intermediate and a service certificate.
+//! What goes into a certificate (SPEC §6): the one home of the root, intermediate, service,
+//! OCSP responder and server TLS profiles, with their validity rules in [`validity`].
+pub mod server_tls;
+pub mod validity;
+pub use validity::{renewal_due, DistributionUrls, Validity};
+
 use crate::names::normalize_dns_name;
 use crate::{CoreError, KeyType, Serial};
 use rcgen::{
@@ -93,6 +98,10 @@ impl LeafProfile {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
 
 /// Everything a service certificate contains, decided by the authority's policy.
 #[derive(Debug, Clone)]
@@ -271,6 +280,55 @@ pub(crate) fn leaf_params(
     let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.subject_public_key_info)
         .map_err(|e| CoreError::UnsupportedKey(e.to_string()))?;
     Ok((params, spki))
+}
+
+/// The invariants every service certificate holds, checked on the template before it is signed
+/// (as Boulder lints before it signs): a bug in the code that filled it in refuses to sign
+/// instead of issuing a certificate outside its profile.
+pub(crate) fn check_leaf_template(
+    params: &CertificateParams,
+    issuer_not_after: OffsetDateTime,
+) -> Result<(), CoreError> {
+    let broken = |what: &str| Err(CoreError::ProfileViolation(what.to_string()));
+    if !matches!(params.is_ca, IsCa::ExplicitNoCa) {
+        return broken("a service certificate must say CA:FALSE");
+    }
+    if params.key_usages.is_empty()
+        || params
+            .key_usages
+            .iter()
+            .any(|u| matches!(u, KeyUsagePurpose::KeyCertSign | KeyUsagePurpose::CrlSign))
+    {
+        return broken("a service certificate signs no certificates or CRLs");
+    }
+    if params.extended_key_usages.is_empty()
+        || params.extended_key_usages.iter().any(|u| {
+            !matches!(
+                u,
+                ExtendedKeyUsagePurpose::ServerAuth | ExtendedKeyUsagePurpose::ClientAuth
+            )
+        })
+    {
+        return broken("a service certificate's EKU is serverAuth and/or clientAuth");
+    }
+    if params.subject_alt_names.is_empty() {
+        return broken("a service certificate names at least one DNS name or IP address");
+    }
+    if params.serial_number.is_none() {
+        return broken("a certificate needs a random serial");
+    }
+    if params.not_after <= params.not_before || params.not_after > issuer_not_after {
+        return broken("validity must be non-empty and within the issuer's");
+    }
+    let longest =
+        time::Duration::days(i64::from(validity::LEAF_MAX_DAYS)) + validity::LEAF_BACKDATE;
+    if params.not_after - params.not_before > longest {
+        return broken("validity longer than the profile's maximum");
+    }
+    if !params.use_authority_key_identifier_extension {
+        return broken("a service certificate carries the issuer's key identifier");
+    }
+    Ok(())
 }
 
 /// AuthorityInfoAccess (RFC 5280 §4.2.2.1): SEQUENCE OF AccessDescription { accessMethod OID,

@@ -1,0 +1,144 @@
+//! Time-driven rules, tested by moving an injected clock instead of sleeping: enrollment token
+//! expiry, the server TLS certificate's renewal window, OCSP responder rotation and CRL refresh.
+use crate::registry::ServiceRegistration;
+use crate::*;
+use std::sync::{Arc, Mutex};
+use time::Duration;
+use vcc_pki_store::{CaLevel, Store};
+
+/// The server's TLS listener, remembering what it was given to serve.
+#[derive(Default)]
+struct RecordingTls(Mutex<Option<ServedValidity>>);
+
+impl ServerTls for RecordingTls {
+    fn install(&self, _: &str, _: &str, _: &[u8], nb: &str, na: &str) -> Result<(), String> {
+        let parse = |t: &str| vcc_pki_store::parse_time(t).map_err(|e| e.to_string());
+        *self.0.lock().unwrap() = Some(ServedValidity {
+            issued_by_ca: true,
+            not_before: parse(nb)?,
+            not_after: parse(na)?,
+        });
+        Ok(())
+    }
+    fn set_client_trust(&self, _: &[Vec<u8>]) {}
+    fn served(&self) -> Option<ServedValidity> {
+        *self.0.lock().unwrap()
+    }
+}
+
+async fn authority(dir: &std::path::Path) -> (Arc<Authority>, Arc<ManualClock>, Arc<RecordingTls>) {
+    let mut config = AuthorityConfig::new(dir.to_path_buf());
+    config.ca_password = Some(zeroize::Zeroizing::new("correct horse battery".into()));
+    let store = Store::open(&format!("sqlite://{}", dir.join("pki.db").display()))
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let tls = Arc::new(RecordingTls::default());
+    let authority = Authority::load_with_clock(store, Arc::new(config), tls.clone(), clock.clone())
+        .await
+        .unwrap();
+    let admin = Requester::new(Principal::Admin);
+    for level in [CaLevel::Root, CaLevel::Intermediate] {
+        let req = CaCreateRequest {
+            common_name: format!("{level:?} CA"),
+            country: None,
+            organization: Some("VCC".into()),
+            key_type: Some("ecdsa-p256".into()),
+            validity_years: None,
+            password: None,
+        };
+        authority.create_ca(&admin, level, req).await.unwrap();
+    }
+    (authority, clock, tls)
+}
+
+#[tokio::test]
+async fn an_enrollment_token_expires_on_the_authoritys_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, clock, _) = authority(dir.path()).await;
+    let admin = Requester::new(Principal::Admin);
+    let register = |id: &str| ServiceRegistration {
+        service_id: id.into(),
+        service_name: id.into(),
+        enrollment_ttl_hours: Some(1),
+        ..Default::default()
+    };
+    let enroll = |token: &str| {
+        Requester::new(Principal::Enrollment {
+            token_hash: credentials::token_hash(token),
+        })
+    };
+    let issue = |id: &str| IssueRequest {
+        service_id: id.into(),
+        common_name: id.into(),
+        ..Default::default()
+    };
+    let early = authority
+        .register_service(&admin, register("early"))
+        .await
+        .unwrap();
+    let late = authority
+        .register_service(&admin, register("late"))
+        .await
+        .unwrap();
+    clock.advance(Duration::minutes(59));
+    let token = early.enrollment_token.unwrap();
+    authority
+        .issue(&enroll(&token), issue("early"))
+        .await
+        .unwrap();
+    clock.advance(Duration::minutes(2));
+    let token = late.enrollment_token.unwrap();
+    let refused = authority.issue(&enroll(&token), issue("late")).await;
+    assert!(
+        matches!(refused, Err(AuthorityError::Unauthenticated(_))),
+        "{:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn the_server_certificate_is_due_with_a_third_of_its_life_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, clock, tls) = authority(dir.path()).await;
+    // Creating the intermediate issued the server's certificate (90 days).
+    let served = tls.served().expect("a CA-issued server certificate");
+    assert_eq!((served.not_after - served.not_before).whole_days(), 90);
+    assert!(!authority.server_certificate_due());
+    clock.advance(Duration::days(59));
+    assert!(!authority.server_certificate_due());
+    clock.advance(Duration::days(1));
+    assert!(authority.server_certificate_due());
+    authority.refresh_server_certificate_if_possible().await;
+    let renewed = tls.served().unwrap();
+    assert!(renewed.not_before > served.not_before);
+    assert!(!authority.server_certificate_due());
+}
+
+#[tokio::test]
+async fn the_ocsp_responder_rotates_at_half_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, clock, _) = authority(dir.path()).await;
+    let first = authority.ocsp_responder().await.expect("a responder");
+    clock.advance(RESPONDER_LIFETIME / 2 - Duration::hours(1));
+    let same = authority.ocsp_responder().await.unwrap();
+    assert_eq!(same.serial, first.serial);
+    clock.advance(Duration::hours(2));
+    let next = authority.ocsp_responder().await.unwrap();
+    assert_ne!(
+        next.serial, first.serial,
+        "rotated once half its life had passed"
+    );
+    assert!(next.not_after > first.not_after);
+}
+
+#[tokio::test]
+async fn crls_are_due_for_refresh_two_thirds_into_their_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, clock, _) = authority(dir.path()).await;
+    authority.build_crl_now(None).await.unwrap();
+    let due_in = authority.refresh_due_in();
+    assert_eq!(due_in.whole_hours(), 16);
+    clock.advance(Duration::hours(16));
+    assert!(authority.refresh_due_in() <= Duration::ZERO);
+}

@@ -1,0 +1,133 @@
+//! How long each kind of certificate lives, how far it is backdated, and when it is due for
+//! renewal: the one home of these numbers.
+use time::{Duration, OffsetDateTime};
+
+/// A service certificate's lifetime when the request names none, days.
+pub const LEAF_DEFAULT_DAYS: u32 = 365;
+/// The longest a service certificate may live, days (CA/B Forum's former 825-day limit).
+pub const LEAF_MAX_DAYS: u32 = 825;
+/// notBefore of a service, OCSP responder or server TLS certificate lies this far in the past,
+/// for relying parties whose clocks lag.
+pub const LEAF_BACKDATE: Duration = Duration::minutes(1);
+/// notBefore of a CA certificate lies this far in the past.
+pub const CA_BACKDATE: Duration = Duration::minutes(5);
+/// The server's own TLS certificate, issued by the intermediate, lives this long.
+pub const SERVER_TLS_DAYS: u32 = 90;
+/// The self-signed TLS certificate the server uses until a CA exists.
+pub const BOOTSTRAP_TLS_DAYS: i64 = 30;
+/// A delegated OCSP responder certificate lives this long; it is replaced at half-life, so every
+/// response it signed (one day at most) expires before it does.
+pub const OCSP_RESPONDER_LIFETIME: Duration = Duration::days(4);
+
+/// notBefore and notAfter of a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// A leaf issued at `now` for `days`, backdated by [`LEAF_BACKDATE`].
+    pub fn leaf(now: OffsetDateTime, days: u32) -> Self {
+        Self {
+            not_before: now - LEAF_BACKDATE,
+            not_after: now + Duration::days(i64::from(days)),
+        }
+    }
+
+    /// A CA certificate issued at `now` for `years`, backdated by [`CA_BACKDATE`].
+    pub fn ca(now: OffsetDateTime, years: u32) -> Self {
+        Self {
+            not_before: now - CA_BACKDATE,
+            not_after: now + Duration::days(365 * i64::from(years)),
+        }
+    }
+
+    /// Never past the issuer's own notAfter (a certificate cannot outlive its issuer).
+    pub fn clamped_to(self, issuer_not_after: OffsetDateTime) -> Self {
+        Self {
+            not_before: self.not_before,
+            not_after: self.not_after.min(issuer_not_after),
+        }
+    }
+
+    /// When renewal is due: see [`renewal_due`].
+    pub fn renewal_due(&self) -> OffsetDateTime {
+        renewal_due(self.not_before, self.not_after)
+    }
+}
+
+/// Renewal is due two thirds into a certificate's lifetime, when a third of it is left. One rule
+/// for the rotation schedule in the store and the server's own TLS certificate.
+pub fn renewal_due(not_before: OffsetDateTime, not_after: OffsetDateTime) -> OffsetDateTime {
+    not_before + (not_after - not_before) * 2 / 3
+}
+
+/// The URLs a certificate names when the CA has a public base URL: the CRL distribution point
+/// (a shard's CRL, or the complete one), the OCSP responder and the issuer's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionUrls {
+    pub crl: String,
+    pub ocsp: String,
+    pub ca_issuers: String,
+}
+
+impl DistributionUrls {
+    pub fn new(public_url: &str, crl_shard: Option<i64>) -> Self {
+        let base = public_url.trim_end_matches('/');
+        Self {
+            crl: crl_url(base, crl_shard),
+            ocsp: format!("{base}/ocsp"),
+            ca_issuers: format!("{base}/ca/intermediate.crt"),
+        }
+    }
+}
+
+/// `/crl` for the complete CRL, `/crl/{shard}` for a partition.
+pub fn crl_url(public_url: &str, shard: Option<i64>) -> String {
+    let base = public_url.trim_end_matches('/');
+    match shard {
+        Some(k) => format!("{base}/crl/{k}"),
+        None => format!("{base}/crl"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn leaf_is_backdated_and_clamped_to_its_issuer() {
+        let v = Validity::leaf(t0(), 10);
+        assert_eq!(v.not_before, t0() - Duration::minutes(1));
+        assert_eq!(v.not_after, t0() + Duration::days(10));
+        let issuer_end = t0() + Duration::days(3);
+        assert_eq!(v.clamped_to(issuer_end).not_after, issuer_end);
+        assert_eq!(v.clamped_to(t0() + Duration::days(30)), v);
+    }
+
+    #[test]
+    fn renewal_is_due_with_a_third_left() {
+        let v = Validity {
+            not_before: t0(),
+            not_after: t0() + Duration::days(90),
+        };
+        assert_eq!(v.renewal_due(), t0() + Duration::days(60));
+    }
+
+    #[test]
+    fn urls_name_the_shard() {
+        let u = DistributionUrls::new("http://pki.example/", Some(7));
+        assert_eq!(u.crl, "http://pki.example/crl/7");
+        assert_eq!(u.ocsp, "http://pki.example/ocsp");
+        assert_eq!(u.ca_issuers, "http://pki.example/ca/intermediate.crt");
+        assert_eq!(
+            crl_url("http://pki.example", None),
+            "http://pki.example/crl"
+        );
+    }
+}
