@@ -1,6 +1,5 @@
 //! The admin CLI, run as a real binary against a real server.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 

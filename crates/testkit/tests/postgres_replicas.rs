@@ -1,7 +1,6 @@
 //! Several `vcc-pki serve` replicas over one PostgreSQL database (SPEC §7, issue #5). These tests
 //! always need PostgreSQL: they fail, never skip, when it cannot be reached.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 use std::collections::HashSet;
 

@@ -1,7 +1,6 @@
 //! RFC 5280 conformance with independent tools: `openssl verify -x509_strict` for every key type,
 //! and pkilint's PKIX linters on root, intermediate, RSA and EC leaves, and the CRL.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 
 const KEY_TYPES: [&str; 6] = [

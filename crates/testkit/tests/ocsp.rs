@@ -1,7 +1,6 @@
 //! The OCSP responder (RFC 6960 / 5019) against `openssl ocsp` and pkilint, over the plain-HTTP
 //! listener that the certificates' AIA names, with POST and GET; plus its refusals.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::{json, Value};
 use std::path::Path;
 

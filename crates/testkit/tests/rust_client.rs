@@ -1,7 +1,6 @@
 //! The Rust client against the real server: enrollment with a client-made key, mTLS between two
 //! services with hot certificate swap, revocation-aware verification, background renewal.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

@@ -1,6 +1,5 @@
 //! The seed workflow end to end over HTTPS, checked with openssl and sqlite3.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,8 +1,7 @@
 //! PostgreSQL restarted under load (issue #5): requests fail with 503 problem+json meanwhile and
 //! succeed again afterwards without restarting vcc-pki; nothing is half-written. Needs PostgreSQL
 //! and the right to stop and start its cluster (`pg_ctlcluster`, as root in CI).
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};

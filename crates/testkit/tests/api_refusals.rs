@@ -1,7 +1,6 @@
 //! Bad input and the negative authorisation matrix: every refusal is a 4xx problem document,
 //! refusals are audited, and nothing is issued.
-mod common;
-use common::*;
+use vcc_pki_testkit::*;
 use serde_json::json;
 
 /// Certificates issued to services: the server's own TLS and OCSP-responder certificates are

@@ -1,6 +1,8 @@
 //! Test kit: starts the real `vcc-pki serve` on a free loopback port with a temp data dir and
 //! talks HTTPS to it, checking results with independent tools (openssl, python's sqlite3, pkilint).
-#![allow(dead_code)]
+//!
+//! The server binary is `VCC_PKI_BIN`, or `vcc-pki` in the target directory the tests run from
+//! (`cargo test --workspace` builds it first; alone, `cargo build -p vcc-pki` first).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -87,7 +89,25 @@ fn rand_u64() -> u64 {
 }
 
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_vcc-pki")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("VCC_PKI_BIN") {
+            return path;
+        }
+        // target/<profile>/deps/<test executable>  ->  target/<profile>/vcc-pki
+        let exe = std::env::current_exe().expect("the test executable's path");
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|dir| dir.join("vcc-pki"))
+            .expect("a target directory");
+        assert!(
+            bin.exists(),
+            "{} not found: run `cargo build -p vcc-pki` first (`cargo test --workspace` does), or set VCC_PKI_BIN",
+            bin.display()
+        );
+        bin.to_string_lossy().into_owned()
+    })
 }
 
 // The child is owned by TestServer, whose Drop kills and waits for it.
