@@ -2,7 +2,7 @@
 //! maps them once (REST to problem+json in `vcc-pki-server::problem`, ACME to
 //! `urn:ietf:params:acme:error:*`).
 use vcc_pki_core::CoreError;
-use vcc_pki_store::StoreError;
+use vcc_pki_store::{Refusal, StoreError};
 
 /// Which part of a request is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,10 @@ impl From<StoreError> for AuthorityError {
         match e {
             StoreError::Conflict(d) => Self::conflict(d),
             StoreError::NotFound(d) => Self::not_found(format!("{d} not found")),
-            StoreError::Refused(d) => Self::forbidden(d),
+            StoreError::Refused(r @ Refusal::EnrollmentUsed) => {
+                Self::unauthenticated(r.to_string())
+            }
+            StoreError::Refused(r) => Self::forbidden(r.to_string()),
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::unavailable("the database is unavailable; retry shortly")

@@ -431,13 +431,11 @@ impl Authority {
             Ok(_) => self.ocsp_issued(&serial, issuer_id, ocsp_epoch),
             // Policy re-checked inside the transaction (revoked predecessor, compromised key, token
             // used meanwhile): a refusal, audited like the others.
-            Err(StoreError::Refused(detail)) => {
-                let err = if effects.consume_enrollment.is_some() {
-                    AuthorityError::unauthenticated(detail)
-                } else {
-                    AuthorityError::forbidden(detail)
-                };
-                return Err(ctx.deny(&self.store, action, Some(service_id), err).await);
+            Err(refused @ StoreError::Refused(_)) => {
+                let refusal = AuthorityError::from(refused);
+                return Err(ctx
+                    .deny(&self.store, action, Some(service_id), refusal)
+                    .await);
             }
             Err(e) => return Err(e.into()),
         }

@@ -1,7 +1,7 @@
 //! The admin CLI, run as a real binary against a real server.
-use vcc_pki_testkit::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
+use vcc_pki_testkit::*;
 
 struct Cli<'a> {
     server: &'a TestServer,

@@ -8,6 +8,7 @@
 use crate::audit::append_many;
 use crate::certificates::NewCertificate;
 use crate::services::NewService;
+use crate::Refusal;
 use crate::{
     format_time, json_list, list_placeholders, values_placeholders, AuditEntry, Backend, Result,
     StoreError,
@@ -35,7 +36,7 @@ pub(crate) async fn insert_batch(
 
     let compromised = compromised_keys(tx, backend, items).await?;
     let predecessors = predecessor_statuses(tx, backend, items).await?;
-    let refusals: Vec<Option<String>> = items
+    let refusals: Vec<Option<Refusal>> = items
         .iter()
         .map(|item| refusal(item.cert, &predecessors, &compromised))
         .collect();
@@ -71,17 +72,15 @@ pub(crate) fn refusal(
     cert: &NewCertificate,
     predecessors: &HashMap<String, String>,
     compromised: &HashSet<String>,
-) -> Option<String> {
+) -> Option<Refusal> {
     if let Some(previous) = &cert.renewed_from {
         if predecessors.get(previous).map(String::as_str) != Some("active") {
-            return Some(format!(
-                "certificate {previous} is revoked and cannot be renewed"
-            ));
+            return Some(Refusal::PredecessorNotActive(previous.clone()));
         }
     }
     compromised
         .contains(&cert.public_key_sha256)
-        .then(|| "this public key was revoked for keyCompromise and is blocked".to_string())
+        .then_some(Refusal::KeyCompromised)
 }
 
 async fn create_services(

@@ -1,6 +1,7 @@
 //! Service certificates: issuance records, inventory queries and revocation.
 use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
+use crate::Refusal;
 use crate::{format_time, json_list, parse_json_list, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
@@ -224,9 +225,7 @@ pub(crate) async fn insert_certificate_in(
             .execute(&mut **tx)
             .await?;
             if used.rows_affected() != 1 {
-                return Err(StoreError::Refused(
-                    "the enrollment token was used meanwhile".into(),
-                ));
+                return Err(StoreError::Refused(Refusal::EnrollmentUsed));
             }
         }
         // Checked inside the write transaction, so a concurrent revocation cannot slip between
@@ -238,8 +237,8 @@ pub(crate) async fn insert_certificate_in(
                     .fetch_optional(&mut **tx)
                     .await?;
             if status.as_ref().is_none_or(|(s,)| s != "active") {
-                return Err(StoreError::Refused(format!(
-                    "certificate {previous} is revoked and cannot be renewed"
+                return Err(StoreError::Refused(Refusal::PredecessorNotActive(
+                    previous.clone(),
                 )));
             }
         }
@@ -249,9 +248,7 @@ pub(crate) async fn insert_certificate_in(
                 .fetch_one(&mut **tx)
                 .await?;
         if compromised > 0 {
-            return Err(StoreError::Refused(
-                "this public key was revoked for keyCompromise and is blocked".into(),
-            ));
+            return Err(StoreError::Refused(Refusal::KeyCompromised));
         }
         let id = sqlx::query(
             "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,

@@ -6,6 +6,7 @@
 
 mod audit;
 mod batch_insert;
+#[cfg(feature = "bench")]
 mod bench;
 mod ca;
 mod certificates;
@@ -16,6 +17,21 @@ mod sqlite_writer;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
+
+/// Why a write transaction refused an issuance: rules re-checked inside it, so that a concurrent
+/// change cannot slip between the authority's check and the insert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The enrollment token was used by a concurrent request.
+    #[error("the enrollment token was used meanwhile")]
+    EnrollmentUsed,
+    /// The certificate being renewed is no longer active (revoked meanwhile).
+    #[error("certificate {0} is revoked and cannot be renewed")]
+    PredecessorNotActive(String),
+    /// The subject key was revoked for keyCompromise.
+    #[error("this public key was revoked for keyCompromise and is blocked")]
+    KeyCompromised,
+}
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateFilter, CertificatePage, CertificateRecord, IssueEffects, NewCertificate,
@@ -44,9 +60,9 @@ pub enum StoreError {
     /// The database could not take the write (connection lost, writer stopped).
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// Policy enforced inside a transaction refused the change (revoked or compromised key, used token).
+    /// Policy enforced inside a transaction refused the change.
     #[error("refused: {0}")]
-    Refused(String),
+    Refused(Refusal),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("unsupported database URL '{0}' (expected sqlite://PATH or postgres://…)")]

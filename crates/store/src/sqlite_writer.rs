@@ -62,7 +62,7 @@ impl SqliteWriter {
         create_services(&tx, items, &now)?;
         let compromised = compromised_keys(&tx, items)?;
         let predecessors = predecessor_statuses(&tx, items)?;
-        let refusals: Vec<Option<String>> = items
+        let refusals: Vec<Option<crate::Refusal>> = items
             .iter()
             .map(|item| refusal(item.cert, &predecessors, &compromised))
             .collect();

@@ -1,7 +1,7 @@
 //! The seed workflow end to end over HTTPS, checked with openssl and sqlite3.
-use vcc_pki_testkit::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
+use vcc_pki_testkit::*;
 
 #[tokio::test]
 async fn first_start_creates_private_data_dir_schema_and_admin_token() {

@@ -1,7 +1,7 @@
 //! Bad input and the negative authorisation matrix: every refusal is a 4xx problem document,
 //! refusals are audited, and nothing is issued.
-use vcc_pki_testkit::*;
 use serde_json::json;
+use vcc_pki_testkit::*;
 
 /// Certificates issued to services: the server's own TLS and OCSP-responder certificates are
 /// issued in the background (the responder right after the intermediate appears) and do not count.

@@ -1,7 +1,7 @@
 //! RFC 5280 conformance with independent tools: `openssl verify -x509_strict` for every key type,
 //! and pkilint's PKIX linters on root, intermediate, RSA and EC leaves, and the CRL.
-use vcc_pki_testkit::*;
 use serde_json::json;
+use vcc_pki_testkit::*;
 
 const KEY_TYPES: [&str; 6] = [
     "rsa-2048",

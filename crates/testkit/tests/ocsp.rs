@@ -1,8 +1,8 @@
 //! The OCSP responder (RFC 6960 / 5019) against `openssl ocsp` and pkilint, over the plain-HTTP
 //! listener that the certificates' AIA names, with POST and GET; plus its refusals.
-use vcc_pki_testkit::*;
 use serde_json::{json, Value};
 use std::path::Path;
+use vcc_pki_testkit::*;
 
 /// Files an `openssl ocsp` run needs, written into the test dir.
 struct Chain {

@@ -1,8 +1,8 @@
 //! Several `vcc-pki serve` replicas over one PostgreSQL database (SPEC §7, issue #5). These tests
 //! always need PostgreSQL: they fail, never skip, when it cannot be reached.
-use vcc_pki_testkit::*;
 use serde_json::json;
 use std::collections::HashSet;
+use vcc_pki_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_one_database_without_losing_anything() {

@@ -1,12 +1,12 @@
 //! PostgreSQL restarted under load (issue #5): requests fail with 503 problem+json meanwhile and
 //! succeed again afterwards without restarting vcc-pki; nothing is half-written. Needs PostgreSQL
 //! and the right to stop and start its cluster (`pg_ctlcluster`, as root in CI).
-use vcc_pki_testkit::*;
 use serde_json::json;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use vcc_pki_testkit::*;
 
 fn pg_ctl(action: &str) -> (bool, String) {
     let version = std::env::var("VCC_PG_CLUSTER_VERSION").unwrap_or_else(|_| "15".into());

@@ -1,12 +1,12 @@
 //! The Rust client against the real server: enrollment with a client-made key, mTLS between two
 //! services with hot certificate swap, revocation-aware verification, background renewal.
-use vcc_pki_testkit::*;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vcc_pki_client::{ClientError, ClientOptions, PkiClient, RenewalPolicy};
+use vcc_pki_testkit::*;
 
 async fn enroll(server: &TestServer, service_id: &str) -> PkiClient {
     let dns = format!("{service_id}.internal");
