@@ -331,3 +331,22 @@ impl Authority {
         })
     }
 }
+
+impl Authority {
+    /// The active CA records with their encrypted keys, for `ca export` (the seed's
+    /// `ca_storage/` layout). Admin only, audited; the keys stay encrypted.
+    pub async fn export_ca(
+        &self,
+        ctx: &Requester,
+    ) -> AuthorityResult<(CaRecord, Option<CaRecord>)> {
+        ctx.require_admin(&self.store, "ca.export", None).await?;
+        let root = self
+            .store
+            .active_ca(CaLevel::Root)
+            .await?
+            .ok_or_else(|| AuthorityError::not_found("no root CA exists yet"))?;
+        let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
+        self.store.audit(ctx.audit("ca.export", "ca")).await?;
+        Ok((root, intermediate))
+    }
+}

@@ -23,6 +23,7 @@ mod ocsp;
 mod ocsp_presign;
 mod registry;
 mod revocation;
+mod tokens;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
 pub use issuance::{IssueRequest, IssuedCertificate, RenewRequest};
@@ -33,6 +34,7 @@ pub use ocsp::{
 pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
+pub use tokens::CreatedToken;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthorityConfig, ServedValidity, ServerTls};

@@ -1,5 +1,6 @@
-//! VCC PKI server: the HTTPS front end (REST API), the Authority (policy + signing through
-//! vcc-pki-core) and TLS with hot swap. Storage goes through vcc-pki-store only.
+//! VCC PKI server: composition and transports. The HTTPS front end (REST API), OCSP and CRL over
+//! HTTP, authentication of a requester (bearer token, mTLS) and TLS with hot swap; every state
+//! change is the authority's (vcc-pki-authority), every error mapped once in `problem`.
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -100,14 +100,7 @@ pub async fn export(
     State(state): State<AppState>,
     ctx: RequestContext,
 ) -> ApiResult<Json<serde_json::Value>> {
-    ctx.require_admin(&state.store, "ca.export", None).await?;
-    let root = state
-        .store
-        .active_ca(CaLevel::Root)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no root CA exists yet"))?;
-    let intermediate = state.store.active_ca(CaLevel::Intermediate).await?;
-    state.store.audit(ctx.audit("ca.export", "ca")).await?;
+    let (root, intermediate) = state.authority.export_ca(&ctx).await?;
     let entry = |r: &vcc_pki_store::CaRecord| {
         serde_json::json!({
             "certificate_pem": vcc_pki_core::certificate_pem(&r.certificate_der),

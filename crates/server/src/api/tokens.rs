@@ -1,6 +1,6 @@
 //! Admin token management: create (shown once), list, revoke.
-use crate::auth::{new_token, token_hash, RequestContext, ADMIN_TOKEN_PREFIX};
-use crate::problem::{ApiError, ApiResult};
+use crate::auth::RequestContext;
+use crate::problem::ApiResult;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -23,27 +23,19 @@ pub async fn create(
     ctx.require_admin(&state.store, "token.create", None)
         .await?;
     let Json(req) = body?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 64 {
-        return Err(ApiError::bad_request(
-            "token name must be 1 to 64 characters",
-        ));
-    }
-    let token = new_token(ADMIN_TOKEN_PREFIX);
-    let audit = ctx.audit("token.create", "token").target(name.to_string());
-    let id = state
-        .store
-        .insert_admin_token(name, &token_hash(&token), &audit)
-        .await?;
+    let created = state.authority.create_admin_token(&ctx, &req.name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "name": name, "role": "admin", "token": token})),
+        Json(
+            json!({"id": created.id, "name": created.name, "role": "admin", "token": created.token.as_str()}),
+        ),
     ))
 }
 
 pub async fn list(State(state): State<AppState>, ctx: RequestContext) -> ApiResult<Json<Value>> {
-    ctx.require_admin(&state.store, "token.list", None).await?;
-    Ok(Json(json!({"items": state.store.list_tokens().await?})))
+    Ok(Json(
+        json!({"items": state.authority.list_tokens(&ctx).await?}),
+    ))
 }
 
 pub async fn revoke(
@@ -51,23 +43,6 @@ pub async fn revoke(
     ctx: RequestContext,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Value>> {
-    ctx.require_admin(&state.store, "token.revoke", Some(&id.to_string()))
-        .await?;
-    let active = state.store.active_admin_token_hashes().await?;
-    let tokens = state.store.list_tokens().await?;
-    let target = tokens
-        .iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no token with id {id}")))?;
-    if target.revoked_at.is_some() {
-        return Err(ApiError::conflict(format!("token {id} is already revoked")));
-    }
-    if active.len() <= 1 {
-        return Err(ApiError::conflict(
-            "refusing to revoke the last active admin token",
-        ));
-    }
-    let audit = ctx.audit("token.revoke", "token").target(id.to_string());
-    state.store.revoke_token(id, &audit).await?;
+    state.authority.revoke_admin_token(&ctx, id).await?;
     Ok(Json(json!({"id": id, "revoked": true})))
 }
