@@ -2,7 +2,6 @@
 use super::Authority;
 use crate::Requester;
 use crate::{AuthorityError, AuthorityResult};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use vcc_pki_core::keys::encrypt_private_key_pem;
@@ -13,9 +12,8 @@ use vcc_pki_core::{
 use vcc_pki_store::{CaLevel, CaRecord, NewCa};
 use zeroize::Zeroizing;
 
-/// Body of `POST /api/ca/root` and `POST /api/ca/intermediate`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A new root or intermediate CA.
+#[derive(Clone, Default)]
 pub struct CaCreateRequest {
     pub common_name: String,
     pub country: Option<String>,
@@ -26,7 +24,7 @@ pub struct CaCreateRequest {
     pub password: Option<Zeroizing<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone)]
 pub struct CaCreated {
     pub level: &'static str,
     pub common_name: String,
@@ -39,7 +37,7 @@ pub struct CaCreated {
     pub not_after: String,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone)]
 pub struct CaSummary {
     pub common_name: String,
     pub subject: String,
@@ -52,7 +50,7 @@ pub struct CaSummary {
     pub certificate_pem: String,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone)]
 pub struct CaInfo {
     pub root: Option<CaSummary>,
     pub intermediate: Option<CaSummary>,

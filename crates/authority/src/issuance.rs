@@ -3,7 +3,6 @@ use super::{Authority, SERVER_SERVICE_ID};
 use crate::policy::{permit, validate_service_id, Action, Names, Subject};
 use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use vcc_pki_core::csr::verify_csr_pem;
@@ -12,15 +11,12 @@ use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Se
 use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, StoreError};
 use zeroize::Zeroizing;
 
-/// Body of `POST /api/certificates/issue`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// A new certificate for a service, as a front end asks for it (the REST body maps onto it).
+#[derive(Debug, Clone, Default)]
 pub struct IssueRequest {
     pub service_id: String,
     pub common_name: String,
-    #[serde(default)]
     pub san_dns: Vec<String>,
-    #[serde(default)]
     pub san_ip: Vec<String>,
     pub csr_pem: Option<String>,
     pub key_type: Option<String>,
@@ -28,9 +24,8 @@ pub struct IssueRequest {
     pub profile: Option<String>,
 }
 
-/// Body of `POST /api/certificates/renew` (empty over mTLS).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// A renewal: of a serial, of a service's current certificate, or (over mTLS) of the certificate presented.
+#[derive(Debug, Clone, Default)]
 pub struct RenewRequest {
     pub service_id: Option<String>,
     pub serial_number: Option<String>,
@@ -38,7 +33,8 @@ pub struct RenewRequest {
     pub validity_days: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// An issued certificate, stored before it is returned. No `Debug`: it may hold a private key.
+#[derive(Clone)]
 pub struct IssuedCertificate {
     pub service_id: String,
     pub serial_number: String,
@@ -47,14 +43,12 @@ pub struct IssuedCertificate {
     pub san_ip: Vec<String>,
     pub certificate_pem: String,
     pub ca_chain_pem: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key_pem: Option<Zeroizing<String>>,
     pub not_before: String,
     pub not_after: String,
     pub fingerprint_sha256: String,
     pub key_type: String,
     pub profile: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub renewed_from: Option<String>,
 }
 

@@ -3,7 +3,6 @@
 use super::Authority;
 use crate::Requester;
 use crate::{AuthorityError, AuthorityResult};
-use serde::{Deserialize, Serialize};
 use time::Duration;
 use vcc_pki_core::{RevocationReason, Serial};
 use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord};
@@ -11,21 +10,20 @@ use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord};
 /// How long a CRL is valid; it is rebuilt when two thirds of this have passed.
 pub const CRL_LIFETIME: Duration = Duration::hours(24);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Default)]
 pub struct RevokeRequest {
     pub service_id: Option<String>,
     pub serial_number: Option<String>,
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone)]
 pub struct RevokeResponse {
     pub revoked: Vec<RevokedRecord>,
     pub reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone)]
 pub struct CrlInfo {
     pub crl_number: i64,
     pub this_update: String,

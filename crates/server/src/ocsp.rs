@@ -20,6 +20,9 @@ const MAX_GET_PATH: usize = MAX_OCSP_REQUEST_BYTES * 4 / 3 + 16;
 
 const OCSP_RESPONSE: &str = "application/ocsp-response";
 
+#[utoipa::path(post, path = "/ocsp", tag = "public",
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request", description = "A DER OCSPRequest"),
+    responses((status = 200, description = "A DER OCSPResponse; errors are OCSP statuses (malformedRequest, unauthorized, tryLater)", body = Vec<u8>, content_type = "application/ocsp-response")))]
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -33,6 +36,12 @@ pub async fn post(
     }
 }
 
+#[utoipa::path(get, path = "/ocsp/{request}", tag = "public",
+    params(("request" = String, Path, description = "The DER OCSPRequest, base64 and URL-encoded (RFC 6960 A.1)")),
+    responses(
+        (status = 200, description = "A DER OCSPResponse, with RFC 5019 caching headers when the request has no nonce", body = Vec<u8>, content_type = "application/ocsp-response"),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -48,6 +57,8 @@ pub async fn get(
 }
 
 /// `GET /ocsp` without a request.
+#[utoipa::path(get, path = "/ocsp", tag = "public",
+    responses((status = 200, description = "malformedRequest: a GET names its request in the path", body = Vec<u8>, content_type = "application/ocsp-response")))]
 pub async fn get_empty() -> Response {
     refused(OcspResponseStatus::MalformedRequest)
 }

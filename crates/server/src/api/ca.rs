@@ -1,3 +1,4 @@
+use super::wire;
 use crate::auth::RequestContext;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -6,11 +7,16 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use vcc_pki_authority::{CaCreateRequest, CaCreated, CaInfo};
+use vcc_pki_proto::{CaCreateRequest, CaCreated, CaExport, CaInfo, Problem, UnlockRequest};
 use vcc_pki_store::CaLevel;
-use zeroize::Zeroizing;
 
+#[utoipa::path(post, path = "/api/ca/root", tag = "ca",
+    request_body = CaCreateRequest,
+    responses(
+        (status = 201, description = "The root CA, its key encrypted in the store", body = CaCreated),
+        (status = "4XX", description = "Refused, malformed, or a root exists", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_root(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -21,10 +27,22 @@ pub async fn create_root(
     let Json(req) = body?;
     Ok((
         StatusCode::CREATED,
-        Json(state.authority.create_ca(&ctx, CaLevel::Root, req).await?),
+        Json(wire::ca_created(
+            state
+                .authority
+                .create_ca(&ctx, CaLevel::Root, wire::ca_create_request(req))
+                .await?,
+        )),
     ))
 }
 
+#[utoipa::path(post, path = "/api/ca/intermediate", tag = "ca",
+    request_body = CaCreateRequest,
+    responses(
+        (status = 201, description = "The intermediate CA, signed by the root", body = CaCreated),
+        (status = "4XX", description = "Refused, malformed, no root, or an intermediate exists", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_intermediate(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -35,21 +53,22 @@ pub async fn create_intermediate(
     let Json(req) = body?;
     Ok((
         StatusCode::CREATED,
-        Json(
+        Json(wire::ca_created(
             state
                 .authority
-                .create_ca(&ctx, CaLevel::Intermediate, req)
+                .create_ca(&ctx, CaLevel::Intermediate, wire::ca_create_request(req))
                 .await?,
-        ),
+        )),
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnlockRequest {
-    password: Zeroizing<String>,
-}
-
+#[utoipa::path(post, path = "/api/ca/unlock", tag = "ca",
+    request_body = UnlockRequest,
+    responses(
+        (status = 200, description = "Unlocked", body = CaInfo),
+        (status = "4XX", description = "Refused, wrong password, or not sealed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn unlock(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -58,14 +77,21 @@ pub async fn unlock(
     ctx.require_admin(&state.store, "ca.unlock", None).await?;
     let Json(req) = body?;
     state.authority.unlock(&ctx, req.password).await?;
-    Ok(Json(state.authority.info().await?))
+    Ok(Json(wire::ca_info(state.authority.info().await?)))
 }
 
+#[utoipa::path(get, path = "/api/ca/info", tag = "ca",
+    responses((status = 200, description = "Subjects, fingerprints, validity, chain status", body = CaInfo)))]
 pub async fn info(State(state): State<AppState>) -> ApiResult<Json<CaInfo>> {
-    Ok(Json(state.authority.info().await?))
+    Ok(Json(wire::ca_info(state.authority.info().await?)))
 }
 
 /// The CA chain, intermediate first then root, as PEM.
+#[utoipa::path(get, path = "/api/ca/bundle", tag = "ca",
+    responses(
+        (status = 200, description = "Intermediate then root", body = String, content_type = "application/pem-certificate-chain"),
+        (status = 404, description = "No CA yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn bundle(State(state): State<AppState>) -> ApiResult<Response> {
     let chain = state.authority.chain_pem();
     if chain.is_empty() {
@@ -87,30 +113,39 @@ fn der_response(pem: Option<String>, what: &str) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response())
 }
 
+#[utoipa::path(get, path = "/ca/root.crt", tag = "public",
+    responses(
+        (status = 200, description = "The root certificate (DER)", body = Vec<u8>, content_type = "application/pkix-cert"),
+        (status = 404, description = "No root yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn root_crt(State(state): State<AppState>) -> ApiResult<Response> {
     der_response(state.authority.root_pem(), "root")
 }
 
+#[utoipa::path(get, path = "/ca/intermediate.crt", tag = "public",
+    responses(
+        (status = 200, description = "The intermediate certificate (DER), as AIA caIssuers names it", body = Vec<u8>, content_type = "application/pkix-cert"),
+        (status = 404, description = "No intermediate yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn intermediate_crt(State(state): State<AppState>) -> ApiResult<Response> {
     der_response(state.authority.intermediate_pem(), "intermediate")
 }
 
 /// `ca export`: the CA certificates and their keys, still encrypted (admin only).
+#[utoipa::path(get, path = "/api/ca/export", tag = "ca",
+    responses(
+        (status = 200, description = "CA certificates and their keys, still encrypted", body = CaExport),
+        (status = "4XX", description = "Refused, or no CA yet", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     ctx: RequestContext,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<CaExport>> {
     let (root, intermediate) = state.authority.export_ca(&ctx).await?;
-    let entry = |r: &vcc_pki_store::CaRecord| {
-        serde_json::json!({
-            "certificate_pem": vcc_pki_core::certificate_pem(&r.certificate_der),
-            "encrypted_private_key_pem": r.encrypted_private_key,
-            "serial_number": r.serial_number,
-        })
-    };
-    Ok(Json(serde_json::json!({
-        "root": entry(&root),
-        "intermediate": intermediate.as_ref().map(entry),
-        "ca_chain_pem": state.authority.chain_pem(),
-    })))
+    Ok(Json(CaExport {
+        root: wire::exported_ca(&root),
+        intermediate: intermediate.as_ref().map(wire::exported_ca),
+        ca_chain_pem: state.authority.chain_pem(),
+    }))
 }

@@ -1,3 +1,5 @@
+//! Issue, renew, revoke, the inventory and CRLs.
+use super::wire;
 use crate::auth::{Principal, RequestContext};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -7,14 +9,24 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use vcc_pki_authority::policy::Action;
-use vcc_pki_authority::{
-    CrlInfo, IssueRequest, IssuedCertificate, RenewRequest, RevokeRequest, RevokeResponse,
+use vcc_pki_proto::{
+    CertificateList, CertificateListQuery, CrlInfo, CurrentCertificate, IssueRequest,
+    IssuedCertificate, Problem, RenewRequest, RevokeRequest, RevokeResponse,
 };
-use vcc_pki_core::certificate_pem;
-use vcc_pki_store::{CertificateFilter, CertificateRecord};
+use vcc_pki_store::CertificateFilter;
 
+/// Largest page of a list.
+pub const MAX_PAGE: i64 = 1000;
+
+#[utoipa::path(post, path = "/api/certificates/issue", tag = "lifecycle",
+    request_body = IssueRequest,
+    responses(
+        (status = 201, description = "Issued and stored", body = IssuedCertificate),
+        (status = "4XX", description = "Refused or malformed; nothing issued", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "CA sealed or database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("mtls" = [])))]
 pub async fn issue(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -28,12 +40,21 @@ pub async fn issue(
             .await?;
     }
     let Json(req) = body?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.authority.issue(&ctx, req).await?),
-    ))
+    let issued = state
+        .authority
+        .issue(&ctx, wire::issue_request(req))
+        .await?;
+    Ok((StatusCode::CREATED, Json(wire::issued(issued))))
 }
 
+#[utoipa::path(post, path = "/api/certificates/renew", tag = "lifecycle",
+    request_body(content = RenewRequest, description = "Empty over mTLS: the certificate presented is renewed"),
+    responses(
+        (status = 201, description = "Renewed (same key unless a CSR is sent) and stored", body = IssuedCertificate),
+        (status = "4XX", description = "Refused or malformed; nothing issued", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "CA sealed or database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("mtls" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -46,12 +67,20 @@ pub async fn renew(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(state.authority.renew(&ctx, req).await?),
-    ))
+    let renewed = state
+        .authority
+        .renew(&ctx, wire::renew_request(req))
+        .await?;
+    Ok((StatusCode::CREATED, Json(wire::issued(renewed))))
 }
 
+#[utoipa::path(post, path = "/api/certificates/revoke", tag = "lifecycle",
+    request_body = RevokeRequest,
+    responses(
+        (status = 200, description = "Revoked and stored; OCSP answers revoked from now on", body = RevokeResponse),
+        (status = "4XX", description = "Refused, unknown or already revoked", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -60,52 +89,33 @@ pub async fn revoke(
     ctx.require_admin(&state.store, "certificate.revoke", None)
         .await?;
     let Json(req) = body?;
+    let req = wire::revoke_request(req);
     // On a task of its own: once queued, a revocation commits even if this request is dropped
     // (client gone, request timeout), and its OCSP and CRL follow-up must run all the same.
     let authority = state.authority.clone();
     let revocation = tokio::spawn(async move { authority.revoke(&ctx, req).await });
-    Ok(Json(revocation.await.map_err(|e| {
-        ApiError::internal(format!("the revocation task failed: {e}"))
-    })??))
+    let revoked = revocation
+        .await
+        .map_err(|e| ApiError::internal(format!("the revocation task failed: {e}")))??;
+    Ok(Json(wire::revoked(revoked)))
 }
 
-/// A stored certificate as the inventory endpoints return it.
-#[derive(Serialize)]
-pub struct CertificateView {
-    #[serde(flatten)]
-    pub record: CertificateRecord,
-    pub certificate_pem: String,
-}
-
-impl From<CertificateRecord> for CertificateView {
-    fn from(record: CertificateRecord) -> Self {
-        let certificate_pem = certificate_pem(&record.certificate_der);
-        Self {
-            record,
-            certificate_pem,
-        }
-    }
-}
-
-/// Admin, or the service itself over mTLS.
-async fn require_admin_or_self(
-    state: &AppState,
-    ctx: &RequestContext,
-    action: &str,
-    service_id: &str,
-) -> ApiResult<()> {
-    Ok(state
-        .authority
-        .authorize_read(ctx, action, service_id)
-        .await?)
-}
-
+#[utoipa::path(get, path = "/api/certificates/{service_id}", tag = "inventory",
+    params(("service_id" = String, Path, description = "The service")),
+    responses(
+        (status = 200, description = "The service's current certificate", body = CurrentCertificate),
+        (status = "4XX", description = "Refused, or no such service or certificate", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("mtls" = [])))]
 pub async fn current(
     State(state): State<AppState>,
     ctx: RequestContext,
     Path(service_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    require_admin_or_self(&state, &ctx, "certificate.read", &service_id).await?;
+) -> ApiResult<Json<CurrentCertificate>> {
+    state
+        .authority
+        .authorize_read(&ctx, "certificate.read", &service_id)
+        .await?;
     let record = state
         .store
         .current_certificate(&service_id)
@@ -115,31 +125,23 @@ pub async fn current(
                 "unknown service '{service_id}' or no certificate issued"
             ))
         })?;
-    let mut view = serde_json::to_value(CertificateView::from(record))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    view["ca_chain_pem"] = serde_json::Value::String(state.authority.chain_pem());
-    Ok(Json(view))
+    Ok(Json(CurrentCertificate {
+        certificate: wire::certificate(record),
+        ca_chain_pem: state.authority.chain_pem(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-    service_id: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct CertificateList {
-    items: Vec<CertificateView>,
-    next_cursor: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/certificates", tag = "inventory",
+    params(CertificateListQuery),
+    responses(
+        (status = 200, description = "A page of certificates, newest first", body = CertificateList),
+        (status = "4XX", description = "Refused or a bad filter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     ctx: RequestContext,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    query: Result<Query<CertificateListQuery>, QueryRejection>,
 ) -> ApiResult<Json<CertificateList>> {
     ctx.require_admin(&state.store, "certificate.list", None)
         .await?;
@@ -164,30 +166,59 @@ pub async fn list(
         .list_certificates(&CertificateFilter {
             status: q.status,
             service_id: q.service_id,
-            limit: q.limit.unwrap_or(100),
+            limit: page_limit(q.limit)?,
             cursor,
         })
         .await?;
     Ok(Json(CertificateList {
-        items: page.items.into_iter().map(CertificateView::from).collect(),
+        items: page.items.into_iter().map(wire::certificate).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }
 
+/// A list's `limit`: 1 to [`MAX_PAGE`], 100 when absent.
+pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit {n}: expected 1 to {MAX_PAGE}"
+        ))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/crl/generate", tag = "revocation",
+    responses(
+        (status = 200, description = "Every CRL rebuilt; the complete one", body = CrlInfo),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn generate_crl(
     State(state): State<AppState>,
     ctx: RequestContext,
 ) -> ApiResult<Json<CrlInfo>> {
     ctx.require_admin(&state.store, "crl.generate", None)
         .await?;
-    Ok(Json(state.authority.generate_crl(&ctx).await?))
+    Ok(Json(wire::crl_info(
+        state.authority.generate_crl(&ctx).await?,
+    )))
 }
 
+#[utoipa::path(get, path = "/api/crl/info", tag = "revocation",
+    responses(
+        (status = 200, description = "The latest complete CRL", body = CrlInfo),
+        (status = 404, description = "No CRL yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn crl_info(State(state): State<AppState>) -> ApiResult<Json<CrlInfo>> {
-    Ok(Json(state.authority.crl_info().await?))
+    Ok(Json(wire::crl_info(state.authority.crl_info().await?)))
 }
 
-/// `GET /crl/{shard}`: the CRL of one shard, as named in its certificates' CRL distribution point.
+#[utoipa::path(get, path = "/crl/{shard}", tag = "public",
+    params(("shard" = u32, Path, description = "The shard a certificate's CRL distribution point names")),
+    responses(
+        (status = 200, description = "The shard's CRL (DER)", body = Vec<u8>, content_type = "application/pkix-crl"),
+        (status = 404, description = "No such shard or no CRL yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn shard_crl_der(
     State(state): State<AppState>,
     axum::extract::Path(shard): axum::extract::Path<String>,
@@ -207,6 +238,11 @@ pub async fn shard_crl_der(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/crl", tag = "public",
+    responses(
+        (status = 200, description = "The complete CRL (DER)", body = Vec<u8>, content_type = "application/pkix-crl"),
+        (status = 404, description = "No CRL yet", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn crl_der(State(state): State<AppState>) -> ApiResult<Response> {
     let latest = state
         .store

@@ -5,6 +5,7 @@ mod docs;
 mod services;
 mod system;
 mod tokens;
+mod wire;
 
 use crate::ocsp::{self, MAX_OCSP_REQUEST_BYTES};
 use crate::problem::ApiError;

@@ -1,3 +1,6 @@
+//! The service registry.
+use super::certificates::page_limit;
+use super::wire;
 use crate::auth::{Principal, RequestContext};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -5,35 +8,17 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use vcc_pki_authority::ServiceRegistration;
-use vcc_pki_store::ServiceRecord;
+use vcc_pki_proto::{Problem, RegisterRequest, Registered, Service, ServiceList, ServiceListQuery};
 
-/// Body of `POST /api/services/register`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    service_id: String,
-    service_name: String,
-    #[serde(default)]
-    endpoints: Vec<String>,
-    #[serde(default)]
-    allowed_dns: Vec<String>,
-    #[serde(default)]
-    allowed_ip: Vec<String>,
-    description: Option<String>,
-    /// Lifetime of the enrollment token, hours (default 24, at most 720).
-    enrollment_ttl_hours: Option<u32>,
-}
-
-#[derive(Serialize)]
-pub struct Registered {
-    #[serde(flatten)]
-    service: ServiceRecord,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    enrollment_token: Option<String>,
-}
-
+#[utoipa::path(post, path = "/api/services/register", tag = "registry",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered (admin): the one-time enrollment token is in the answer", body = Registered),
+        (status = 200, description = "The service updated its own entry (mTLS, current certificate)", body = Registered),
+        (status = "4XX", description = "Refused or malformed; nothing changed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("mtls" = [])))]
 pub async fn register(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -52,18 +37,7 @@ pub async fn register(
     let Json(req) = body?;
     let registered = state
         .authority
-        .register_service(
-            &ctx,
-            ServiceRegistration {
-                service_id: req.service_id,
-                service_name: req.service_name,
-                endpoints: req.endpoints,
-                allowed_dns: req.allowed_dns,
-                allowed_ip: req.allowed_ip,
-                description: req.description,
-                enrollment_ttl_hours: req.enrollment_ttl_hours,
-            },
-        )
+        .register_service(&ctx, wire::registration(req))
         .await?;
     let status = if registered.enrollment_token.is_some() {
         StatusCode::CREATED
@@ -73,24 +47,24 @@ pub async fn register(
     Ok((
         status,
         Json(Registered {
-            service: registered.service,
-            enrollment_token: registered.enrollment_token.map(|t| t.to_string()),
+            service: wire::service(registered.service),
+            enrollment_token: registered.enrollment_token,
         }),
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/services", tag = "registry",
+    params(ServiceListQuery),
+    responses(
+        (status = 200, description = "A page of services", body = ServiceList),
+        (status = "4XX", description = "Refused or a bad cursor", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     ctx: RequestContext,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+    query: Result<Query<ServiceListQuery>, QueryRejection>,
+) -> ApiResult<Json<ServiceList>> {
     ctx.require_admin(&state.store, "service.list", None)
         .await?;
     let Query(q) = query?;
@@ -104,18 +78,26 @@ pub async fn list(
         .transpose()?;
     let (items, next) = state
         .store
-        .list_services(q.limit.unwrap_or(100), cursor)
+        .list_services(page_limit(q.limit)?, cursor)
         .await?;
-    Ok(Json(
-        serde_json::json!({ "items": items, "next_cursor": next.map(|n| n.to_string()) }),
-    ))
+    Ok(Json(ServiceList {
+        items: items.into_iter().map(wire::service).collect(),
+        next_cursor: next.map(|n| n.to_string()),
+    }))
 }
 
+#[utoipa::path(get, path = "/api/services/{service_id}", tag = "registry",
+    params(("service_id" = String, Path, description = "The service")),
+    responses(
+        (status = 200, description = "The service's record", body = Service),
+        (status = "4XX", description = "Refused or unknown", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("mtls" = [])))]
 pub async fn info(
     State(state): State<AppState>,
     ctx: RequestContext,
     Path(service_id): Path<String>,
-) -> ApiResult<Json<ServiceRecord>> {
+) -> ApiResult<Json<Service>> {
     state
         .authority
         .authorize_read(&ctx, "service.read", &service_id)
@@ -125,5 +107,5 @@ pub async fn info(
         .service(&service_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("unknown service '{service_id}'")))?;
-    Ok(Json(service))
+    Ok(Json(wire::service(service)))
 }

@@ -7,6 +7,11 @@ use axum::Json;
 use serde_json::json;
 
 /// Health and statistics. 200 when the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/api/health", tag = "system",
+    responses(
+        (status = 200, description = "Server, database, CA and key expiry, statistics", body = Object),
+        (status = 503, description = "The database does not answer", body = Object),
+    ))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let database = state.store.ping().await;
     let stats = state.store.statistics().await.ok();
@@ -39,11 +44,19 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     )
 }
 
+#[utoipa::path(get, path = "/api/audit/verify", tag = "system",
+    responses(
+        (status = 200, description = "The audit hash chain walked from its first row", body = vcc_pki_proto::AuditVerification),
+        (status = "4XX", description = "Refused", body = vcc_pki_proto::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn audit_verify(
     State(state): State<AppState>,
     ctx: RequestContext,
-) -> ApiResult<Json<vcc_pki_store::AuditVerification>> {
+) -> ApiResult<Json<vcc_pki_proto::AuditVerification>> {
     ctx.require_admin(&state.store, "audit.verify", None)
         .await?;
-    Ok(Json(state.store.verify_audit_chain().await?))
+    Ok(Json(super::wire::audit_verification(
+        state.store.verify_audit_chain().await?,
+    )))
 }

@@ -1,0 +1,211 @@
+//! Between the wire (vcc-pki-proto) and the authority's and store's domain types: the REST
+//! layer's only translation, field by field.
+use vcc_pki_authority as authority;
+use vcc_pki_proto as proto;
+use vcc_pki_store as store;
+
+pub fn issue_request(r: proto::IssueRequest) -> authority::IssueRequest {
+    authority::IssueRequest {
+        service_id: r.service_id,
+        common_name: r.common_name,
+        san_dns: r.san_dns,
+        san_ip: r.san_ip,
+        csr_pem: r.csr_pem,
+        key_type: r.key_type,
+        validity_days: r.validity_days,
+        profile: r.profile,
+    }
+}
+
+pub fn renew_request(r: proto::RenewRequest) -> authority::RenewRequest {
+    authority::RenewRequest {
+        service_id: r.service_id,
+        serial_number: r.serial_number,
+        csr_pem: r.csr_pem,
+        validity_days: r.validity_days,
+    }
+}
+
+pub fn revoke_request(r: proto::RevokeRequest) -> authority::RevokeRequest {
+    authority::RevokeRequest {
+        service_id: r.service_id,
+        serial_number: r.serial_number,
+        reason: r.reason,
+    }
+}
+
+pub fn ca_create_request(r: proto::CaCreateRequest) -> authority::CaCreateRequest {
+    authority::CaCreateRequest {
+        common_name: r.common_name,
+        country: r.country,
+        organization: r.organization,
+        key_type: r.key_type,
+        validity_years: r.validity_years,
+        password: r.password,
+    }
+}
+
+pub fn registration(r: proto::RegisterRequest) -> authority::ServiceRegistration {
+    authority::ServiceRegistration {
+        service_id: r.service_id,
+        service_name: r.service_name,
+        endpoints: r.endpoints,
+        allowed_dns: r.allowed_dns,
+        allowed_ip: r.allowed_ip,
+        description: r.description,
+        enrollment_ttl_hours: r.enrollment_ttl_hours,
+    }
+}
+
+pub fn issued(c: authority::IssuedCertificate) -> proto::IssuedCertificate {
+    proto::IssuedCertificate {
+        service_id: c.service_id,
+        serial_number: c.serial_number,
+        common_name: c.common_name,
+        san_dns: c.san_dns,
+        san_ip: c.san_ip,
+        certificate_pem: c.certificate_pem,
+        ca_chain_pem: c.ca_chain_pem,
+        private_key_pem: c.private_key_pem,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        fingerprint_sha256: c.fingerprint_sha256,
+        key_type: c.key_type,
+        profile: c.profile,
+        renewed_from: c.renewed_from,
+    }
+}
+
+pub fn certificate(r: store::CertificateRecord) -> proto::Certificate {
+    proto::Certificate {
+        certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
+        id: r.id,
+        serial_number: r.serial_number,
+        service_id: r.service_id,
+        common_name: r.common_name,
+        san_dns: r.san_dns,
+        san_ip: r.san_ip,
+        profile: r.profile,
+        key_type: r.key_type,
+        key_source: r.key_source,
+        public_key_sha256: r.public_key_sha256,
+        fingerprint_sha256: r.fingerprint_sha256,
+        issuer_ca_id: r.issuer_ca_id,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        status: r.status,
+        days_until_expiry: r.days_until_expiry,
+        renewed_from: r.renewed_from,
+        created_at: r.created_at,
+        revoked_at: r.revoked_at,
+        revocation_reason: r.revocation_reason,
+    }
+}
+
+pub fn revoked(r: authority::RevokeResponse) -> proto::RevokeResponse {
+    proto::RevokeResponse {
+        revoked: r
+            .revoked
+            .into_iter()
+            .map(|r| proto::RevokedCertificate {
+                serial_number: r.serial_number,
+                service_id: r.service_id,
+                revoked_at: r.revoked_at,
+                reason: r.reason,
+            })
+            .collect(),
+        reason: r.reason,
+    }
+}
+
+pub fn crl_info(r: authority::CrlInfo) -> proto::CrlInfo {
+    proto::CrlInfo {
+        crl_number: r.crl_number,
+        this_update: r.this_update,
+        next_update: r.next_update,
+        revoked_count: r.revoked_count,
+        fingerprint_sha256: r.fingerprint_sha256,
+        crl_url: r.crl_url,
+    }
+}
+
+pub fn ca_created(r: authority::CaCreated) -> proto::CaCreated {
+    proto::CaCreated {
+        level: r.level.to_string(),
+        common_name: r.common_name,
+        subject: r.subject,
+        serial_number: r.serial_number,
+        key_type: r.key_type,
+        certificate_pem: r.certificate_pem,
+        fingerprint_sha256: r.fingerprint_sha256,
+        not_before: r.not_before,
+        not_after: r.not_after,
+    }
+}
+
+fn ca_summary(r: authority::CaSummary) -> proto::CaSummary {
+    proto::CaSummary {
+        common_name: r.common_name,
+        subject: r.subject,
+        serial_number: r.serial_number,
+        key_type: r.key_type,
+        fingerprint_sha256: r.fingerprint_sha256,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        days_until_expiry: r.days_until_expiry,
+        certificate_pem: r.certificate_pem,
+    }
+}
+
+pub fn ca_info(r: authority::CaInfo) -> proto::CaInfo {
+    proto::CaInfo {
+        root: r.root.map(ca_summary),
+        intermediate: r.intermediate.map(ca_summary),
+        sealed: r.sealed,
+        chain_status: r.chain_status.to_string(),
+    }
+}
+
+pub fn exported_ca(r: &store::CaRecord) -> proto::ExportedCa {
+    proto::ExportedCa {
+        certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
+        encrypted_private_key_pem: r.encrypted_private_key.clone(),
+        serial_number: r.serial_number.clone(),
+    }
+}
+
+pub fn service(r: store::ServiceRecord) -> proto::Service {
+    proto::Service {
+        id: r.id,
+        service_id: r.service_id,
+        service_name: r.service_name,
+        description: r.description,
+        endpoints: r.endpoints,
+        allowed_dns: r.allowed_dns,
+        allowed_ip: r.allowed_ip,
+        enrollment_expires_at: r.enrollment_expires_at,
+        enrollment_used_at: r.enrollment_used_at,
+        status: r.status,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+pub fn token(r: store::TokenRecord) -> proto::Token {
+    proto::Token {
+        id: r.id,
+        name: r.name,
+        role: r.role,
+        created_at: r.created_at,
+        revoked_at: r.revoked_at,
+    }
+}
+
+pub fn audit_verification(r: store::AuditVerification) -> proto::AuditVerification {
+    proto::AuditVerification {
+        rows: r.rows,
+        intact: r.intact,
+        first_broken_id: r.first_broken_id,
+        head_hash: r.head_hash,
+    }
+}
