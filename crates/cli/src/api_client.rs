@@ -147,6 +147,16 @@ impl ApiClient {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// POST a typed request body (vcc-pki-proto).
+    pub async fn send_request(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::to_value(body).map_err(|e| anyhow!("encoding the request: {e}"))?;
+        self.post(path, body).await
+    }
+
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
         let resp = self.send(reqwest::Method::GET, path, None).await?;
         let status = resp.status();

@@ -25,7 +25,7 @@ pub use renewal::{AutoRenewal, RenewalPolicy};
 pub use storage::{Storage, StoredIdentity};
 pub use tls::LiveTls;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,8 +185,15 @@ impl PkiClient {
             .serialize_request(&key)
             .and_then(|c| c.pem())
             .map_err(|e| ClientError::Certificate(e.to_string()))?;
-        let body = json!({"service_id": self.inner.options.service_id, "common_name": common_name,
-                          "san_dns": san_dns, "san_ip": san_ip, "csr_pem": csr});
+        let body = serde_json::to_value(vcc_pki_proto::IssueRequest {
+            service_id: self.inner.options.service_id.clone(),
+            common_name: common_name.to_string(),
+            san_dns: san_dns.iter().map(|s| s.to_string()).collect(),
+            san_ip: san_ip.iter().map(|s| s.to_string()).collect(),
+            csr_pem: Some(csr),
+            ..Default::default()
+        })
+        .map_err(|e| ClientError::Certificate(e.to_string()))?;
         let token = self
             .inner
             .options
@@ -249,11 +256,15 @@ impl PkiClient {
         allowed_dns: &[&str],
         allowed_ip: &[&str],
     ) -> Result<Value> {
-        let mut body = json!({"service_id": self.inner.options.service_id, "service_name": service_name, "endpoints": endpoints});
-        if !allowed_dns.is_empty() || !allowed_ip.is_empty() {
-            body["allowed_dns"] = json!(allowed_dns);
-            body["allowed_ip"] = json!(allowed_ip);
-        }
+        let body = serde_json::to_value(vcc_pki_proto::RegisterRequest {
+            service_id: self.inner.options.service_id.clone(),
+            service_name: service_name.to_string(),
+            endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
+            allowed_dns: allowed_dns.iter().map(|s| s.to_string()).collect(),
+            allowed_ip: allowed_ip.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .map_err(|e| ClientError::Certificate(e.to_string()))?;
         if self.inner.tls.has_identity() {
             self.call(
                 reqwest::Method::POST,

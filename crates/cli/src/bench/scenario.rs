@@ -119,11 +119,14 @@ impl Target {
 }
 
 fn issue_body(service: &str, cn: &str, csr_pem: Option<&str>) -> Value {
-    let mut body = json!({"service_id": service, "common_name": cn, "san_dns": [cn]});
-    if let Some(pem) = csr_pem {
-        body["csr_pem"] = Value::String(pem.to_string());
-    }
-    body
+    let body = vcc_pki_proto::IssueRequest {
+        service_id: service.into(),
+        common_name: cn.into(),
+        san_dns: vec![cn.into()],
+        csr_pem: csr_pem.map(str::to_string),
+        ..Default::default()
+    };
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 fn to_bytes(v: &Value) -> anyhow::Result<Bytes> {

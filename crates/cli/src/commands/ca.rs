@@ -51,13 +51,15 @@ pub struct CaArgs<const YEARS: u32> {
 }
 
 impl<const Y: u32> CaArgs<Y> {
-    fn body(&self, password: &Option<String>) -> Value {
-        let mut body = json!({"common_name": self.cn, "country": self.country, "organization": self.org,
-                              "key_type": self.key_type, "validity_years": self.validity_years});
-        if let Some(p) = password {
-            body["password"] = json!(p);
+    fn body(&self, password: &Option<String>) -> vcc_pki_proto::CaCreateRequest {
+        vcc_pki_proto::CaCreateRequest {
+            common_name: self.cn.clone(),
+            country: self.country.clone(),
+            organization: self.org.clone(),
+            key_type: self.key_type.clone(),
+            validity_years: Some(self.validity_years),
+            password: password.clone().map(zeroize::Zeroizing::new),
         }
-        body
     }
 }
 
@@ -66,12 +68,14 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
     let client = g.client()?;
     match cmd {
         CaCommand::InitRoot(args) => {
-            let created = client.post("/api/ca/root", args.body(&g.password)).await?;
+            let created = client
+                .send_request("/api/ca/root", &args.body(&g.password))
+                .await?;
             show_created(&out, "Root CA created", &created, g);
         }
         CaCommand::CreateIntermediate(args) => {
             let created = client
-                .post("/api/ca/intermediate", args.body(&g.password))
+                .send_request("/api/ca/intermediate", &args.body(&g.password))
                 .await?;
             show_created(
                 &out,

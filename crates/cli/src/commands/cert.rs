@@ -98,9 +98,19 @@ pub async fn run(cmd: CertCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                         .map_err(|e| anyhow::anyhow!("cannot read CSR {}: {e}", p.display()))
                 })
                 .transpose()?;
-            let body = json!({"service_id": service_id, "common_name": cn, "san_dns": san_dns, "san_ip": san_ip,
-                              "csr_pem": csr_pem, "key_type": key_type, "validity_days": validity_days, "profile": profile});
-            let issued = client.post("/api/certificates/issue", body).await?;
+            let body = vcc_pki_proto::IssueRequest {
+                service_id: service_id.clone(),
+                common_name: cn,
+                san_dns,
+                san_ip,
+                csr_pem,
+                key_type,
+                validity_days: Some(validity_days),
+                profile,
+            };
+            let issued = client
+                .send_request("/api/certificates/issue", &body)
+                .await?;
             let dir = dir.unwrap_or_else(|| Path::new("service_certificates").join(&service_id));
             let written = write_bundle(&dir, &issued)?;
             report_issued(&out, "Certificate issued", &issued, &written);
@@ -109,8 +119,12 @@ pub async fn run(cmd: CertCommand, g: &GlobalArgs) -> anyhow::Result<()> {
             service_id,
             out: dir,
         } => {
+            let body = vcc_pki_proto::RenewRequest {
+                service_id: Some(service_id.clone()),
+                ..Default::default()
+            };
             let issued = client
-                .post("/api/certificates/renew", json!({"service_id": service_id}))
+                .send_request("/api/certificates/renew", &body)
                 .await?;
             let written = match dir {
                 Some(dir) => write_bundle(&dir, &issued)?,
@@ -133,11 +147,14 @@ pub async fn run(cmd: CertCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                 None => format!("Revoke EVERY unexpired certificate of '{service_id}' ({reason})?"),
             };
             confirm(g.yes, &what)?;
-            let body = match &serial {
-                Some(s) => json!({"serial_number": s, "reason": reason}),
-                None => json!({"service_id": service_id, "reason": reason}),
+            let body = vcc_pki_proto::RevokeRequest {
+                service_id: serial.is_none().then(|| service_id.clone()),
+                serial_number: serial.clone(),
+                reason: Some(reason.clone()),
             };
-            let result = client.post("/api/certificates/revoke", body).await?;
+            let result = client
+                .send_request("/api/certificates/revoke", &body)
+                .await?;
             if out.json() {
                 out.print_json(&result);
             } else {

@@ -1,7 +1,6 @@
 use crate::output::text;
 use crate::GlobalArgs;
 use clap::Subcommand;
-use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum ServiceCommand {
@@ -44,9 +43,16 @@ pub async fn run(cmd: ServiceCommand, g: &GlobalArgs) -> anyhow::Result<()> {
             allowed_ip,
             description,
         } => {
-            let body = json!({"service_id": service_id, "service_name": name, "endpoints": endpoints,
-                              "allowed_dns": allowed_dns, "allowed_ip": allowed_ip, "description": description});
-            let svc = client.post("/api/services/register", body).await?;
+            let body = vcc_pki_proto::RegisterRequest {
+                service_id: service_id.clone(),
+                service_name: name,
+                endpoints,
+                allowed_dns,
+                allowed_ip,
+                description,
+                enrollment_ttl_hours: None,
+            };
+            let svc = client.send_request("/api/services/register", &body).await?;
             if out.json() {
                 out.print_json(&svc);
                 return Ok(());
