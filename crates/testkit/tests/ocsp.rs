@@ -581,8 +581,15 @@ async fn malformed_oversized_and_foreign_requests_get_ocsp_errors_and_http_serve
         "the CRL worker's first CRL over plain HTTP"
     );
     for path in ["/api/health", "/api/ca/info", "/api/certificates", "/docs"] {
-        assert_eq!(get(path).await.status(), 404, "{path} over plain HTTP");
+        let resp = get(path).await;
+        assert_eq!(resp.status(), 404, "{path} over plain HTTP");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
     }
+    // A method the route does not take is a problem document there too.
+    let resp = client.delete(format!("{public}/crl")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    assert!(resp.headers().contains_key("allow"));
 }
 
 /// Partitioned CRLs (docs/REVOCATION.md): each certificate's CRL distribution point names its
