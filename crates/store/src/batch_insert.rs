@@ -8,6 +8,7 @@
 use crate::audit::append_many;
 use crate::certificates::NewCertificate;
 use crate::services::NewService;
+use crate::statements;
 use crate::Refusal;
 use crate::{
     format_time, json_list, list_placeholders, values_placeholders, AuditEntry, Backend, Result,
@@ -189,33 +190,20 @@ async fn insert_certificates(
         return Ok(HashMap::new());
     }
     let sql = format!(
-        "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
-         public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at, crl_shard)
-         VALUES {} RETURNING id, serial_number",
-        values_placeholders(backend, accepted.len(), 17)
+        "{} RETURNING id, serial_number",
+        statements::insert_certificates(&values_placeholders(
+            backend,
+            accepted.len(),
+            statements::CERTIFICATE_WIDTH
+        ))
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for item in accepted {
-        let c = item.cert;
-        query = query
-            .bind(c.serial_number.clone())
-            .bind(c.service_id.clone())
-            .bind(c.common_name.clone())
-            .bind(json_list(&c.san_dns))
-            .bind(json_list(&c.san_ip))
-            .bind(c.profile.clone())
-            .bind(c.key_type.clone())
-            .bind(c.key_source.clone())
-            .bind(c.public_key_sha256.clone())
-            .bind(c.fingerprint_sha256.clone())
-            .bind(c.certificate_der.clone())
-            .bind(c.issuer_ca_id)
-            .bind(format_time(c.not_before))
-            .bind(format_time(c.not_after))
-            .bind(c.renewed_from.clone())
-            .bind(now.to_string())
-            .bind(c.crl_shard);
-    }
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let query = statements::bind_sqlx(
+        query,
+        accepted
+            .iter()
+            .flat_map(|item| statements::certificate_row(item.cert, now)),
+    );
     let rows = query.fetch_all(&mut **tx).await?;
     let mut ids = HashMap::with_capacity(rows.len());
     for row in rows {
@@ -235,24 +223,23 @@ async fn insert_schedules(
     if accepted.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES {}",
-        values_placeholders(backend, accepted.len(), 4)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    let sql = statements::insert_schedules(&values_placeholders(
+        backend,
+        accepted.len(),
+        statements::SCHEDULE_WIDTH,
+    ));
+    let mut rows = Vec::with_capacity(accepted.len() * statements::SCHEDULE_WIDTH);
     for item in accepted {
-        let c = item.cert;
         let id = ids
-            .get(&c.serial_number)
+            .get(&item.cert.serial_number)
             .copied()
             .ok_or_else(|| StoreError::Corrupt("inserted certificate without an id".into()))?;
-        let renew_after = c.renew_after;
-        query = query
-            .bind(id)
-            .bind(c.service_id.clone())
-            .bind(format_time(renew_after))
-            .bind(now.to_string());
+        rows.extend(statements::schedule_row(id, item.cert, now));
     }
+    let query = statements::bind_sqlx(
+        sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false),
+        rows,
+    );
     query.execute(&mut **tx).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Service certificates: issuance records, inventory queries and revocation.
 use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
+use crate::statements;
 use crate::Refusal;
 use crate::{format_time, json_list, parse_json_list, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
@@ -250,55 +251,41 @@ pub(crate) async fn insert_certificate_in(
         if compromised > 0 {
             return Err(StoreError::Refused(Refusal::KeyCompromised));
         }
-        let id = sqlx::query(
-            "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
-             public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, renewed_from, created_at, crl_shard)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id",
+        let id = statements::bind_sqlx(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{} RETURNING id",
+                statements::insert_certificates(&statements::numbered_row(
+                    statements::CERTIFICATE_WIDTH
+                ))
+            ))),
+            statements::certificate_row(cert, &now),
         )
-        .bind(&cert.serial_number)
-        .bind(&cert.service_id)
-        .bind(&cert.common_name)
-        .bind(json_list(&cert.san_dns))
-        .bind(json_list(&cert.san_ip))
-        .bind(&cert.profile)
-        .bind(&cert.key_type)
-        .bind(&cert.key_source)
-        .bind(&cert.public_key_sha256)
-        .bind(&cert.fingerprint_sha256)
-        .bind(&cert.certificate_der)
-        .bind(cert.issuer_ca_id)
-        .bind(format_time(cert.not_before))
-        .bind(format_time(cert.not_after))
-        .bind(&cert.renewed_from)
-        .bind(&now)
-        .bind(cert.crl_shard)
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound("service".into()),
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict("serial number already used".into())
+            }
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::NotFound("service".into())
+            }
             other => StoreError::Database(other),
         })?
         .try_get::<i64, _>(0)?;
-        let renew_after = cert.renew_after;
-        sqlx::query(
-            "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at) VALUES ($1,$2,$3,$4)",
+        statements::bind_sqlx(
+            sqlx::query(sqlx::AssertSqlSafe(statements::insert_schedules(
+                &statements::numbered_row(statements::SCHEDULE_WIDTH),
+            ))),
+            statements::schedule_row(id, cert, &now),
         )
-        .bind(id)
-        .bind(&cert.service_id)
-        .bind(format_time(renew_after))
-        .bind(&now)
         .execute(&mut **tx)
         .await?;
         if let Some(previous) = &cert.renewed_from {
-            sqlx::query(
-                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = $1
-                 WHERE certificate_id = (SELECT id FROM certificates WHERE serial_number = $2) AND status = 'pending'",
-            )
-            .bind(&now)
-            .bind(previous)
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query(statements::MARK_RENEWED)
+                .bind(&now)
+                .bind(previous)
+                .execute(&mut **tx)
+                .await?;
         }
         append(tx, audit).await?;
         Ok(id)

@@ -14,6 +14,7 @@ mod crl;
 mod group_commit;
 mod services;
 mod sqlite_writer;
+mod statements;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};

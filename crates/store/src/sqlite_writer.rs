@@ -14,6 +14,7 @@
 use crate::audit::{chain, ChainedRow};
 use crate::batch_insert::{refusal, BatchItem};
 use crate::certificates::{Revocation, RevocationTarget, RevokedRecord};
+use crate::statements;
 use crate::{format_time, json_list, AuditEntry, Result as StoreResult, StoreError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::{HashMap, HashSet};
@@ -70,48 +71,26 @@ impl SqliteWriter {
         let mut ids = Vec::with_capacity(items.len());
         let mut audits: Vec<AuditEntry> = Vec::with_capacity(items.len());
         {
-            let mut certificate = tx.prepare_cached(
-                "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type,
-                 key_source, public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after,
-                 renewed_from, created_at, crl_shard)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?;
-            let mut schedule = tx.prepare_cached(
-                "INSERT INTO certificate_rotation_schedule (certificate_id, service_id, renew_after, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut renewed = tx.prepare_cached(
-                "UPDATE certificate_rotation_schedule SET status = 'renewed', updated_at = ?1
-                 WHERE status = 'pending' AND certificate_id = (SELECT id FROM certificates WHERE serial_number = ?2)",
-            )?;
+            let mut certificate = tx.prepare_cached(&statements::insert_certificates(
+                &statements::numbered_row(statements::CERTIFICATE_WIDTH),
+            ))?;
+            let mut schedule = tx.prepare_cached(&statements::insert_schedules(
+                &statements::numbered_row(statements::SCHEDULE_WIDTH),
+            ))?;
+            let mut renewed = tx.prepare_cached(statements::MARK_RENEWED)?;
             for (item, refused) in items.iter().zip(&refusals) {
                 if refused.is_some() {
                     ids.push(None);
                     continue;
                 }
                 let c = item.cert;
-                certificate.execute(params![
-                    c.serial_number,
-                    c.service_id,
-                    c.common_name,
-                    json_list(&c.san_dns),
-                    json_list(&c.san_ip),
-                    c.profile,
-                    c.key_type,
-                    c.key_source,
-                    c.public_key_sha256,
-                    c.fingerprint_sha256,
-                    c.certificate_der,
-                    c.issuer_ca_id,
-                    format_time(c.not_before),
-                    format_time(c.not_after),
-                    c.renewed_from,
-                    now,
-                    c.crl_shard,
-                ])?;
+                certificate.execute(rusqlite::params_from_iter(statements::certificate_row(
+                    c, &now,
+                )))?;
                 let id = tx.last_insert_rowid();
-                let renew_after = c.renew_after;
-                schedule.execute(params![id, c.service_id, format_time(renew_after), now])?;
+                schedule.execute(rusqlite::params_from_iter(statements::schedule_row(
+                    id, c, &now,
+                )))?;
                 if let Some(previous) = &c.renewed_from {
                     renewed.execute(params![now, previous])?;
                 }
