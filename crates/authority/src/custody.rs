@@ -40,6 +40,9 @@ impl Authority {
     /// Re-read CA records and unlock them with the known password, if any. A key the password
     /// does not open is an error, or, with `seal_on_key_failure`, leaves that CA sealed.
     pub(crate) async fn reload_ca(&self, seal_on_key_failure: bool) -> AuthorityResult<()> {
+        // One reload at a time (the follower, CA creation and unlock all reload): a slower one
+        // must not install an older snapshot over a newer one.
+        let _reloading = self.ca_reload.lock().await;
         let root = self.store.active_ca(CaLevel::Root).await?;
         let intermediate = self.store.active_ca(CaLevel::Intermediate).await?;
         let password = self
@@ -90,10 +93,13 @@ impl Authority {
             .map(|r| r.certificate_der.clone())
             .collect();
         self.tls.set_client_trust(&roots);
-        *self
+        let mut keys = self
             .keys
             .write()
-            .map_err(|_| AuthorityError::internal("lock poisoned"))? = next;
+            .map_err(|_| AuthorityError::internal("lock poisoned"))?;
+        // The password may have been set meanwhile (CA creation, unlock): keep the newest.
+        next.password = keys.password.take();
+        *keys = next;
         Ok(())
     }
 

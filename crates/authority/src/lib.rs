@@ -53,6 +53,8 @@ pub struct Authority {
     tls: Arc<dyn ServerTls>,
     /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
     crl_trigger: Notify,
+    /// Serialises CA reloads (custody.rs).
+    ca_reload: tokio::sync::Mutex<()>,
     /// Which CRLs the worker still has to rebuild.
     crl_schedule: crl_worker::SharedCrlSchedule,
     /// This process among the replicas sharing the database (holder of scheduling leases).
@@ -88,6 +90,7 @@ impl Authority {
             config,
             tls,
             crl_trigger: Notify::new(),
+            ca_reload: tokio::sync::Mutex::new(()),
             crl_schedule: Default::default(),
             replica_id: format!(
                 "{}-{}-{:08x}",

@@ -7,7 +7,8 @@
 //! - An admin (and the server itself) may issue any names to any service id, renew any
 //!   certificate, and register or change any service.
 //! - An enrollment token buys one certificate for its service: it must match the service's token
-//!   in constant time, be unused and unexpired, and every name must be in the service's allowed list.
+//!   in constant time, be unused and unexpired, and every name must be in the service's allowed list
+//!   (a service without a list gets no name this way).
 //! - A service proves itself with its certificate over mTLS. It may read its own records with any of
 //!   its unrevoked, unexpired certificates, but only its *current* certificate (the newest one; not
 //!   one a renewal has superseded) may change anything: renew itself or update its registry entry
@@ -100,6 +101,15 @@ impl Names {
             )));
         }
         Ok(out)
+    }
+
+    /// Every name, as text.
+    pub fn all(&self) -> Vec<String> {
+        self.dns
+            .iter()
+            .cloned()
+            .chain(self.ips.iter().map(|ip| ip.to_string()))
+            .collect()
     }
 
     /// The names of a stored certificate (for its renewal).
@@ -264,10 +274,11 @@ pub fn permit(
                     "the enrollment token is not valid for this service, expired, or already used",
                 ));
             }
+            // An enrollment buys only listed names: a service without a list gets none.
             let outside = subject
                 .service
                 .and_then(|s| outside_allowed(s, names))
-                .unwrap_or_default();
+                .unwrap_or_else(|| names.all());
             if outside.is_empty() {
                 Ok(())
             } else {

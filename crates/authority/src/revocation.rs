@@ -136,6 +136,7 @@ impl Authority {
 
     /// Build, sign and store a new CRL now.
     pub async fn generate_crl(&self, ctx: &Requester) -> AuthorityResult<CrlInfo> {
+        ctx.require_admin(&self.store, "crl.generate", None).await?;
         let record = self
             .build_all_crls(ctx.audit("crl.generate", "crl"))
             .await?;

@@ -3,7 +3,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// `POST /api/ca/root`, `POST /api/ca/intermediate`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// No `Debug`: it may carry the CA password.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CaCreateRequest {
@@ -26,7 +27,8 @@ pub struct CaCreateRequest {
 }
 
 /// `POST /api/ca/unlock`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it carries the CA password.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UnlockRequest {

@@ -15,7 +15,8 @@ pub struct Problem {
 }
 
 /// An issued or renewed certificate (`201`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it carries a secret shown once.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedCertificate {
     pub service_id: String,
@@ -193,7 +194,8 @@ pub struct Service {
 
 /// A registration (`201`, with the one-time enrollment token) or a service's update of its
 /// entry (`200`, without).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it carries a secret shown once.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Registered {
     #[serde(flatten)]
@@ -228,7 +230,8 @@ pub struct TokenList {
 }
 
 /// `201` of `POST /api/tokens`: the token, shown once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it carries a secret shown once.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCreated {
     pub id: i64,

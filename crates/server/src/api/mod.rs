@@ -126,11 +126,7 @@ async fn problem_for_every_error(response: axum::response::Response) -> axum::re
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+    if !from_the_framework(&response) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -144,7 +140,7 @@ async fn problem_for_every_error(response: axum::response::Response) -> axum::re
     let mut problem = ApiError::new(status, problem_kind(status), detail).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            problem.headers_mut().insert(name.clone(), value.clone());
+            problem.headers_mut().append(name.clone(), value.clone());
         }
     }
     problem
@@ -171,19 +167,24 @@ fn problem_without_body(response: axum::response::Response) -> axum::response::R
     use axum::http::header;
     use axum::response::IntoResponse;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    if !(status.is_client_error() || status.is_server_error()) || !from_the_framework(&response) {
         return response;
     }
     let detail = status.canonical_reason().unwrap_or("error");
     let mut problem = ApiError::new(status, problem_kind(status), detail).into_response();
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            problem.headers_mut().insert(name.clone(), value.clone());
+            problem.headers_mut().append(name.clone(), value.clone());
         }
     }
     problem
+}
+
+/// An error body the framework wrote (plain text or none). A handler's own answers, problem
+/// documents and the health report's 503 JSON among them, pass unchanged.
+fn from_the_framework(response: &axum::response::Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"))
 }
