@@ -71,6 +71,21 @@ enum Want {
     Forbidden(&'static str),
 }
 
+/// The permit's answer is `want`; a forbidden answer's detail names what `Want::Forbidden` holds.
+fn expect(what: &str, answer: AuthorityResult<()>, want: Want) {
+    let (got, detail) = outcome(answer);
+    match want {
+        Want::Forbidden(needle) => {
+            assert_eq!(got, Want::Forbidden(""), "{what}: {detail}");
+            assert!(
+                detail.contains(needle),
+                "{what}: '{detail}' should contain '{needle}'"
+            );
+        }
+        want => assert_eq!(got, want, "{what}: {detail}"),
+    }
+}
+
 fn outcome(r: AuthorityResult<()>) -> (Want, String) {
     match r {
         Ok(()) => (Want::Ok, String::new()),
@@ -193,24 +208,11 @@ fn issuance_matrix() {
             service: service.as_ref(),
             current_serial: Some("01"),
         };
-        let (got, detail) = outcome(permit(
-            &principal,
-            false,
-            Action::Issue,
-            subject,
-            &names,
-            now(),
-        ));
-        match want {
-            Want::Forbidden(needle) => {
-                assert_eq!(got, Want::Forbidden(""), "{what}: {detail}");
-                assert!(
-                    detail.contains(needle),
-                    "{what}: '{detail}' should name '{needle}'"
-                );
-            }
-            want => assert_eq!(got, want, "{what}: {detail}"),
-        }
+        expect(
+            what,
+            permit(&principal, false, Action::Issue, subject, &names, now()),
+            want,
+        );
     }
 }
 
@@ -305,17 +307,11 @@ fn renewal_matrix() {
         let action = Action::Renew {
             certificate: target,
         };
-        let (got, detail) = outcome(permit(&principal, false, action, subject, &names, now()));
-        match want {
-            Want::Forbidden(needle) => {
-                assert_eq!(got, Want::Forbidden(""), "{what}: {detail}");
-                assert!(
-                    detail.contains(needle),
-                    "{what}: '{detail}' should contain '{needle}'"
-                );
-            }
-            want => assert_eq!(got, want, "{what}: {detail}"),
-        }
+        expect(
+            what,
+            permit(&principal, false, action, subject, &names, now()),
+            want,
+        );
     }
 }
 
@@ -434,17 +430,11 @@ fn registry_matrix() {
             service: Some(&record),
             current_serial: Some("02"),
         };
-        let (got, detail) = outcome(permit(&principal, false, action, subject, names, now()));
-        match want {
-            Want::Forbidden(needle) => {
-                assert_eq!(got, Want::Forbidden(""), "{what}: {detail}");
-                assert!(
-                    detail.contains(needle),
-                    "{what}: '{detail}' should contain '{needle}'"
-                );
-            }
-            want => assert_eq!(got, want, "{what}: {detail}"),
-        }
+        expect(
+            what,
+            permit(&principal, false, action, subject, names, now()),
+            want,
+        );
     }
 }
 
