@@ -142,3 +142,27 @@ async fn crls_are_due_for_refresh_two_thirds_into_their_validity() {
     clock.advance(Duration::hours(16));
     assert!(authority.refresh_due_in() <= Duration::ZERO);
 }
+
+#[tokio::test]
+async fn a_bad_enrollment_token_is_refused_before_any_name_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, _, _) = authority(dir.path()).await;
+    let wrong = Requester::new(Principal::Enrollment {
+        token_hash: credentials::token_hash("vccenr_not-the-token"),
+    });
+    let refused = authority
+        .issue(
+            &wrong,
+            IssueRequest {
+                service_id: "svc".into(),
+                common_name: "not a name!".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AuthorityError::Unauthenticated(_))),
+        "{:?}",
+        refused.err()
+    );
+}

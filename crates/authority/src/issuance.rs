@@ -90,13 +90,29 @@ impl Authority {
             Principal::Enrollment { .. } => self.store.service(&req.service_id).await?,
             _ => None,
         };
-        let names = Names::from_request(&req.common_name, &req.san_dns, &req.san_ip)?;
         let subject = Subject {
             service_id: &req.service_id,
             service: service.as_ref(),
             current_serial: None,
         };
         let now = self.now();
+        // The credentials first, before any name is parsed (a refusal is audited whatever the
+        // names), then every name.
+        let names = match permit(
+            &ctx.principal,
+            ctx.bad_token,
+            Action::Issue,
+            subject,
+            &Names::default(),
+            now,
+        ) {
+            Ok(()) => Names::from_request(&req.common_name, &req.san_dns, &req.san_ip)?,
+            Err(refusal) => {
+                return Err(ctx
+                    .deny(&self.store, ACTION, Some(&req.service_id), refusal)
+                    .await)
+            }
+        };
         if let Err(refusal) = permit(
             &ctx.principal,
             ctx.bad_token,

@@ -118,7 +118,12 @@ impl Authority {
                 enrollment_token: None,
             });
         }
-        // An admin (or the system).
+        if !matches!(ctx.principal, Principal::Admin | Principal::System) {
+            // Refused above; never reached by another principal.
+            return Err(AuthorityError::forbidden(
+                "only an admin registers a service",
+            ));
+        }
         let (allowed_dns, allowed_ip) =
             allowed_names(&req.service_id, &req.allowed_dns, &req.allowed_ip)?;
         let ttl = req
