@@ -1,5 +1,6 @@
 //! The audit trail: one row per state change or refusal, hash-chained so that editing or
 //! deleting a row is detected by `verify_chain`.
+use crate::statements;
 use crate::{format_time, Backend, Result, Store};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
@@ -186,36 +187,23 @@ pub(crate) async fn append_many(
     if entries.is_empty() {
         return Ok(());
     }
-    let head: Option<(String,)> =
-        sqlx::query_as("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
+    let head: Option<(String,)> = sqlx::query_as(statements::AUDIT_HEAD)
+        .fetch_optional(&mut **tx)
+        .await?;
     let (occurred_at, rows) = chain(head.map(|p| p.0), entries);
-    let sql = format!(
-        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash) VALUES {}",
-        crate::values_placeholders(backend, rows.len(), 10)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for ChainedRow {
-        entry,
-        details,
-        prev_hash,
-        hash,
-    } in rows
-    {
-        query = query
-            .bind(occurred_at.clone())
-            .bind(entry.actor.clone())
-            .bind(entry.action.clone())
-            .bind(entry.target_type.clone())
-            .bind(entry.target_id.clone())
-            .bind(entry.outcome.as_str())
-            .bind(details)
-            .bind(entry.source_ip.clone())
-            .bind(prev_hash)
-            .bind(hash);
-    }
-    query.execute(&mut **tx).await?;
+    let sql = statements::insert_audit(&crate::values_placeholders(
+        backend,
+        rows.len(),
+        statements::AUDIT_WIDTH,
+    ));
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    statements::bind_sqlx(
+        query,
+        rows.iter()
+            .flat_map(|row| statements::audit_row(&occurred_at, row)),
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -11,8 +11,7 @@ use crate::services::NewService;
 use crate::statements;
 use crate::Refusal;
 use crate::{
-    format_time, json_list, list_placeholders, values_placeholders, AuditEntry, Backend, Result,
-    StoreError,
+    format_time, list_placeholders, values_placeholders, AuditEntry, Backend, Result, StoreError,
 };
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -99,24 +98,20 @@ async fn create_services(
     if services.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
-         VALUES {} ON CONFLICT(service_id) DO NOTHING",
-        values_placeholders(backend, services.len(), 8)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for s in services {
-        query = query
-            .bind(s.service_id.clone())
-            .bind(s.service_name.clone())
-            .bind(s.description.clone())
-            .bind(json_list(&s.endpoints))
-            .bind(json_list(&s.allowed_dns))
-            .bind(json_list(&s.allowed_ip))
-            .bind(now.to_string())
-            .bind(now.to_string());
-    }
-    query.execute(&mut **tx).await?;
+    let sql = statements::insert_services(&values_placeholders(
+        backend,
+        services.len(),
+        statements::SERVICE_WIDTH,
+    ));
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    statements::bind_sqlx(
+        query,
+        services
+            .into_iter()
+            .flat_map(|s| statements::service_row(s, now)),
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@ use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
 use crate::statements;
 use crate::Refusal;
-use crate::{format_time, json_list, parse_json_list, Backend, Result, Store, StoreError};
+use crate::{format_time, parse_json_list, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -199,18 +199,12 @@ pub(crate) async fn insert_certificate_in(
     {
         let now = format_time(OffsetDateTime::now_utc());
         if let Some(service) = &effects.create_service {
-            sqlx::query(
-                "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT(service_id) DO NOTHING",
+            statements::bind_sqlx(
+                sqlx::query(sqlx::AssertSqlSafe(statements::insert_services(
+                    &statements::numbered_row(statements::SERVICE_WIDTH),
+                ))),
+                statements::service_row(service, &now),
             )
-            .bind(&service.service_id)
-            .bind(&service.service_name)
-            .bind(&service.description)
-            .bind(json_list(&service.endpoints))
-            .bind(json_list(&service.allowed_dns))
-            .bind(json_list(&service.allowed_ip))
-            .bind(&now)
-            .bind(&now)
             .execute(&mut **tx)
             .await?;
         }
@@ -401,95 +395,54 @@ pub(crate) async fn revoke_in(
     tx: &mut Transaction<'_, Any>,
     revocation: &Revocation,
 ) -> Result<Vec<RevokedRecord>> {
-    let Revocation {
-        target,
-        reason,
-        reason_code,
-        revoked_by,
-        audit,
-    } = revocation;
-    let (reason, reason_code, revoked_by) = (reason.as_str(), *reason_code, revoked_by.as_str());
-    {
-        let now = format_time(OffsetDateTime::now_utc());
-        let mut hit: Vec<(i64, String, String, i64, String, Option<i64>)> = match target {
-            RevocationTarget::Serial(serial) => {
-                sqlx::query_as(
-                    "UPDATE certificates SET status = 'revoked' WHERE serial_number = $1 AND status = 'active'
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
-                )
-                .bind(serial)
-                .fetch_all(&mut **tx)
-                .await?
-            }
-            RevocationTarget::Service(service_id) => {
-                sqlx::query_as(
-                    "UPDATE certificates SET status = 'revoked' WHERE service_id = $1 AND status = 'active' AND not_after > $2
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
-                )
-                .bind(service_id)
-                .bind(&now)
-                .fetch_all(&mut **tx)
-                .await?
-            }
-        };
-        if reason == "keyCompromise" {
-            let keys: Vec<String> = hit.iter().map(|h| h.4.clone()).collect();
-            for key in keys {
-                sqlx::query(
-                    "INSERT INTO compromised_keys (public_key_sha256, revoked_at) VALUES ($1, $2)
-                     ON CONFLICT(public_key_sha256) DO NOTHING",
-                )
+    let now = format_time(OffsetDateTime::now_utc());
+    let (sql, params) = statements::revoke_target(&revocation.target, &now);
+    let mut hit: Vec<statements::RevocationHit> =
+        statements::bind_sqlx(sqlx::query_as(sql), params)
+            .fetch_all(&mut **tx)
+            .await?;
+    if statements::blocks_key(revocation) {
+        let keys: Vec<String> = hit.iter().map(|h| h.public_key_sha256.clone()).collect();
+        for key in keys {
+            sqlx::query(statements::BLOCK_KEY)
                 .bind(&key)
                 .bind(&now)
                 .execute(&mut **tx)
                 .await?;
-                let siblings: Vec<(i64, String, String, i64, String, Option<i64>)> = sqlx::query_as(
-                    "UPDATE certificates SET status = 'revoked' WHERE public_key_sha256 = $1 AND status = 'active'
-                     RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard",
-                )
+            let siblings: Vec<statements::RevocationHit> = sqlx::query_as(statements::REVOKE_KEY)
                 .bind(&key)
                 .fetch_all(&mut **tx)
                 .await?;
-                hit.extend(siblings);
-            }
+            hit.extend(siblings);
         }
-        let mut revoked = Vec::with_capacity(hit.len());
-        for (id, serial, service_id, issuer, _, crl_shard) in hit {
-            sqlx::query(
-                "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by, crl_shard)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-            )
-            .bind(id)
-            .bind(&serial)
-            .bind(issuer)
+    }
+    let mut revoked = Vec::with_capacity(hit.len());
+    for h in hit {
+        statements::bind_sqlx(
+            sqlx::query(statements::INSERT_REVOCATION),
+            statements::revocation_row(&h, revocation, &now),
+        )
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(statements::SCHEDULE_REVOKED)
             .bind(&now)
-            .bind(reason)
-            .bind(i64::from(reason_code))
-            .bind(revoked_by)
-            .bind(crl_shard)
+            .bind(h.id)
             .execute(&mut **tx)
             .await?;
-            sqlx::query("UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = $1 WHERE certificate_id = $2")
-                .bind(&now)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            revoked.push(RevokedRecord {
-                serial_number: serial,
-                service_id,
-                revoked_at: now.clone(),
-                reason: reason.to_string(),
-                crl_shard,
-            });
-        }
-        let mut audit = audit.clone();
-        audit.set_detail(
-            "revoked",
-            serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
-        );
-        append(tx, &audit).await?;
-        Ok(revoked)
+        revoked.push(h.revoked(revocation, &now));
     }
+    append(tx, &revocation_audit(&revocation.audit, &revoked)).await?;
+    Ok(revoked)
+}
+
+/// The revocation's audit row, naming every serial it revoked.
+pub(crate) fn revocation_audit(audit: &AuditEntry, revoked: &[RevokedRecord]) -> AuditEntry {
+    let mut audit = audit.clone();
+    audit.set_detail(
+        "revoked",
+        serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
+    );
+    audit
 }
 
 /// What a revocation request names.

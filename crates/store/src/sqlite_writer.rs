@@ -11,11 +11,12 @@
 //! from its pool) while this one writes: the two never interleave, so a sqlx transaction that reads
 //! before it writes never finds its snapshot outdated (SQLITE_BUSY_SNAPSHOT), and neither waits on
 //! SQLite's write lock for the other.
-use crate::audit::{chain, ChainedRow};
+use crate::audit::chain;
 use crate::batch_insert::{refusal, BatchItem};
-use crate::certificates::{Revocation, RevocationTarget, RevokedRecord};
+use crate::certificates::{revocation_audit, Revocation, RevokedRecord};
 use crate::statements;
-use crate::{format_time, json_list, AuditEntry, Result as StoreResult, StoreError};
+use crate::statements::RevocationHit;
+use crate::{format_time, AuditEntry, Result as StoreResult, StoreError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
@@ -131,12 +132,7 @@ impl SqliteWriter {
         let mut audits = Vec::with_capacity(requests.len());
         for request in requests {
             let revoked = revoke_one(&tx, request, &now)?;
-            let mut audit = request.audit.clone();
-            audit.set_detail(
-                "revoked",
-                serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
-            );
-            audits.push(audit);
+            audits.push(revocation_audit(&request.audit, &revoked));
             all.push(revoked);
         }
         append_audit(&tx, &audits)?;
@@ -145,85 +141,40 @@ impl SqliteWriter {
     }
 }
 
-/// A certificate a revocation hit: id, serial, service, issuer, key hash, CRL shard.
-type Hit = (i64, String, String, i64, String, Option<i64>);
-
-fn hit(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
-}
-
 fn revoke_one(
     tx: &rusqlite::Transaction<'_>,
     request: &Revocation,
     now: &str,
 ) -> rusqlite::Result<Vec<RevokedRecord>> {
-    const RETURNING: &str =
-        "RETURNING id, serial_number, service_id, issuer_ca_id, public_key_sha256, crl_shard";
-    let mut hits: Vec<Hit> = match &request.target {
-        RevocationTarget::Serial(serial) => tx
-            .prepare_cached(&format!(
-                "UPDATE certificates SET status = 'revoked' WHERE serial_number = ?1 AND status = 'active' {RETURNING}"
-            ))?
-            .query_map([serial], hit)?
-            .collect::<rusqlite::Result<_>>()?,
-        RevocationTarget::Service(service_id) => tx
-            .prepare_cached(&format!(
-                "UPDATE certificates SET status = 'revoked' WHERE service_id = ?1 AND status = 'active' AND not_after > ?2 {RETURNING}"
-            ))?
-            .query_map(params![service_id, now], hit)?
-            .collect::<rusqlite::Result<_>>()?,
-    };
-    if request.reason == "keyCompromise" {
-        let keys: Vec<String> = hits.iter().map(|h| h.4.clone()).collect();
+    let (sql, values) = statements::revoke_target(&request.target, now);
+    let mut hits: Vec<RevocationHit> = tx
+        .prepare_cached(sql)?
+        .query_map(
+            rusqlite::params_from_iter(values),
+            RevocationHit::from_rusqlite,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    if statements::blocks_key(request) {
+        let keys: Vec<String> = hits.iter().map(|h| h.public_key_sha256.clone()).collect();
         for key in keys {
-            tx.prepare_cached(
-                "INSERT INTO compromised_keys (public_key_sha256, revoked_at) VALUES (?1, ?2)
-                 ON CONFLICT(public_key_sha256) DO NOTHING",
-            )?
-            .execute(params![key, now])?;
-            let siblings: Vec<Hit> = tx
-                .prepare_cached(&format!(
-                    "UPDATE certificates SET status = 'revoked' WHERE public_key_sha256 = ?1 AND status = 'active' {RETURNING}"
-                ))?
-                .query_map([&key], hit)?
+            tx.prepare_cached(statements::BLOCK_KEY)?
+                .execute(params![key, now])?;
+            let siblings: Vec<RevocationHit> = tx
+                .prepare_cached(statements::REVOKE_KEY)?
+                .query_map([&key], RevocationHit::from_rusqlite)?
                 .collect::<rusqlite::Result<_>>()?;
             hits.extend(siblings);
         }
     }
-    let mut revocation = tx.prepare_cached(
-        "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by, crl_shard)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    let mut schedule = tx.prepare_cached(
-        "UPDATE certificate_rotation_schedule SET status = 'revoked', updated_at = ?1 WHERE certificate_id = ?2",
-    )?;
+    let mut revocation = tx.prepare_cached(statements::INSERT_REVOCATION)?;
+    let mut schedule = tx.prepare_cached(statements::SCHEDULE_REVOKED)?;
     let mut revoked = Vec::with_capacity(hits.len());
-    for (id, serial, service_id, issuer, _, crl_shard) in hits {
-        revocation.execute(params![
-            id,
-            serial,
-            issuer,
-            now,
-            request.reason,
-            i64::from(request.reason_code),
-            request.revoked_by,
-            crl_shard,
-        ])?;
-        schedule.execute(params![now, id])?;
-        revoked.push(RevokedRecord {
-            serial_number: serial,
-            service_id,
-            revoked_at: now.to_string(),
-            reason: request.reason.clone(),
-            crl_shard,
-        });
+    for hit in hits {
+        revocation.execute(rusqlite::params_from_iter(statements::revocation_row(
+            &hit, request, now,
+        )))?;
+        schedule.execute(params![now, hit.id])?;
+        revoked.push(hit.revoked(request, now));
     }
     Ok(revoked)
 }
@@ -238,19 +189,12 @@ fn create_services(
         if !seen.insert(service.service_id.as_str()) {
             continue;
         }
-        tx.prepare_cached(
-            "INSERT INTO services (service_id, service_name, description, endpoints, allowed_dns, allowed_ip, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(service_id) DO NOTHING",
-        )?
-        .execute(params![
-            service.service_id,
-            service.service_name,
-            service.description,
-            json_list(&service.endpoints),
-            json_list(&service.allowed_dns),
-            json_list(&service.allowed_ip),
-            now,
-        ])?;
+        tx.prepare_cached(&statements::insert_services(&statements::numbered_row(
+            statements::SERVICE_WIDTH,
+        )))?
+        .execute(rusqlite::params_from_iter(statements::service_row(
+            service, now,
+        )))?;
     }
     Ok(())
 }
@@ -308,33 +252,18 @@ fn append_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> rusql
         return Ok(());
     }
     let head: Option<String> = tx
-        .prepare_cached("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")?
+        .prepare_cached(statements::AUDIT_HEAD)?
         .query_row([], |r| r.get(0))
         .optional()?;
     let (occurred_at, rows) = chain(head, entries);
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO audit_log (occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for ChainedRow {
-        entry,
-        details,
-        prev_hash,
-        hash,
-    } in rows
-    {
-        insert.execute(params![
-            occurred_at,
-            entry.actor,
-            entry.action,
-            entry.target_type,
-            entry.target_id,
-            entry.outcome.as_str(),
-            details,
-            entry.source_ip,
-            prev_hash,
-            hash,
-        ])?;
+    let mut insert = tx.prepare_cached(&statements::insert_audit(&statements::numbered_row(
+        statements::AUDIT_WIDTH,
+    )))?;
+    for row in &rows {
+        insert.execute(rusqlite::params_from_iter(statements::audit_row(
+            &occurred_at,
+            row,
+        )))?;
     }
     Ok(())
 }
