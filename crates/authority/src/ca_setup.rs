@@ -30,11 +30,11 @@ pub struct CaCreated {
     pub common_name: String,
     pub subject: String,
     pub serial_number: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub certificate_pem: String,
     pub fingerprint_sha256: String,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
 }
 
 #[derive(Debug, Clone)]
@@ -42,10 +42,10 @@ pub struct CaSummary {
     pub common_name: String,
     pub subject: String,
     pub serial_number: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub fingerprint_sha256: String,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
     pub days_until_expiry: i64,
     pub certificate_pem: String,
 }
@@ -62,18 +62,15 @@ pub struct CaInfo {
 pub const MIN_CA_PASSWORD_LEN: usize = 8;
 
 fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
-    let days = vcc_pki_store::parse_time(&r.not_after)
-        .map(|t| (t - now).whole_days())
-        .unwrap_or(0);
     CaSummary {
         common_name: r.common_name.clone(),
         subject: r.subject.clone(),
         serial_number: r.serial_number.clone(),
-        key_type: r.key_type.clone(),
+        key_type: r.key_type,
         fingerprint_sha256: r.fingerprint_sha256.clone(),
-        not_before: r.not_before.clone(),
-        not_after: r.not_after.clone(),
-        days_until_expiry: days,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        days_until_expiry: (r.not_after - now).whole_days(),
         certificate_pem: certificate_pem(&r.certificate_der),
     }
 }
@@ -232,7 +229,7 @@ impl Authority {
             common_name: subject.common_name.clone(),
             subject: subject_string(&subject),
             serial_number: serial.to_hex(),
-            key_type: key_type.as_str().into(),
+            key_type,
             certificate_der: der.clone(),
             encrypted_private_key: key_pem,
             fingerprint_sha256: fingerprint.clone(),
@@ -267,8 +264,8 @@ impl Authority {
             key_type: record.key_type,
             certificate_pem: certificate_pem(&der),
             fingerprint_sha256: fingerprint,
-            not_before: vcc_pki_store::format_time(not_before),
-            not_after: vcc_pki_store::format_time(parsed_not_after),
+            not_before,
+            not_after: parsed_not_after,
         })
     }
 

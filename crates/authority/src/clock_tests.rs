@@ -3,7 +3,7 @@
 use crate::registry::ServiceRegistration;
 use crate::*;
 use std::sync::{Arc, Mutex};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use vcc_pki_store::{CaLevel, Store};
 
 /// The server's TLS listener, remembering what it was given to serve.
@@ -11,12 +11,18 @@ use vcc_pki_store::{CaLevel, Store};
 struct RecordingTls(Mutex<Option<ServedValidity>>);
 
 impl ServerTls for RecordingTls {
-    fn install(&self, _: &str, _: &str, _: &[u8], nb: &str, na: &str) -> Result<(), String> {
-        let parse = |t: &str| vcc_pki_store::parse_time(t).map_err(|e| e.to_string());
+    fn install(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(), String> {
         *self.0.lock().unwrap() = Some(ServedValidity {
             issued_by_ca: true,
-            not_before: parse(nb)?,
-            not_after: parse(na)?,
+            not_before,
+            not_after,
         });
         Ok(())
     }

@@ -52,8 +52,8 @@ pub trait ServerTls: Send + Sync {
         certificate_pem: &str,
         chain_pem: &str,
         key_pkcs8: &[u8],
-        not_before: &str,
-        not_after: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
     ) -> Result<(), String>;
     /// Trust these CA certificates (DER) for client certificates; empty turns client auth off.
     fn set_client_trust(&self, ca_ders: &[Vec<u8>]);

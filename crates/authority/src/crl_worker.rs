@@ -14,8 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use time::{Duration, OffsetDateTime};
-use vcc_pki_core::signer::RevokedEntry;
-use vcc_pki_core::{fingerprint_sha256, RevocationReason, Serial};
+use vcc_pki_core::{fingerprint_sha256, Serial};
 use vcc_pki_store::{AuditEntry, CrlRecord, RevokedRecord, SignedCrl};
 
 /// The complete CRL waits this many times its last build time before it is rebuilt again.
@@ -54,24 +53,6 @@ impl Default for CrlSchedule {
 }
 
 pub(super) type SharedCrlSchedule = Mutex<CrlSchedule>;
-
-/// One stored revocation as a CRL entry.
-fn revoked_entry(
-    (serial, revoked_at, code): vcc_pki_store::RevokedRow,
-) -> Result<RevokedEntry, String> {
-    let serial =
-        Serial::from_hex(&serial).ok_or_else(|| format!("stored serial '{serial}' is not hex"))?;
-    let revoked_at = vcc_pki_store::parse_time(&revoked_at).map_err(|e| e.to_string())?;
-    let reason = RevocationReason::ALL
-        .into_iter()
-        .find(|r| i64::from(r.code()) == code)
-        .unwrap_or(RevocationReason::Unspecified);
-    Ok(RevokedEntry {
-        serial,
-        revoked_at,
-        reason,
-    })
-}
 
 impl Authority {
     /// Number of CRL shards new certificates are spread over (0: one complete CRL only).
@@ -139,34 +120,28 @@ impl Authority {
         let clock = self.clock.clone();
         let record = self
             .store
-            .insert_crl_with(
-                issuer_id,
-                shard,
-                &audit,
-                revoked_entry,
-                move |number, entries| {
-                    let revoked_count = entries.len() as i64;
-                    let this_update = clock.now();
-                    let this_update = this_update.replace_nanosecond(0).unwrap_or(this_update);
-                    let next_update = this_update + CRL_LIFETIME;
-                    let der = issuer
-                        .issue_crl(
-                            number as u64,
-                            this_update,
-                            next_update,
-                            entries,
-                            partition_url.as_deref(),
-                        )
-                        .map_err(|e| e.to_string())?;
-                    Ok(SignedCrl {
-                        fingerprint_sha256: fingerprint_sha256(&der),
-                        der,
+            .insert_crl_with(issuer_id, shard, &audit, move |number, entries| {
+                let revoked_count = entries.len() as i64;
+                let this_update = clock.now();
+                let this_update = this_update.replace_nanosecond(0).unwrap_or(this_update);
+                let next_update = this_update + CRL_LIFETIME;
+                let der = issuer
+                    .issue_crl(
+                        number as u64,
                         this_update,
                         next_update,
-                        revoked_count,
-                    })
-                },
-            )
+                        entries,
+                        partition_url.as_deref(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(SignedCrl {
+                    fingerprint_sha256: fingerprint_sha256(&der),
+                    der,
+                    this_update,
+                    next_update,
+                    revoked_count,
+                })
+            })
             .await?;
         let cost = started.elapsed();
         if shard.is_none() {
@@ -176,9 +151,7 @@ impl Authority {
             if shard.is_none() {
                 schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
             }
-            if let Ok(this_update) = vcc_pki_store::parse_time(&record.this_update) {
-                schedule.built.insert(shard, this_update);
-            }
+            schedule.built.insert(shard, record.this_update);
         }
         tracing::info!(
             crl_number = record.crl_number,

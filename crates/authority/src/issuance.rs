@@ -5,10 +5,13 @@ use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use time::OffsetDateTime;
 use vcc_pki_core::csr::verify_csr_pem;
 use vcc_pki_core::profile::LeafRequest;
 use vcc_pki_core::{certificate_pem, fingerprint_sha256, KeyType, LeafProfile, Serial};
-use vcc_pki_store::{CertificateRecord, IssueEffects, NewCertificate, NewService, StoreError};
+use vcc_pki_store::{
+    CertificateRecord, CertificateStatus, IssueEffects, NewCertificate, NewService, StoreError,
+};
 use zeroize::Zeroizing;
 
 /// A new certificate for a service, as a front end asks for it (the REST body maps onto it).
@@ -44,10 +47,10 @@ pub struct IssuedCertificate {
     pub certificate_pem: String,
     pub ca_chain_pem: String,
     pub private_key_pem: Option<Zeroizing<String>>,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
     pub fingerprint_sha256: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub profile: String,
     pub renewed_from: Option<String>,
 }
@@ -290,7 +293,7 @@ impl Authority {
                 "OCSP responder certificates are issued and rotated by the server itself",
             ));
         }
-        if current.status == "revoked" {
+        if current.status == CertificateStatus::Revoked {
             let err = AuthorityError::forbidden(format!(
                 "certificate {} is revoked and cannot be renewed",
                 current.serial_number
@@ -304,16 +307,11 @@ impl Authority {
                 let csr = verify_csr_pem(pem)?;
                 (csr.subject_public_key_info, csr.key_type)
             }
-            None => (
-                spki_of(&current.certificate_der)?,
-                KeyType::parse(&current.key_type)?,
-            ),
+            None => (spki_of(&current.certificate_der)?, current.key_type),
         };
         let names = Names::of_certificate(&current);
-        let lifetime_days = vcc_pki_store::parse_time(&current.not_after)
-            .ok()
-            .zip(vcc_pki_store::parse_time(&current.not_before).ok())
-            .map(|(a, b)| ((a - b).whole_days() as u32).clamp(1, MAX_VALIDITY_DAYS))
+        let lifetime_days = u32::try_from((current.not_after - current.not_before).whole_days())
+            .map(|days| days.clamp(1, MAX_VALIDITY_DAYS))
             .unwrap_or(DEFAULT_VALIDITY_DAYS);
         let validity_days = req.validity_days.unwrap_or(lifetime_days);
         // A service may shorten its renewed certificate, never lengthen it; an admin may choose.
@@ -412,7 +410,7 @@ impl Authority {
             san_dns: names.dns.clone(),
             san_ip: names.ips.iter().map(|i| i.to_string()).collect(),
             profile: profile.as_str().into(),
-            key_type: key_type.as_str().into(),
+            key_type,
             key_source: key_source.into(),
             public_key_sha256: hex::encode(Sha256::digest(&subject_spki)),
             fingerprint_sha256: fingerprint.clone(),
@@ -429,7 +427,7 @@ impl Authority {
             .target(serial.to_hex())
             .details(serde_json::json!({
                 "service_id": service_id, "common_name": record.common_name, "san_dns": record.san_dns,
-                "san_ip": record.san_ip, "key_type": record.key_type, "profile": record.profile,
+                "san_ip": record.san_ip, "key_type": key_type.as_str(), "profile": record.profile,
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
             }));
         let ocsp_epoch = self.ocsp_epoch();
@@ -458,8 +456,8 @@ impl Authority {
             certificate_pem: certificate_pem(&der),
             ca_chain_pem: self.chain_pem(),
             private_key_pem: None,
-            not_before: vcc_pki_store::format_time(not_before),
-            not_after: vcc_pki_store::format_time(not_after),
+            not_before,
+            not_after,
             fingerprint_sha256: fingerprint,
             key_type: record.key_type,
             profile: record.profile,
@@ -515,8 +513,8 @@ impl Authority {
                 &issued.certificate_pem,
                 &self.chain_pem(),
                 &key.serialize_der(),
-                &issued.not_before,
-                &issued.not_after,
+                issued.not_before,
+                issued.not_after,
             )
             .map_err(|e| AuthorityError::internal(e.to_string()))?;
         tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");

@@ -135,8 +135,7 @@ impl Authority {
         let Some(record) = self.store.certificate_by_serial(&serial).await? else {
             return Ok(None);
         };
-        if record.certificate_der != der || !matches!(record.status.as_str(), "active" | "expiring")
-        {
+        if record.certificate_der != der || !record.status.is_valid() {
             return Ok(None);
         }
         Ok(Some(record))

@@ -161,14 +161,12 @@ impl OcspState {
 
 /// The status a stored certificate record gives (None: the record is inconsistent).
 fn status_of(record: &CertificateRecord) -> Option<CertificateStatus> {
-    if record.status != "revoked" {
+    if record.status != vcc_pki_store::CertificateStatus::Revoked {
         return Some(CertificateStatus::Good);
     }
-    let revoked_at = vcc_pki_store::parse_time(record.revoked_at.as_deref()?).ok()?;
+    let revoked_at = record.revoked_at?;
     let reason = record
         .revocation_reason
-        .as_deref()
-        .and_then(|r| RevocationReason::parse(r).ok())
         .unwrap_or(RevocationReason::Unspecified);
     Some(CertificateStatus::Revoked { revoked_at, reason })
 }
@@ -409,7 +407,7 @@ impl Authority {
             san_dns: Vec::new(),
             san_ip: Vec::new(),
             profile: OCSP_SIGNING_PROFILE.into(),
-            key_type: KeyType::EcdsaP256.as_str().into(),
+            key_type: KeyType::EcdsaP256,
             key_source: "server".into(),
             public_key_sha256: hex::encode(Sha256::digest(&spki)),
             fingerprint_sha256: fingerprint_sha256(&der),
@@ -433,7 +431,7 @@ impl Authority {
             .target(serial.to_hex())
             .details(serde_json::json!({
                 "service_id": OCSP_SERVICE_ID, "common_name": record.common_name,
-                "profile": OCSP_SIGNING_PROFILE, "key_type": record.key_type,
+                "profile": OCSP_SIGNING_PROFILE, "key_type": record.key_type.as_str(),
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": replaces,
             }));
         self.store
@@ -526,10 +524,10 @@ impl Authority {
             return;
         }
         for (record, serial) in revoked.iter().zip(&serials) {
-            let Ok(revoked_at) = vcc_pki_store::parse_time(&record.revoked_at) else {
-                continue;
+            let status = CertificateStatus::Revoked {
+                revoked_at: record.revoked_at,
+                reason,
             };
-            let status = CertificateStatus::Revoked { revoked_at, reason };
             self.ocsp_presign(serial, active.issuer_ca_id, status, None);
         }
     }
@@ -651,7 +649,7 @@ impl Authority {
                 else {
                     continue;
                 };
-                if record.status == "expired" {
+                if record.status == vcc_pki_store::CertificateStatus::Expired {
                     continue;
                 }
                 self.ocsp_presign(&serial, active.issuer_ca_id, status, Some(epoch));
@@ -687,7 +685,10 @@ impl Authority {
             let record = self.store.certificate_by_serial(&serial.to_hex()).await?;
             let status = record
                 .as_ref()
-                .filter(|r| r.issuer_ca_id == active.issuer_ca_id && r.status != "expired")
+                .filter(|r| {
+                    r.issuer_ca_id == active.issuer_ca_id
+                        && r.status != vcc_pki_store::CertificateStatus::Expired
+                })
                 .and_then(status_of);
             let Some(status) = status else {
                 if let Ok(mut cache) = self.ocsp.cache.write() {

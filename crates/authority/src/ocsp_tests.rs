@@ -9,7 +9,14 @@ use vcc_pki_store::{CaLevel, Store};
 struct NoTls;
 
 impl ServerTls for NoTls {
-    fn install(&self, _: &str, _: &str, _: &[u8], _: &str, _: &str) -> Result<(), String> {
+    fn install(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: OffsetDateTime,
+        _: OffsetDateTime,
+    ) -> Result<(), String> {
         Ok(())
     }
     fn set_client_trust(&self, _: &[Vec<u8>]) {}
@@ -274,20 +281,20 @@ fn revoked_record_gives_revoked_status_with_reason() {
         san_dns: vec![],
         san_ip: vec![],
         profile: "server".into(),
-        key_type: "ecdsa-p256".into(),
+        key_type: vcc_pki_core::KeyType::EcdsaP256,
         key_source: "server".into(),
         public_key_sha256: String::new(),
         fingerprint_sha256: String::new(),
         certificate_der: vec![],
         issuer_ca_id: 1,
-        not_before: "2026-01-01T00:00:00Z".into(),
-        not_after: "2027-01-01T00:00:00Z".into(),
-        status: "revoked".into(),
+        not_before: time::macros::datetime!(2026-01-01 00:00 UTC),
+        not_after: time::macros::datetime!(2027-01-01 00:00 UTC),
+        status: vcc_pki_store::CertificateStatus::Revoked,
         days_until_expiry: 10,
         renewed_from: None,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        revoked_at: Some("2026-02-01T10:00:00Z".into()),
-        revocation_reason: Some("keyCompromise".into()),
+        created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        revoked_at: Some(time::macros::datetime!(2026-02-01 10:00 UTC)),
+        revocation_reason: Some(RevocationReason::KeyCompromise),
     };
     match status_of(&record) {
         Some(CertificateStatus::Revoked { reason, revoked_at }) => {
@@ -300,7 +307,7 @@ fn revoked_record_gives_revoked_status_with_reason() {
         other => panic!("{other:?}"),
     }
     let good = CertificateRecord {
-        status: "active".into(),
+        status: vcc_pki_store::CertificateStatus::Active,
         ..record.clone()
     };
     assert_eq!(status_of(&good), Some(CertificateStatus::Good));

@@ -243,11 +243,7 @@ fn enrollment_valid(
 ) -> bool {
     service.is_some_and(|s| {
         let stored = s.enrollment_token_hash.as_deref().unwrap_or("");
-        let unexpired = s
-            .enrollment_expires_at
-            .as_deref()
-            .and_then(|t| vcc_pki_store::parse_time(t).ok())
-            .is_some_and(|t| t > now);
+        let unexpired = s.enrollment_expires_at.is_some_and(|t| t > now);
         // Evaluated in full whatever the outcome: the comparison is the only secret-dependent part.
         let matches = bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes()));
         matches && s.enrollment_used_at.is_none() && unexpired

@@ -20,13 +20,11 @@ fn service(allowed_dns: &[&str], token: Option<(&str, OffsetDateTime, bool)>) ->
         allowed_dns: allowed_dns.iter().map(|s| s.to_string()).collect(),
         allowed_ip: vec![],
         enrollment_token_hash: token.map(|(h, _, _)| h.to_string()),
-        enrollment_expires_at: token.map(|(_, t, _)| vcc_pki_store::format_time(t)),
-        enrollment_used_at: token
-            .filter(|(_, _, used)| *used)
-            .map(|_| vcc_pki_store::format_time(now())),
+        enrollment_expires_at: token.map(|(_, t, _)| t),
+        enrollment_used_at: token.filter(|(_, _, used)| *used).map(|_| now()),
         status: "active".into(),
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: now(),
+        updated_at: now(),
     }
 }
 
@@ -39,18 +37,18 @@ fn certificate(service_id: &str, serial: &str, dns: &[&str]) -> CertificateRecor
         san_dns: dns.iter().map(|s| s.to_string()).collect(),
         san_ip: vec![],
         profile: "server_client".into(),
-        key_type: "ecdsa-p256".into(),
+        key_type: vcc_pki_core::KeyType::EcdsaP256,
         key_source: "csr".into(),
         public_key_sha256: String::new(),
         fingerprint_sha256: String::new(),
         certificate_der: vec![],
         issuer_ca_id: 1,
-        not_before: String::new(),
-        not_after: String::new(),
-        status: "active".into(),
+        not_before: now(),
+        not_after: now() + time::Duration::days(100),
+        status: vcc_pki_store::CertificateStatus::Active,
         days_until_expiry: 100,
         renewed_from: None,
-        created_at: String::new(),
+        created_at: now(),
         revoked_at: None,
         revocation_reason: None,
     }

@@ -4,8 +4,9 @@ use super::Authority;
 use crate::Requester;
 use crate::{AuthorityError, AuthorityResult};
 use time::Duration;
+use time::OffsetDateTime;
 use vcc_pki_core::{RevocationReason, Serial};
-use vcc_pki_store::{CrlRecord, RevocationTarget, RevokedRecord};
+use vcc_pki_store::{CertificateStatus, CrlRecord, RevocationTarget, RevokedRecord};
 
 /// How long a CRL is valid; it is rebuilt when two thirds of this have passed.
 pub const CRL_LIFETIME: Duration = Duration::hours(24);
@@ -20,14 +21,14 @@ pub struct RevokeRequest {
 #[derive(Debug, Clone)]
 pub struct RevokeResponse {
     pub revoked: Vec<RevokedRecord>,
-    pub reason: String,
+    pub reason: RevocationReason,
 }
 
 #[derive(Debug, Clone)]
 pub struct CrlInfo {
     pub crl_number: i64,
-    pub this_update: String,
-    pub next_update: String,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
     pub revoked_count: i64,
     pub fingerprint_sha256: String,
     pub crl_url: String,
@@ -37,8 +38,8 @@ impl From<&CrlRecord> for CrlInfo {
     fn from(r: &CrlRecord) -> Self {
         Self {
             crl_number: r.crl_number,
-            this_update: r.this_update.clone(),
-            next_update: r.next_update.clone(),
+            this_update: r.this_update,
+            next_update: r.next_update,
             revoked_count: r.revoked_count,
             fingerprint_sha256: r.fingerprint_sha256.clone(),
             crl_url: "/crl".into(),
@@ -80,7 +81,7 @@ impl Authority {
                     .ok_or_else(|| {
                         AuthorityError::not_found(format!("no certificate with serial {serial}"))
                     })?;
-                if cert.status == "revoked" {
+                if cert.status == CertificateStatus::Revoked {
                     return Err(AuthorityError::conflict(format!(
                         "certificate {serial} is already revoked"
                     )));
@@ -107,13 +108,7 @@ impl Authority {
             .details(serde_json::json!({ "reason": reason.as_str() }));
         let revoked = self
             .store
-            .revoke_certificates(
-                &store_target,
-                reason.as_str(),
-                reason.code(),
-                &ctx.principal.actor(),
-                &audit,
-            )
+            .revoke_certificates(&store_target, reason, &ctx.principal.actor(), &audit)
             .await?;
         if revoked.is_empty() {
             return Err(AuthorityError::conflict(match store_target {
@@ -128,10 +123,7 @@ impl Authority {
         // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
         self.ocsp_revoked(&revoked, reason);
         self.crl_revoked(&revoked);
-        Ok(RevokeResponse {
-            revoked,
-            reason: reason.as_str().into(),
-        })
+        Ok(RevokeResponse { revoked, reason })
     }
 
     /// Build, sign and store a new CRL now.

@@ -16,7 +16,7 @@ pub use keys::KeyType;
 pub use profile::{CaSubject, LeafProfile};
 pub use revocation::RevocationReason;
 pub use serial::Serial;
-pub use signer::{CaSigner, IssuingAuthority};
+pub use signer::{CaSigner, IssuingAuthority, RevokedEntry};
 
 /// SHA-256 fingerprint of DER bytes, lower-case hex without colons.
 pub fn fingerprint_sha256(der: &[u8]) -> String {

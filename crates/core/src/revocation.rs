@@ -73,6 +73,11 @@ impl RevocationReason {
         }
     }
 
+    /// The reason of a CRLReason code (RFC 5280 §5.3.1); `None` for an unassigned one.
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| i64::from(r.code()) == code)
+    }
+
     pub(crate) fn to_rcgen(self) -> rcgen::RevocationReason {
         use rcgen::RevocationReason as R;
         match self {

@@ -20,8 +20,8 @@ pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
 pub struct ServedCertificate {
     pub key: Arc<CertifiedKey>,
     pub issued_by_ca: bool,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: time::OffsetDateTime,
+    pub not_after: time::OffsetDateTime,
 }
 
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl TlsState {
         if not_after <= time::OffsetDateTime::now_utc() {
             anyhow::bail!("expired");
         }
-        let not_before = vcc_pki_store::format_time(parsed.validity().not_before.to_datetime());
+        let not_before = parsed.validity().not_before.to_datetime();
         let key = vcc_pki_core::pem_decode_all(key_pem, "PRIVATE KEY")?
             .pop()
             .ok_or_else(|| anyhow::anyhow!("no key"))?;
@@ -103,7 +103,7 @@ impl TlsState {
             key: Arc::new(certified),
             issued_by_ca: true,
             not_before,
-            not_after: vcc_pki_store::format_time(not_after),
+            not_after,
         })
     }
 
@@ -125,8 +125,8 @@ impl TlsState {
             current: RwLock::new(ServedCertificate {
                 key: Arc::new(certified),
                 issued_by_ca: false,
-                not_before: vcc_pki_store::format_time(bootstrap.validity.not_before),
-                not_after: vcc_pki_store::format_time(bootstrap.validity.not_after),
+                not_before: bootstrap.validity.not_before,
+                not_after: bootstrap.validity.not_after,
             }),
             client_verifier: RwLock::new(None),
         }))
@@ -138,8 +138,8 @@ impl TlsState {
         cert_pem: &str,
         chain_pem: &str,
         key_pkcs8: &[u8],
-        not_before: &str,
-        not_after: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
     ) -> anyhow::Result<()> {
         let mut chain: Vec<CertificateDer<'static>> = Vec::new();
         for der in vcc_pki_core::pem_decode_all(cert_pem, "CERTIFICATE")?
@@ -175,8 +175,8 @@ impl TlsState {
         *current = ServedCertificate {
             key: Arc::new(certified),
             issued_by_ca: true,
-            not_before: not_before.to_string(),
-            not_after: not_after.to_string(),
+            not_before,
+            not_after,
         };
         Ok(())
     }
@@ -312,8 +312,8 @@ impl vcc_pki_authority::ServerTls for TlsState {
         certificate_pem: &str,
         chain_pem: &str,
         key_pkcs8: &[u8],
-        not_before: &str,
-        not_after: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
     ) -> Result<(), String> {
         TlsState::install(
             self,
@@ -334,8 +334,8 @@ impl vcc_pki_authority::ServerTls for TlsState {
         let s = TlsState::served(self)?;
         Some(vcc_pki_authority::ServedValidity {
             issued_by_ca: s.issued_by_ca,
-            not_before: vcc_pki_store::parse_time(&s.not_before).ok()?,
-            not_after: vcc_pki_store::parse_time(&s.not_after).ok()?,
+            not_before: s.not_before,
+            not_after: s.not_after,
         })
     }
 }

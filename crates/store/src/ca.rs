@@ -1,8 +1,9 @@
 //! Root and intermediate CA records. Keys are stored only as encrypted PKCS#8 PEM.
 use crate::audit::{append, AuditEntry};
-use crate::{format_time, Result, Store, StoreError};
+use crate::{format_time, parse_time, Result, Store, StoreError};
 use sqlx::Row;
 use time::OffsetDateTime;
+use vcc_pki_core::KeyType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaLevel {
@@ -24,7 +25,7 @@ pub struct NewCa {
     pub common_name: String,
     pub subject: String,
     pub serial_number: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
     pub encrypted_private_key: String,
     pub fingerprint_sha256: String,
@@ -32,25 +33,60 @@ pub struct NewCa {
     pub not_after: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A stored CA. Only the active CA of each level is read (a replaced one is `retired`).
+#[derive(Debug, Clone)]
 pub struct CaRecord {
     pub id: i64,
     pub common_name: String,
     pub subject: String,
     pub serial_number: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
     pub encrypted_private_key: String,
     pub fingerprint_sha256: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub status: String,
-    pub created_at: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct CaRow {
+    id: i64,
+    common_name: String,
+    subject: String,
+    serial_number: String,
+    key_type: String,
+    certificate_der: Vec<u8>,
+    encrypted_private_key: String,
+    fingerprint_sha256: String,
+    not_before: String,
+    not_after: String,
+    created_at: String,
+}
+
+impl TryFrom<CaRow> for CaRecord {
+    type Error = StoreError;
+
+    fn try_from(r: CaRow) -> Result<Self> {
+        Ok(Self {
+            id: r.id,
+            common_name: r.common_name,
+            subject: r.subject,
+            serial_number: r.serial_number,
+            key_type: crate::parse_key_type(&r.key_type)?,
+            certificate_der: r.certificate_der,
+            encrypted_private_key: r.encrypted_private_key,
+            fingerprint_sha256: r.fingerprint_sha256,
+            not_before: parse_time(&r.not_before)?,
+            not_after: parse_time(&r.not_after)?,
+            created_at: parse_time(&r.created_at)?,
+        })
+    }
 }
 
 const CA_COLUMNS: &str =
     "id, common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key, \
-                          fingerprint_sha256, not_before, not_after, status, created_at";
+                          fingerprint_sha256, not_before, not_after, created_at";
 
 /// Ids of the active root and intermediate CA records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,9 +113,11 @@ impl Store {
             "SELECT {CA_COLUMNS} FROM {} WHERE status = 'active' ORDER BY id DESC LIMIT 1",
             level.table()
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as::<_, CaRow>(sqlx::AssertSqlSafe(sql))
             .fetch_optional(&self.read)
-            .await?)
+            .await?
+            .map(CaRecord::try_from)
+            .transpose()
     }
 
     /// Store a new CA; refuses when an active one of the same level exists (409).
@@ -107,7 +145,7 @@ impl Store {
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
                 .bind(&ca.serial_number)
-                .bind(&ca.key_type)
+                .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
                 .bind(&ca.encrypted_private_key)
                 .bind(&ca.fingerprint_sha256)
@@ -131,7 +169,7 @@ impl Store {
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
                 .bind(&ca.serial_number)
-                .bind(&ca.key_type)
+                .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
                 .bind(&ca.encrypted_private_key)
                 .bind(&ca.fingerprint_sha256)

@@ -3,9 +3,10 @@ use crate::audit::{append, AuditEntry};
 use crate::services::NewService;
 use crate::statements;
 use crate::Refusal;
-use crate::{format_time, parse_json_list, Backend, Result, Store, StoreError};
+use crate::{format_time, parse_json_list, parse_time, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
+use vcc_pki_core::{KeyType, RevocationReason};
 
 #[derive(Debug, Clone)]
 pub struct NewCertificate {
@@ -15,7 +16,7 @@ pub struct NewCertificate {
     pub san_dns: Vec<String>,
     pub san_ip: Vec<String>,
     pub profile: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub key_source: String,
     pub public_key_sha256: String,
     pub fingerprint_sha256: String,
@@ -30,8 +31,51 @@ pub struct NewCertificate {
     pub renew_after: OffsetDateTime,
 }
 
+/// A certificate's status as the inventory reports it: its stored state and, for an
+/// unrevoked one, where its expiry stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateStatus {
+    Active,
+    /// Valid, and expires within [`EXPIRING_WITHIN`].
+    Expiring,
+    Expired,
+    Revoked,
+}
+
+/// A valid certificate that expires within this is reported as expiring.
+pub const EXPIRING_WITHIN: time::Duration = time::Duration::days(30);
+
+impl CertificateStatus {
+    pub const ALL: [CertificateStatus; 4] =
+        [Self::Active, Self::Expiring, Self::Expired, Self::Revoked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Valid now: neither revoked nor expired.
+    pub fn is_valid(self) -> bool {
+        matches!(self, Self::Active | Self::Expiring)
+    }
+}
+
+impl std::fmt::Display for CertificateStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A stored certificate with its derived status.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct CertificateRecord {
     pub id: i64,
     pub serial_number: String,
@@ -40,22 +84,20 @@ pub struct CertificateRecord {
     pub san_dns: Vec<String>,
     pub san_ip: Vec<String>,
     pub profile: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub key_source: String,
     pub public_key_sha256: String,
     pub fingerprint_sha256: String,
-    #[serde(skip)]
     pub certificate_der: Vec<u8>,
     pub issuer_ca_id: i64,
-    pub not_before: String,
-    pub not_after: String,
-    /// active, expiring, expired or revoked.
-    pub status: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub status: CertificateStatus,
     pub days_until_expiry: i64,
     pub renewed_from: Option<String>,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-    pub revocation_reason: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revocation_reason: Option<RevocationReason>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -82,12 +124,12 @@ struct CertificateRow {
     reason: Option<String>,
 }
 
-impl From<CertificateRow> for CertificateRecord {
-    fn from(r: CertificateRow) -> Self {
-        let days_until_expiry = crate::parse_time(&r.not_after)
-            .map(|t| (t - OffsetDateTime::now_utc()).whole_days())
-            .unwrap_or(0);
-        Self {
+impl TryFrom<CertificateRow> for CertificateRecord {
+    type Error = StoreError;
+
+    fn try_from(r: CertificateRow) -> Result<Self> {
+        let not_after = parse_time(&r.not_after)?;
+        Ok(Self {
             id: r.id,
             serial_number: r.serial_number,
             service_id: r.service_id,
@@ -95,21 +137,23 @@ impl From<CertificateRow> for CertificateRecord {
             san_dns: parse_json_list(&r.san_dns),
             san_ip: parse_json_list(&r.san_ip),
             profile: r.profile,
-            key_type: r.key_type,
+            key_type: crate::parse_key_type(&r.key_type)?,
             key_source: r.key_source,
             public_key_sha256: r.public_key_sha256,
             fingerprint_sha256: r.fingerprint_sha256,
             certificate_der: r.certificate_der,
             issuer_ca_id: r.issuer_ca_id,
-            not_before: r.not_before,
-            not_after: r.not_after,
-            status: r.derived_status,
-            days_until_expiry,
+            not_before: parse_time(&r.not_before)?,
+            not_after,
+            status: CertificateStatus::parse(&r.derived_status).ok_or_else(|| {
+                StoreError::Corrupt(format!("certificate status '{}'", r.derived_status))
+            })?,
+            days_until_expiry: (not_after - OffsetDateTime::now_utc()).whole_days(),
             renewed_from: r.renewed_from,
-            created_at: r.created_at,
-            revoked_at: r.revoked_at,
-            revocation_reason: r.reason,
-        }
+            created_at: parse_time(&r.created_at)?,
+            revoked_at: r.revoked_at.as_deref().map(parse_time).transpose()?,
+            revocation_reason: r.reason.as_deref().map(crate::parse_reason).transpose()?,
+        })
     }
 }
 
@@ -126,17 +170,14 @@ const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_
 /// The two times SELECT_CERT binds as $1 and $2: now, and the start of the 30-day "expiring" window's end.
 fn status_times() -> (String, String) {
     let now = OffsetDateTime::now_utc();
-    (
-        format_time(now),
-        format_time(now + time::Duration::days(30)),
-    )
+    (format_time(now), format_time(now + EXPIRING_WITHIN))
 }
 
 /// Filters of `GET /api/certificates`.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
-    /// active (valid, expiring included), expiring (≤ 30 days), expired, revoked.
-    pub status: Option<String>,
+    /// Active means valid (expiring included).
+    pub status: Option<CertificateStatus>,
     pub service_id: Option<String>,
     pub limit: i64,
     /// Return certificates with an id below this one (newest first).
@@ -150,14 +191,13 @@ pub struct CertificatePage {
 }
 
 /// What a revocation changed.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct RevokedRecord {
     pub serial_number: String,
     pub service_id: String,
-    pub revoked_at: String,
-    pub reason: String,
+    pub revoked_at: OffsetDateTime,
+    pub reason: RevocationReason,
     /// The CRL shard that must be rebuilt to list it (besides the complete CRL).
-    #[serde(skip)]
     pub crl_shard: Option<i64>,
 }
 
@@ -297,7 +337,7 @@ impl Store {
         .bind(serial)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(Into::into))
+        row.map(CertificateRecord::try_from).transpose()
     }
 
     /// The service's newest certificate that is neither revoked nor expired, else its newest one.
@@ -312,17 +352,18 @@ impl Store {
         .bind(service_id)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(Into::into))
+        row.map(CertificateRecord::try_from).transpose()
     }
 
     pub async fn list_certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
-        let status_clause = match filter.status.as_deref() {
+        let status_clause = match filter.status {
             None => "1=1",
-            Some("active") => "c.status = 'active' AND c.not_after > $1",
-            Some("expiring") => "c.status = 'active' AND c.not_after > $1 AND c.not_after <= $2",
-            Some("expired") => "c.status = 'active' AND c.not_after <= $1",
-            Some("revoked") => "c.status = 'revoked'",
-            Some(other) => return Err(StoreError::NotFound(format!("status filter '{other}'"))),
+            Some(CertificateStatus::Active) => "c.status = 'active' AND c.not_after > $1",
+            Some(CertificateStatus::Expiring) => {
+                "c.status = 'active' AND c.not_after > $1 AND c.not_after <= $2"
+            }
+            Some(CertificateStatus::Expired) => "c.status = 'active' AND c.not_after <= $1",
+            Some(CertificateStatus::Revoked) => "c.status = 'revoked'",
         };
         let limit = filter.limit.clamp(1, 1000);
         let (now, soon) = status_times();
@@ -337,7 +378,10 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut items: Vec<CertificateRecord> = rows.into_iter().map(Into::into).collect();
+        let mut items: Vec<CertificateRecord> = rows
+            .into_iter()
+            .map(CertificateRecord::try_from)
+            .collect::<Result<_>>()?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| c.id)
@@ -357,15 +401,13 @@ impl Store {
     pub async fn revoke_certificates(
         &self,
         target: &RevocationTarget,
-        reason: &str,
-        reason_code: u8,
+        reason: RevocationReason,
         revoked_by: &str,
         audit: &AuditEntry,
     ) -> Result<Vec<RevokedRecord>> {
         let revocation = Revocation {
             target: target.clone(),
-            reason: reason.to_string(),
-            reason_code,
+            reason,
             revoked_by: revoked_by.to_string(),
             audit: audit.clone(),
         };
@@ -383,8 +425,7 @@ impl Store {
 #[derive(Debug, Clone)]
 pub(crate) struct Revocation {
     pub target: RevocationTarget,
-    pub reason: String,
-    pub reason_code: u8,
+    pub reason: RevocationReason,
     pub revoked_by: String,
     pub audit: AuditEntry,
 }
@@ -395,7 +436,7 @@ pub(crate) async fn revoke_in(
     tx: &mut Transaction<'_, Any>,
     revocation: &Revocation,
 ) -> Result<Vec<RevokedRecord>> {
-    let now = format_time(OffsetDateTime::now_utc());
+    let (at, now) = crate::now_stored();
     let (sql, params) = statements::revoke_target(&revocation.target, &now);
     let mut hit: Vec<statements::RevocationHit> =
         statements::bind_sqlx(sqlx::query_as(sql), params)
@@ -429,7 +470,7 @@ pub(crate) async fn revoke_in(
             .bind(h.id)
             .execute(&mut **tx)
             .await?;
-        revoked.push(h.revoked(revocation, &now));
+        revoked.push(h.revoked(revocation, at));
     }
     append(tx, &revocation_audit(&revocation.audit, &revoked)).await?;
     Ok(revoked)

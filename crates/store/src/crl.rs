@@ -1,24 +1,56 @@
 //! CRL history: every CRL ever issued, numbers strictly increasing.
 use crate::audit::{append, AuditEntry};
-use crate::{format_time, Backend, Result, Store, StoreError};
+use crate::{format_time, parse_time, Backend, Result, Store, StoreError};
 use time::OffsetDateTime;
+use vcc_pki_core::{RevocationReason, Serial};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CrlRecord {
     pub crl_number: i64,
     pub issuer_ca_id: i64,
-    pub this_update: String,
-    pub next_update: String,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
     pub revoked_count: i64,
     pub crl_der: Vec<u8>,
     pub fingerprint_sha256: String,
-    pub created_at: String,
+    pub created_at: OffsetDateTime,
     /// `None` for the complete CRL, else the shard it covers.
     pub crl_shard: Option<i64>,
 }
 
-/// One revocation as a CRL needs it: (serial hex, revoked_at RFC 3339, CRLReason code).
-pub type RevokedRow = (String, String, i64);
+#[derive(sqlx::FromRow)]
+struct CrlRow {
+    crl_number: i64,
+    issuer_ca_id: i64,
+    this_update: String,
+    next_update: String,
+    revoked_count: i64,
+    crl_der: Vec<u8>,
+    fingerprint_sha256: String,
+    created_at: String,
+    crl_shard: Option<i64>,
+}
+
+impl TryFrom<CrlRow> for CrlRecord {
+    type Error = StoreError;
+
+    fn try_from(r: CrlRow) -> Result<Self> {
+        Ok(Self {
+            crl_number: r.crl_number,
+            issuer_ca_id: r.issuer_ca_id,
+            this_update: parse_time(&r.this_update)?,
+            next_update: parse_time(&r.next_update)?,
+            revoked_count: r.revoked_count,
+            crl_der: r.crl_der,
+            fingerprint_sha256: r.fingerprint_sha256,
+            created_at: parse_time(&r.created_at)?,
+            crl_shard: r.crl_shard,
+        })
+    }
+}
+
+/// One revocation as a CRL lists it.
+pub type RevokedRow = vcc_pki_core::RevokedEntry;
 
 /// A signed CRL, produced by the caller for the number the store reserved.
 pub struct SignedCrl {
@@ -104,11 +136,19 @@ impl Store {
                 else {
                     return Err(StoreError::Corrupt(format!("revocation row '{item}'")));
                 };
-                let code = code
+                let reason = code
                     .trim()
                     .parse::<i64>()
-                    .map_err(|_| StoreError::Corrupt(format!("reason code '{code}'")))?;
-                rows.push((serial.to_string(), at.to_string(), code));
+                    .ok()
+                    .and_then(RevocationReason::from_code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("reason code '{code}'")))?;
+                let serial = Serial::from_hex(serial)
+                    .ok_or_else(|| StoreError::Corrupt(format!("serial '{serial}'")))?;
+                rows.push(RevokedRow {
+                    serial,
+                    revoked_at: parse_time(at)?,
+                    reason,
+                });
             }
             // Ranges come in id order; within one the aggregate's order is unspecified, which is
             // fine: RFC 5280 sets no order for CRL entries.
@@ -122,32 +162,39 @@ impl Store {
 
     /// The newest complete CRL (every revoked, unexpired certificate of the issuer).
     pub async fn latest_crl(&self) -> Result<Option<CrlRecord>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as::<_, CrlRow>(
             "SELECT crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard
              FROM crl_history WHERE crl_shard IS NULL ORDER BY crl_number DESC LIMIT 1",
         )
         .fetch_optional(&self.read)
-        .await?)
+        .await?
+        .map(CrlRecord::try_from)
+        .transpose()
     }
 
     /// The newest CRL of one shard.
     pub async fn latest_shard_crl(&self, shard: i64) -> Result<Option<CrlRecord>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as::<_, CrlRow>(
             "SELECT crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard
              FROM crl_history WHERE crl_shard = $1 ORDER BY crl_number DESC LIMIT 1",
         )
         .bind(shard)
         .fetch_optional(&self.read)
-        .await?)
+        .await?
+        .map(CrlRecord::try_from)
+        .transpose()
     }
 
     /// The shards that have a CRL, each with the `this_update` of its newest one.
-    pub async fn shard_crl_updates(&self) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
+    pub async fn shard_crl_updates(&self) -> Result<Vec<(i64, OffsetDateTime)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT crl_shard, MAX(this_update) FROM crl_history WHERE crl_shard IS NOT NULL GROUP BY crl_shard",
         )
         .fetch_all(&self.read)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(shard, at)| Ok((shard, parse_time(&at)?)))
+            .collect()
     }
 
     /// Reserve the next CRL number, let `sign` build the CRL for it, and store it — all inside one
@@ -155,20 +202,17 @@ impl Store {
     ///
     /// `shard`: `None` builds the complete CRL, `Some(k)` the CRL of shard `k` only.
     ///
-    /// Rows are streamed from the database and turned into the caller's entry type by `entry` one at
-    /// a time, so a million-entry CRL never holds the rows' text and the entries at once.
-    pub async fn insert_crl_with<T, M, F>(
+    /// Rows are read in chunks and parsed into entries one chunk at a time, so a million-entry CRL
+    /// never holds the rows' text and the entries at once.
+    pub async fn insert_crl_with<F>(
         &self,
         issuer_ca_id: i64,
         shard: Option<i64>,
         audit: &AuditEntry,
-        mut entry: M,
         sign: F,
     ) -> Result<CrlRecord>
     where
-        T: Send + 'static,
-        M: FnMut(RevokedRow) -> std::result::Result<T, String>,
-        F: FnOnce(i64, Vec<T>) -> std::result::Result<SignedCrl, String> + Send + 'static,
+        F: FnOnce(i64, Vec<RevokedRow>) -> std::result::Result<SignedCrl, String> + Send + 'static,
     {
         // One CRL build at a time (across replicas on PostgreSQL), so the number order and the
         // snapshot order agree: a later CRL never lacks a revocation an earlier one has, and a CRL
@@ -186,7 +230,7 @@ impl Store {
         let started = std::time::Instant::now();
         let mut revoked = Vec::new();
         self.read_revocations(&pool, issuer_ca_id, shard, &now_text, |row| {
-            revoked.push(entry(row).map_err(StoreError::Corrupt)?);
+            revoked.push(row);
             Ok(())
         })
         .await?;
@@ -197,7 +241,7 @@ impl Store {
             .map_err(StoreError::Corrupt)?;
         let signed_at = started.elapsed();
         let mut tx = self.begin_write().await?;
-        let now = format_time(OffsetDateTime::now_utc());
+        let (created_at, now) = crate::now_stored();
         sqlx::query(
             "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard)
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -230,12 +274,12 @@ impl Store {
         Ok(CrlRecord {
             crl_number: number,
             issuer_ca_id,
-            this_update: format_time(signed.this_update),
-            next_update: format_time(signed.next_update),
+            this_update: signed.this_update,
+            next_update: signed.next_update,
             revoked_count: signed.revoked_count,
             crl_der: signed.der,
             fingerprint_sha256: signed.fingerprint_sha256,
-            created_at: now,
+            created_at,
             crl_shard: shard,
         })
     }

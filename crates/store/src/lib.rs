@@ -35,8 +35,8 @@ pub enum Refusal {
 }
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
-    CertificateFilter, CertificatePage, CertificateRecord, IssueEffects, NewCertificate,
-    RevocationTarget, RevokedRecord,
+    CertificateFilter, CertificatePage, CertificateRecord, CertificateStatus, IssueEffects,
+    NewCertificate, RevocationTarget, RevokedRecord, EXPIRING_WITHIN,
 };
 pub use crl::{CrlRecord, RevokedRow, SignedCrl};
 pub use services::{NewService, ServiceRecord};
@@ -452,6 +452,24 @@ pub fn format_time(t: OffsetDateTime) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// Now, as the store keeps it: whole seconds, so that a record returned equals the row stored.
+pub(crate) fn now_stored() -> (OffsetDateTime, String) {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    (now, format_time(now))
+}
+
+/// A key type as stored.
+pub(crate) fn parse_key_type(s: &str) -> Result<vcc_pki_core::KeyType> {
+    vcc_pki_core::KeyType::parse(s).map_err(|_| StoreError::Corrupt(format!("key type '{s}'")))
+}
+
+/// A revocation reason as stored.
+pub(crate) fn parse_reason(s: &str) -> Result<vcc_pki_core::RevocationReason> {
+    vcc_pki_core::RevocationReason::parse(s)
+        .map_err(|_| StoreError::Corrupt(format!("revocation reason '{s}'")))
 }
 
 pub fn parse_time(s: &str) -> Result<OffsetDateTime> {

@@ -1,6 +1,6 @@
 //! The service registry and its one-time enrollment tokens (stored as SHA-256 hashes).
 use crate::audit::{append, AuditEntry};
-use crate::{format_time, json_list, parse_json_list, Result, Store, StoreError};
+use crate::{format_time, json_list, parse_json_list, parse_time, Result, Store, StoreError};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Default)]
@@ -13,7 +13,7 @@ pub struct NewService {
     pub allowed_ip: Vec<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServiceRecord {
     pub id: i64,
     pub service_id: String,
@@ -22,13 +22,12 @@ pub struct ServiceRecord {
     pub endpoints: Vec<String>,
     pub allowed_dns: Vec<String>,
     pub allowed_ip: Vec<String>,
-    #[serde(skip)]
     pub enrollment_token_hash: Option<String>,
-    pub enrollment_expires_at: Option<String>,
-    pub enrollment_used_at: Option<String>,
+    pub enrollment_expires_at: Option<OffsetDateTime>,
+    pub enrollment_used_at: Option<OffsetDateTime>,
     pub status: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,9 +47,12 @@ struct ServiceRow {
     updated_at: String,
 }
 
-impl From<ServiceRow> for ServiceRecord {
-    fn from(r: ServiceRow) -> Self {
-        Self {
+impl TryFrom<ServiceRow> for ServiceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: ServiceRow) -> Result<Self> {
+        let time = |t: Option<String>| t.as_deref().map(parse_time).transpose();
+        Ok(Self {
             id: r.id,
             service_id: r.service_id,
             service_name: r.service_name,
@@ -59,12 +61,12 @@ impl From<ServiceRow> for ServiceRecord {
             allowed_dns: parse_json_list(&r.allowed_dns),
             allowed_ip: parse_json_list(&r.allowed_ip),
             enrollment_token_hash: r.enrollment_token_hash,
-            enrollment_expires_at: r.enrollment_expires_at,
-            enrollment_used_at: r.enrollment_used_at,
+            enrollment_expires_at: time(r.enrollment_expires_at)?,
+            enrollment_used_at: time(r.enrollment_used_at)?,
             status: r.status,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
+            created_at: parse_time(&r.created_at)?,
+            updated_at: parse_time(&r.updated_at)?,
+        })
     }
 }
 
@@ -109,7 +111,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.into())
+        row.try_into()
     }
 
     pub async fn service(&self, service_id: &str) -> Result<Option<ServiceRecord>> {
@@ -119,7 +121,7 @@ impl Store {
         .bind(service_id)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(Into::into))
+        row.map(ServiceRecord::try_from).transpose()
     }
 
     /// Services ordered by id, `limit` from after `cursor`.
@@ -136,7 +138,10 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut items: Vec<ServiceRecord> = rows.into_iter().map(Into::into).collect();
+        let mut items: Vec<ServiceRecord> = rows
+            .into_iter()
+            .map(ServiceRecord::try_from)
+            .collect::<Result<_>>()?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|s| s.id)
@@ -179,6 +184,6 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.into())
+        row.try_into()
     }
 }

@@ -124,14 +124,14 @@ impl SqliteWriter {
         &mut self,
         requests: &[&Revocation],
     ) -> rusqlite::Result<Vec<Vec<RevokedRecord>>> {
-        let now = format_time(OffsetDateTime::now_utc());
+        let (at, now) = crate::now_stored();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut all = Vec::with_capacity(requests.len());
         let mut audits = Vec::with_capacity(requests.len());
         for request in requests {
-            let revoked = revoke_one(&tx, request, &now)?;
+            let revoked = revoke_one(&tx, request, &now, at)?;
             audits.push(revocation_audit(&request.audit, &revoked));
             all.push(revoked);
         }
@@ -145,6 +145,7 @@ fn revoke_one(
     tx: &rusqlite::Transaction<'_>,
     request: &Revocation,
     now: &str,
+    at: OffsetDateTime,
 ) -> rusqlite::Result<Vec<RevokedRecord>> {
     let (sql, values) = statements::revoke_target(&request.target, now);
     let mut hits: Vec<RevocationHit> = tx
@@ -174,7 +175,7 @@ fn revoke_one(
             &hit, request, now,
         )))?;
         schedule.execute(params![now, hit.id])?;
-        revoked.push(hit.revoked(request, now));
+        revoked.push(hit.revoked(request, at));
     }
     Ok(revoked)
 }

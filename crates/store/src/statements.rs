@@ -7,6 +7,7 @@ use crate::certificates::{Revocation, RevocationTarget, RevokedRecord};
 use crate::services::NewService;
 use crate::{format_time, json_list, NewCertificate};
 use std::borrow::Cow;
+use time::OffsetDateTime;
 
 /// Columns of a new `certificates` row, in the order of [`certificate_row`].
 pub(crate) const CERTIFICATE_COLUMNS: &str = "serial_number, service_id, common_name, san_dns, san_ip, \
@@ -161,12 +162,12 @@ impl RevocationHit {
     }
 
     /// What the caller learns of it.
-    pub(crate) fn revoked(self, revocation: &Revocation, now: &str) -> RevokedRecord {
+    pub(crate) fn revoked(self, revocation: &Revocation, now: OffsetDateTime) -> RevokedRecord {
         RevokedRecord {
             serial_number: self.serial_number,
             service_id: self.service_id,
-            revoked_at: now.to_string(),
-            reason: revocation.reason.clone(),
+            revoked_at: now,
+            reason: revocation.reason,
             crl_shard: self.crl_shard,
         }
     }
@@ -193,7 +194,7 @@ pub(crate) fn revoke_target<'a>(
 
 /// Whether the revocation also revokes every certificate of the same key and blocks the key.
 pub(crate) fn blocks_key(revocation: &Revocation) -> bool {
-    revocation.reason == "keyCompromise"
+    revocation.reason == vcc_pki_core::RevocationReason::KeyCompromise
 }
 
 /// The values of [`INSERT_REVOCATION`] for one hit certificate.
@@ -208,8 +209,8 @@ pub(crate) fn revocation_row<'a>(
         Text(Cow::Borrowed(&hit.serial_number)),
         Int(hit.issuer_ca_id),
         Text(Cow::Borrowed(now)),
-        Text(Cow::Borrowed(&revocation.reason)),
-        Int(i64::from(revocation.reason_code)),
+        Text(Cow::Borrowed(revocation.reason.as_str())),
+        Int(i64::from(revocation.reason.code())),
         Text(Cow::Borrowed(&revocation.revoked_by)),
         OptInt(hit.crl_shard),
     ]
@@ -238,7 +239,7 @@ pub(crate) fn certificate_row<'a>(
         Text(Cow::Owned(json_list(&c.san_dns))),
         Text(Cow::Owned(json_list(&c.san_ip))),
         Text(Cow::Borrowed(&c.profile)),
-        Text(Cow::Borrowed(&c.key_type)),
+        Text(Cow::Borrowed(c.key_type.as_str())),
         Text(Cow::Borrowed(&c.key_source)),
         Text(Cow::Borrowed(&c.public_key_sha256)),
         Text(Cow::Borrowed(&c.fingerprint_sha256)),

@@ -1,20 +1,36 @@
 //! Admin API tokens, stored only as SHA-256 hashes of 256-bit random values.
 use crate::audit::{append, AuditEntry};
-use crate::{format_time, Result, Store};
+use crate::{format_time, parse_time, Result, Store};
 use sqlx::Row;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenRecord {
     pub id: i64,
     pub name: String,
     pub role: String,
-    #[serde(skip)]
     pub token_hash: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+type TokenRow = (i64, String, String, String, String, Option<String>);
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = crate::StoreError;
+
+    fn try_from((id, name, role, token_hash, created_at, revoked_at): TokenRow) -> Result<Self> {
+        Ok(Self {
+            id,
+            name,
+            role,
+            token_hash,
+            created_at: parse_time(&created_at)?,
+            revoked_at: revoked_at.as_deref().map(parse_time).transpose()?,
+        })
+    }
 }
 
 impl Store {
@@ -41,11 +57,14 @@ impl Store {
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as::<_, TokenRow>(
             "SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens ORDER BY id",
         )
         .fetch_all(&self.read)
-        .await?)
+        .await?
+        .into_iter()
+        .map(TokenRecord::try_from)
+        .collect()
     }
 
     /// Hashes of the admin tokens that are not revoked.

@@ -150,7 +150,7 @@ fn new_certificate(
         san_dns: vec![format!("c{n}.batch.test")],
         san_ip: vec![],
         profile: "server".into(),
-        key_type: "ecdsa-p256".into(),
+        key_type: vcc_pki_core::KeyType::EcdsaP256,
         key_source: "csr".into(),
         public_key_sha256: key.into(),
         fingerprint_sha256: format!("{n:064x}"),
@@ -176,7 +176,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
             common_name: format!("{level:?}"),
             subject: format!("CN={level:?}"),
             serial_number: format!("{:?}", level).to_lowercase(),
-            key_type: "ecdsa-p256".into(),
+            key_type: vcc_pki_core::KeyType::EcdsaP256,
             certificate_der: vec![0x30, 0x00],
             encrypted_private_key: "x".into(),
             fingerprint_sha256: format!("{level:?}"),
@@ -206,12 +206,14 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
             .await
             .unwrap();
     }
-    for (n, reason, code) in [(1u32, "keyCompromise", 1u8), (2, "superseded", 4)] {
+    for (n, reason) in [
+        (1u32, vcc_pki_core::RevocationReason::KeyCompromise),
+        (2, vcc_pki_core::RevocationReason::Superseded),
+    ] {
         store
             .revoke_certificates(
                 &RevocationTarget::Serial(format!("{n:032x}")),
                 reason,
-                code,
                 "test",
                 &AuditEntry::new("test", "certificate.revoke", "certificate"),
             )
@@ -328,8 +330,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
             store
                 .revoke_certificates(
                     &RevocationTarget::Serial(format!("{:032x}", 220)),
-                    "keyCompromise",
-                    1,
+                    vcc_pki_core::RevocationReason::KeyCompromise,
                     "test",
                     &AuditEntry::new("test", "certificate.revoke", "certificate"),
                 )
@@ -352,8 +353,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
             store
                 .revoke_certificates(
                     &RevocationTarget::Serial(format!("{n:032x}")),
-                    "superseded",
-                    4,
+                    vcc_pki_core::RevocationReason::Superseded,
                     "test",
                     &AuditEntry::new("test", "certificate.revoke", "certificate"),
                 )

@@ -38,7 +38,7 @@ fn certificate(n: u32) -> NewCertificate {
         san_dns: vec![format!("c{n}.migrate.test")],
         san_ip: vec![],
         profile: "server".into(),
-        key_type: "ecdsa-p256".into(),
+        key_type: vcc_pki_core::KeyType::EcdsaP256,
         key_source: "csr".into(),
         public_key_sha256: format!("key{n}"),
         fingerprint_sha256: format!("{n:064x}"),
@@ -86,7 +86,7 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
                 common_name: format!("{level:?}"),
                 subject: format!("CN={level:?}"),
                 serial_number: format!("{level:?}").to_lowercase(),
-                key_type: "ecdsa-p256".into(),
+                key_type: vcc_pki_core::KeyType::EcdsaP256,
                 certificate_der: vec![0x30, 0x00],
                 encrypted_private_key: "x".into(),
                 fingerprint_sha256: format!("{level:?}"),
@@ -118,11 +118,14 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        for (n, reason, code) in [(7u32, "keyCompromise", 1u8), (8, "superseded", 4)] {
+        for (n, reason) in [
+            (7u32, vcc_pki_core::RevocationReason::KeyCompromise),
+            (8, vcc_pki_core::RevocationReason::Superseded),
+        ] {
             let target = RevocationTarget::Serial(format!("{n:032x}"));
             let audit = AuditEntry::new("test", "certificate.revoke", "certificate");
             store
-                .revoke_certificates(&target, reason, code, "test", &audit)
+                .revoke_certificates(&target, reason, "test", &audit)
                 .await
                 .unwrap();
         }

@@ -14,7 +14,7 @@ use vcc_pki_proto::{
     CertificateList, CertificateListQuery, CrlInfo, CurrentCertificate, IssueRequest,
     IssuedCertificate, Problem, RenewRequest, RevokeRequest, RevokeResponse,
 };
-use vcc_pki_store::CertificateFilter;
+use vcc_pki_store::{CertificateFilter, CertificateStatus};
 
 /// Largest page of a list.
 pub const MAX_PAGE: i64 = 1000;
@@ -146,13 +146,17 @@ pub async fn list(
     ctx.require_admin(&state.store, "certificate.list", None)
         .await?;
     let Query(q) = query?;
-    if let Some(s) = &q.status {
-        if !matches!(s.as_str(), "active" | "revoked" | "expired" | "expiring") {
-            return Err(ApiError::bad_request(format!(
-                "status '{s}': expected active, revoked, expired or expiring"
-            )));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            CertificateStatus::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "status '{s}': expected active, revoked, expired or expiring"
+                ))
+            })
+        })
+        .transpose()?;
     let cursor = q
         .cursor
         .as_deref()
@@ -164,7 +168,7 @@ pub async fn list(
     let page = state
         .store
         .list_certificates(&CertificateFilter {
-            status: q.status,
+            status,
             service_id: q.service_id,
             limit: page_limit(q.limit)?,
             cursor,

@@ -4,6 +4,11 @@ use vcc_pki_authority as authority;
 use vcc_pki_proto as proto;
 use vcc_pki_store as store;
 
+/// A time on the wire: RFC 3339, UTC, whole seconds (the store's form).
+fn time(t: time::OffsetDateTime) -> String {
+    store::format_time(t)
+}
+
 pub fn issue_request(r: proto::IssueRequest) -> authority::IssueRequest {
     authority::IssueRequest {
         service_id: r.service_id,
@@ -67,10 +72,10 @@ pub fn issued(c: authority::IssuedCertificate) -> proto::IssuedCertificate {
         certificate_pem: c.certificate_pem,
         ca_chain_pem: c.ca_chain_pem,
         private_key_pem: c.private_key_pem,
-        not_before: c.not_before,
-        not_after: c.not_after,
+        not_before: time(c.not_before),
+        not_after: time(c.not_after),
         fingerprint_sha256: c.fingerprint_sha256,
-        key_type: c.key_type,
+        key_type: c.key_type.as_str().into(),
         profile: c.profile,
         renewed_from: c.renewed_from,
     }
@@ -86,19 +91,19 @@ pub fn certificate(r: store::CertificateRecord) -> proto::Certificate {
         san_dns: r.san_dns,
         san_ip: r.san_ip,
         profile: r.profile,
-        key_type: r.key_type,
+        key_type: r.key_type.as_str().into(),
         key_source: r.key_source,
         public_key_sha256: r.public_key_sha256,
         fingerprint_sha256: r.fingerprint_sha256,
         issuer_ca_id: r.issuer_ca_id,
-        not_before: r.not_before,
-        not_after: r.not_after,
-        status: r.status,
+        not_before: time(r.not_before),
+        not_after: time(r.not_after),
+        status: r.status.as_str().into(),
         days_until_expiry: r.days_until_expiry,
         renewed_from: r.renewed_from,
-        created_at: r.created_at,
-        revoked_at: r.revoked_at,
-        revocation_reason: r.revocation_reason,
+        created_at: time(r.created_at),
+        revoked_at: r.revoked_at.map(time),
+        revocation_reason: r.revocation_reason.map(|reason| reason.as_str().into()),
     }
 }
 
@@ -110,19 +115,19 @@ pub fn revoked(r: authority::RevokeResponse) -> proto::RevokeResponse {
             .map(|r| proto::RevokedCertificate {
                 serial_number: r.serial_number,
                 service_id: r.service_id,
-                revoked_at: r.revoked_at,
-                reason: r.reason,
+                revoked_at: time(r.revoked_at),
+                reason: r.reason.as_str().into(),
             })
             .collect(),
-        reason: r.reason,
+        reason: r.reason.as_str().into(),
     }
 }
 
 pub fn crl_info(r: authority::CrlInfo) -> proto::CrlInfo {
     proto::CrlInfo {
         crl_number: r.crl_number,
-        this_update: r.this_update,
-        next_update: r.next_update,
+        this_update: time(r.this_update),
+        next_update: time(r.next_update),
         revoked_count: r.revoked_count,
         fingerprint_sha256: r.fingerprint_sha256,
         crl_url: r.crl_url,
@@ -135,11 +140,11 @@ pub fn ca_created(r: authority::CaCreated) -> proto::CaCreated {
         common_name: r.common_name,
         subject: r.subject,
         serial_number: r.serial_number,
-        key_type: r.key_type,
+        key_type: r.key_type.as_str().into(),
         certificate_pem: r.certificate_pem,
         fingerprint_sha256: r.fingerprint_sha256,
-        not_before: r.not_before,
-        not_after: r.not_after,
+        not_before: time(r.not_before),
+        not_after: time(r.not_after),
     }
 }
 
@@ -148,10 +153,10 @@ fn ca_summary(r: authority::CaSummary) -> proto::CaSummary {
         common_name: r.common_name,
         subject: r.subject,
         serial_number: r.serial_number,
-        key_type: r.key_type,
+        key_type: r.key_type.as_str().into(),
         fingerprint_sha256: r.fingerprint_sha256,
-        not_before: r.not_before,
-        not_after: r.not_after,
+        not_before: time(r.not_before),
+        not_after: time(r.not_after),
         days_until_expiry: r.days_until_expiry,
         certificate_pem: r.certificate_pem,
     }
@@ -183,11 +188,11 @@ pub fn service(r: store::ServiceRecord) -> proto::Service {
         endpoints: r.endpoints,
         allowed_dns: r.allowed_dns,
         allowed_ip: r.allowed_ip,
-        enrollment_expires_at: r.enrollment_expires_at,
-        enrollment_used_at: r.enrollment_used_at,
+        enrollment_expires_at: r.enrollment_expires_at.map(time),
+        enrollment_used_at: r.enrollment_used_at.map(time),
         status: r.status,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
+        created_at: time(r.created_at),
+        updated_at: time(r.updated_at),
     }
 }
 
@@ -196,8 +201,8 @@ pub fn token(r: store::TokenRecord) -> proto::Token {
         id: r.id,
         name: r.name,
         role: r.role,
-        created_at: r.created_at,
-        revoked_at: r.revoked_at,
+        created_at: time(r.created_at),
+        revoked_at: r.revoked_at.map(time),
     }
 }
 
