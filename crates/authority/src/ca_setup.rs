@@ -5,6 +5,7 @@ use crate::{AuthorityError, AuthorityResult};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use vcc_pki_core::keys::encrypt_private_key_pem;
+use vcc_pki_core::profile::{CaProfile, Validity};
 use vcc_pki_core::signer::self_signed_root;
 use vcc_pki_core::{
     certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType, Serial,
@@ -137,10 +138,15 @@ impl Authority {
                 .filter(|o| !o.is_empty()),
         };
         subject.validate()?;
-        let (default_key, default_years, max_years) = match level {
-            CaLevel::Root => (KeyType::Rsa4096, 10, 30),
-            CaLevel::Intermediate => (KeyType::Rsa2048, 5, 20),
+        let profile = match level {
+            CaLevel::Root => CaProfile::Root,
+            CaLevel::Intermediate => CaProfile::Intermediate,
         };
+        let (default_key, default_years, max_years) = (
+            profile.default_key(),
+            profile.default_years(),
+            profile.max_years(),
+        );
         let key_type = req
             .key_type
             .as_deref()
@@ -185,46 +191,33 @@ impl Authority {
 
         let serial = Serial::random();
         let now = self.now();
-        let vcc_pki_core::profile::Validity {
-            not_before,
-            not_after,
-        } = vcc_pki_core::profile::Validity::ca(now, years);
+        let validity = vcc_pki_core::profile::Validity::ca(now, years);
         let pw = password.clone();
         let subject_for_sign = subject.clone();
         let serial_for_sign = serial.clone();
-        let (der, key_pem) = tokio::task::spawn_blocking(
-            move || -> Result<(Vec<u8>, String), vcc_pki_core::CoreError> {
+        let (der, validity, key_pem) = tokio::task::spawn_blocking(
+            move || -> Result<(Vec<u8>, Validity, String), vcc_pki_core::CoreError> {
                 let key = key_type.generate()?;
-                let der = match &root {
-                    None => self_signed_root(
-                        &subject_for_sign,
-                        &key,
-                        &serial_for_sign,
-                        not_before,
-                        not_after,
-                    )?,
+                let (der, validity) = match &root {
+                    None => self_signed_root(&subject_for_sign, &key, &serial_for_sign, validity)?,
                     Some(root) => root.issue_intermediate(
                         &subject_for_sign,
                         &key,
                         &serial_for_sign,
-                        not_before,
-                        not_after,
+                        validity,
                     )?,
                 };
                 let key_pem =
                     encrypt_private_key_pem(&Zeroizing::new(key.serialize_der()), pw.as_bytes())?;
                 // Proves the key and certificate pair before anything is stored.
                 IssuingAuthority::new(der.clone(), Arc::new(key))?;
-                Ok((der, key_pem))
+                Ok((der, validity, key_pem))
             },
         )
         .await
         .map_err(|e| AuthorityError::internal(format!("signing task failed: {e}")))??;
 
         let fingerprint = fingerprint_sha256(&der);
-        let parsed_not_after = x509_parser::parse_x509_certificate(&der)
-            .map(|(_, c)| c.validity().not_after.to_datetime())
-            .unwrap_or(not_after);
         let record = NewCa {
             common_name: subject.common_name.clone(),
             subject: subject_string(&subject),
@@ -233,8 +226,8 @@ impl Authority {
             certificate_der: der.clone(),
             encrypted_private_key: key_pem,
             fingerprint_sha256: fingerprint.clone(),
-            not_before,
-            not_after: parsed_not_after,
+            not_before: validity.not_before,
+            not_after: validity.not_after,
         };
         let audit = ctx
             .audit(action, "ca")
@@ -249,9 +242,7 @@ impl Authority {
             .await
             .map_err(|e| AuthorityError::internal(e.to_string()))?;
         if level == CaLevel::Intermediate {
-            self.refresh_server_certificate().await;
-            self.trigger_crl();
-            self.wake_ocsp();
+            self.ca_changed().await;
         }
         Ok(CaCreated {
             level: match level {
@@ -264,8 +255,8 @@ impl Authority {
             key_type: record.key_type,
             certificate_pem: certificate_pem(&der),
             fingerprint_sha256: fingerprint,
-            not_before,
-            not_after: parsed_not_after,
+            not_before: validity.not_before,
+            not_after: validity.not_after,
         })
     }
 
@@ -292,9 +283,7 @@ impl Authority {
             return Err(ctx.deny(&self.store, "ca.unlock", None, err).await);
         }
         self.store.audit(ctx.audit("ca.unlock", "ca")).await?;
-        self.refresh_server_certificate().await;
-        self.trigger_crl();
-        self.wake_ocsp();
+        self.ca_changed().await;
         Ok(())
     }
 

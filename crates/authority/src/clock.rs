@@ -53,3 +53,8 @@ impl Clock for ManualClock {
             .unwrap_or_else(|_| OffsetDateTime::now_utc())
     }
 }
+
+/// A time as certificates, CRLs and OCSP responses carry it: whole seconds.
+pub fn whole_seconds(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}

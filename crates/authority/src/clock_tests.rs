@@ -110,27 +110,31 @@ async fn the_server_certificate_is_due_with_a_third_of_its_life_left() {
     // Creating the intermediate issued the server's certificate (90 days).
     let served = tls.served().expect("a CA-issued server certificate");
     assert_eq!((served.not_after - served.not_before).whole_days(), 90);
-    assert!(!authority.server_certificate_due());
+    assert!(!authority.server_tls().due());
     clock.advance(Duration::days(59));
-    assert!(!authority.server_certificate_due());
+    assert!(!authority.server_tls().due());
     clock.advance(Duration::days(1));
-    assert!(authority.server_certificate_due());
-    authority.refresh_server_certificate_if_possible().await;
+    assert!(authority.server_tls().due());
+    authority.server_tls().renew_if_possible().await;
     let renewed = tls.served().unwrap();
     assert!(renewed.not_before > served.not_before);
-    assert!(!authority.server_certificate_due());
+    assert!(!authority.server_tls().due());
 }
 
 #[tokio::test]
 async fn the_ocsp_responder_rotates_at_half_life() {
     let dir = tempfile::tempdir().unwrap();
     let (authority, clock, _) = authority(dir.path()).await;
-    let first = authority.ocsp_responder().await.expect("a responder");
+    let first = authority
+        .ocsp()
+        .active_responder()
+        .await
+        .expect("a responder");
     clock.advance(RESPONDER_LIFETIME / 2 - Duration::hours(1));
-    let same = authority.ocsp_responder().await.unwrap();
+    let same = authority.ocsp().active_responder().await.unwrap();
     assert_eq!(same.serial, first.serial);
     clock.advance(Duration::hours(2));
-    let next = authority.ocsp_responder().await.unwrap();
+    let next = authority.ocsp().active_responder().await.unwrap();
     assert_ne!(
         next.serial, first.serial,
         "rotated once half its life had passed"
@@ -142,11 +146,11 @@ async fn the_ocsp_responder_rotates_at_half_life() {
 async fn crls_are_due_for_refresh_two_thirds_into_their_validity() {
     let dir = tempfile::tempdir().unwrap();
     let (authority, clock, _) = authority(dir.path()).await;
-    authority.build_crl_now(None).await.unwrap();
-    let due_in = authority.refresh_due_in();
+    authority.crl().build_crl_now(None).await.unwrap();
+    let due_in = authority.crl().refresh_due_in();
     assert_eq!(due_in.whole_hours(), 16);
     clock.advance(Duration::hours(16));
-    assert!(authority.refresh_due_in() <= Duration::ZERO);
+    assert!(authority.crl().refresh_due_in() <= Duration::ZERO);
 }
 
 #[tokio::test]

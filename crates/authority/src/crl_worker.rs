@@ -9,13 +9,14 @@
 //! grows it never takes more than about a tenth of one core.
 use super::revocation::CRL_LIFETIME;
 use super::Authority;
-use crate::AuthorityResult;
+use crate::{AuthorityConfig, AuthorityError, AuthorityResult, Clock};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::Notify;
 use vcc_pki_core::{fingerprint_sha256, Serial};
-use vcc_pki_store::{AuditEntry, CrlRecord, RevokedRecord, SignedCrl};
+use vcc_pki_store::{AuditEntry, CrlRecord, RevokedRecord, SignedCrl, Store};
 
 /// The complete CRL waits this many times its last build time before it is rebuilt again.
 pub const COMPLETE_CRL_DUTY: u32 = 10;
@@ -52,11 +53,51 @@ impl Default for CrlSchedule {
     }
 }
 
-pub(super) type SharedCrlSchedule = Mutex<CrlSchedule>;
+/// The CRL publisher: decides each new certificate's shard and keeps every CRL fresh. The
+/// Authority tells it of every revocation synchronously (the revoked certificates' shards are
+/// marked before `revoke` returns); it holds the Authority weakly, for the intermediate that
+/// signs, and its worker ends with it.
+pub struct CrlPublisher {
+    authority: Weak<Authority>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: Arc<AuthorityConfig>,
+    /// This process among the replicas sharing the database (holder of the scheduling lease).
+    replica_id: String,
+    /// What is still to rebuild.
+    schedule: Mutex<CrlSchedule>,
+    /// Wakes the worker after a revocation (rebuilds are coalesced).
+    wake: Notify,
+}
 
-impl Authority {
+impl CrlPublisher {
+    pub(crate) fn new(
+        authority: Weak<Authority>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: Arc<AuthorityConfig>,
+        replica_id: String,
+    ) -> Self {
+        Self {
+            authority,
+            store,
+            clock,
+            config,
+            replica_id,
+            schedule: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The authority, for the intermediate that signs the CRLs.
+    fn authority(&self) -> AuthorityResult<Arc<Authority>> {
+        self.authority
+            .upgrade()
+            .ok_or_else(|| AuthorityError::Unavailable("the authority is shutting down".into()))
+    }
+
     /// Number of CRL shards new certificates are spread over (0: one complete CRL only).
-    fn crl_shard_count(&self) -> u32 {
+    fn shard_count(&self) -> u32 {
         if self.config.public_url.is_some() {
             self.config.crl_shards.min(MAX_CRL_SHARDS)
         } else {
@@ -68,8 +109,8 @@ impl Authority {
     /// The shard of a new certificate: its serial's last two bytes modulo the shard count (serials
     /// are random, so shards fill evenly). Stored with the certificate: changing the count later
     /// moves no certificate already issued.
-    pub(super) fn crl_shard_for(&self, serial: &Serial) -> Option<i64> {
-        let shards = self.crl_shard_count();
+    pub(super) fn shard_for(&self, serial: &Serial) -> Option<i64> {
+        let shards = self.shard_count();
         if shards == 0 {
             return None;
         }
@@ -84,28 +125,28 @@ impl Authority {
     }
 
     /// The URL of a CRL: the shard's, or the complete one's.
-    pub(super) fn crl_url(&self, shard: Option<i64>) -> Option<String> {
+    pub(super) fn url(&self, shard: Option<i64>) -> Option<String> {
         let base = self.config.public_url.as_deref()?;
         Some(vcc_pki_core::profile::validity::crl_url(base, shard))
     }
 
     /// Certificates were revoked (durably): rebuild their shards and the complete CRL.
-    pub(super) fn crl_revoked(&self, revoked: &[RevokedRecord]) {
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+    pub(super) fn revoked(&self, revoked: &[RevokedRecord]) {
+        if let Ok(mut schedule) = self.schedule.lock() {
             schedule
                 .dirty_shards
                 .extend(revoked.iter().filter_map(|r| r.crl_shard));
             schedule.complete_dirty = true;
         }
-        self.crl_trigger.notify_one();
+        self.wake.notify_one();
     }
 
     /// Ask for a rebuild of the complete CRL (a new intermediate, an unlock).
-    pub fn trigger_crl(&self) {
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+    pub fn trigger(&self) {
+        if let Ok(mut schedule) = self.schedule.lock() {
             schedule.complete_dirty = true;
         }
-        self.crl_trigger.notify_one();
+        self.wake.notify_one();
     }
 
     /// Build, sign and store one CRL now: the complete one (`shard` `None`) or a shard's.
@@ -114,16 +155,15 @@ impl Authority {
         shard: Option<i64>,
         audit: AuditEntry,
     ) -> AuthorityResult<CrlRecord> {
-        let (issuer_id, issuer) = self.intermediate()?;
-        let partition_url = shard.and_then(|k| self.crl_url(Some(k)));
+        let (issuer_id, issuer) = self.authority()?.intermediate()?;
+        let partition_url = shard.and_then(|k| self.url(Some(k)));
         let started = Instant::now();
         let clock = self.clock.clone();
         let record = self
             .store
             .insert_crl_with(issuer_id, shard, &audit, move |number, entries| {
                 let revoked_count = entries.len() as i64;
-                let this_update = clock.now();
-                let this_update = this_update.replace_nanosecond(0).unwrap_or(this_update);
+                let this_update = crate::clock::whole_seconds(clock.now());
                 let next_update = this_update + CRL_LIFETIME;
                 let der = issuer
                     .issue_crl(
@@ -147,7 +187,7 @@ impl Authority {
         if shard.is_none() {
             return_freed_memory();
         }
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+        if let Ok(mut schedule) = self.schedule.lock() {
             if shard.is_none() {
                 schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
             }
@@ -172,12 +212,12 @@ impl Authority {
     /// Build the complete CRL and every shard's (the scheduled refresh, `crl generate`).
     /// Marks are cleared before the builds start: a revocation committed meanwhile marks again.
     pub(super) async fn build_all_crls(&self, audit: AuditEntry) -> AuthorityResult<CrlRecord> {
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+        if let Ok(mut schedule) = self.schedule.lock() {
             schedule.dirty_shards.clear();
             schedule.complete_dirty = false;
         }
-        let mut shards: BTreeSet<i64> = (0..i64::from(self.crl_shard_count())).collect();
-        if let Ok(schedule) = self.crl_schedule.lock() {
+        let mut shards: BTreeSet<i64> = (0..i64::from(self.shard_count())).collect();
+        if let Ok(schedule) = self.schedule.lock() {
             shards.extend(schedule.built.keys().flatten());
         }
         let built = async {
@@ -188,7 +228,7 @@ impl Authority {
         }
         .await;
         if built.is_err() {
-            if let Ok(mut schedule) = self.crl_schedule.lock() {
+            if let Ok(mut schedule) = self.schedule.lock() {
                 schedule.dirty_shards.extend(shards);
                 schedule.complete_dirty = true;
             }
@@ -199,7 +239,7 @@ impl Authority {
     /// Rebuild what revocations marked: every dirty shard now, the complete CRL when its duty
     /// cycle allows. Returns how long until the complete CRL may be built, if it is still due.
     async fn build_dirty_crls(&self) -> Option<std::time::Duration> {
-        let shards: Vec<i64> = match self.crl_schedule.lock() {
+        let shards: Vec<i64> = match self.schedule.lock() {
             Ok(mut schedule) => std::mem::take(&mut schedule.dirty_shards)
                 .into_iter()
                 .collect(),
@@ -209,14 +249,14 @@ impl Authority {
             let audit = AuditEntry::new("system", "crl.generate", "crl");
             if let Err(e) = self.build_crl(Some(shard), audit).await {
                 tracing::warn!(error = %e, shard, "shard CRL rebuild failed; retrying");
-                if let Ok(mut schedule) = self.crl_schedule.lock() {
+                if let Ok(mut schedule) = self.schedule.lock() {
                     // This shard and every one not reached yet.
                     schedule.dirty_shards.extend(&shards[i..]);
                 }
                 return Some(std::time::Duration::from_secs(5));
             }
         }
-        let complete_wait = match self.crl_schedule.lock() {
+        let complete_wait = match self.schedule.lock() {
             Ok(schedule) if schedule.complete_dirty => Some(
                 schedule
                     .complete_not_before
@@ -226,13 +266,13 @@ impl Authority {
         };
         match complete_wait {
             Some(wait) if wait.is_zero() => {
-                if let Ok(mut schedule) = self.crl_schedule.lock() {
+                if let Ok(mut schedule) = self.schedule.lock() {
                     schedule.complete_dirty = false;
                 }
                 let audit = AuditEntry::new("system", "crl.generate", "crl");
                 if let Err(e) = self.build_crl(None, audit).await {
                     tracing::warn!(error = %e, "CRL rebuild failed; retrying");
-                    if let Ok(mut schedule) = self.crl_schedule.lock() {
+                    if let Ok(mut schedule) = self.schedule.lock() {
                         schedule.complete_dirty = true;
                     }
                     return Some(std::time::Duration::from_secs(5));
@@ -246,7 +286,7 @@ impl Authority {
     /// At start-up: mark every CRL for a rebuild — the configured shards, shards a previous
     /// configuration left in `crl_history` (their certificates still name them), and the complete one.
     async fn schedule_startup_rebuild(&self) {
-        let started = self.crl_schedule.lock().map(|s| s.started).unwrap_or(true);
+        let started = self.schedule.lock().map(|s| s.started).unwrap_or(true);
         if started {
             return;
         }
@@ -257,26 +297,26 @@ impl Authority {
                 return;
             }
         };
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+        if let Ok(mut schedule) = self.schedule.lock() {
             schedule.started = true;
             schedule.dirty_shards.extend(existing);
             schedule
                 .dirty_shards
-                .extend(0..i64::from(self.crl_shard_count()));
+                .extend(0..i64::from(self.shard_count()));
             schedule.complete_dirty = true;
         }
     }
 
-    fn set_crl_busy(&self, busy: bool) {
-        if let Ok(mut schedule) = self.crl_schedule.lock() {
+    fn set_busy(&self, busy: bool) {
+        if let Ok(mut schedule) = self.schedule.lock() {
             schedule.busy = busy;
         }
     }
 
     /// Whether the CRL worker has work it could do now (benchmarks wait for it to settle):
     /// the start-up rebuild not done, a build running, dirty shards, or a complete CRL due.
-    pub fn crl_work_pending(&self) -> bool {
-        self.crl_schedule.lock().is_ok_and(|s| {
+    pub fn work_pending(&self) -> bool {
+        self.schedule.lock().is_ok_and(|s| {
             !s.started
                 || s.busy
                 || !s.dirty_shards.is_empty()
@@ -287,18 +327,21 @@ impl Authority {
     /// How long until the oldest CRL this replica knows is two thirds into its validity.
     pub(crate) fn refresh_due_in(&self) -> Duration {
         let oldest = self
-            .crl_schedule
+            .schedule
             .lock()
             .ok()
             .and_then(|s| s.built.values().min().copied());
         match oldest {
-            Some(t) => vcc_pki_core::profile::renewal_due(t, t + CRL_LIFETIME) - self.now(),
+            Some(t) => {
+                vcc_pki_core::profile::renewal_due(t, t + CRL_LIFETIME)
+                    - crate::clock::whole_seconds(self.clock.now())
+            }
             None => Duration::ZERO,
         }
     }
 
     /// Background worker: rebuilds CRLs after revocations (coalesced) and before nextUpdate.
-    pub async fn run_crl_worker(self: Arc<Self>) {
+    pub async fn run_worker(self: Arc<Self>) {
         let mut complete_wait: Option<std::time::Duration> = None;
         loop {
             let mut wait = std::time::Duration::try_from(self.refresh_due_in().max(Duration::ZERO))
@@ -307,24 +350,28 @@ impl Authority {
             if let Some(deferred) = complete_wait {
                 wait = wait.min(deferred);
             }
-            if !self.crl_schedule.lock().map(|s| s.started).unwrap_or(true) {
+            if !self.schedule.lock().map(|s| s.started).unwrap_or(true) {
                 wait = std::time::Duration::ZERO;
             }
             if !wait.is_zero() {
                 tokio::select! {
-                    _ = self.crl_trigger.notified() => {},
+                    _ = self.wake.notified() => {},
                     _ = tokio::time::sleep(wait) => {},
                 }
             }
-            if self.intermediate().is_err() {
-                // No unlocked intermediate yet: wait for one to appear.
-                self.crl_trigger.notified().await;
-                continue;
+            match self.authority.upgrade() {
+                Some(authority) if authority.intermediate().is_ok() => {}
+                Some(_) => {
+                    // No unlocked intermediate yet: wait for one to appear.
+                    self.wake.notified().await;
+                    continue;
+                }
+                None => return,
             }
             self.schedule_startup_rebuild().await;
-            self.set_crl_busy(true);
+            self.set_busy(true);
             complete_wait = self.build_dirty_crls().await;
-            self.set_crl_busy(false);
+            self.set_busy(false);
             if self.refresh_due_in() > Duration::ZERO {
                 continue;
             }
@@ -348,9 +395,9 @@ impl Authority {
                 }
             }
             let audit = AuditEntry::new("system", "crl.generate", "crl");
-            self.set_crl_busy(true);
+            self.set_busy(true);
             let built = self.build_all_crls(audit).await;
-            self.set_crl_busy(false);
+            self.set_busy(false);
             if let Err(e) = built {
                 tracing::warn!(error = %e, "scheduled CRL rebuild failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;

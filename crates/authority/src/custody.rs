@@ -181,9 +181,7 @@ impl Authority {
                 continue;
             }
             if active.intermediate != loaded.intermediate {
-                self.refresh_server_certificate_if_possible().await;
-                self.trigger_crl();
-                self.wake_ocsp();
+                self.ca_changed().await;
             }
         }
     }

@@ -1,10 +1,9 @@
 //! Issuance and renewal of service certificates: the one path every certificate takes.
-use super::{Authority, SERVER_SERVICE_ID};
+use super::Authority;
 use crate::policy::{permit, validate_service_id, Action, Names, Subject};
 use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use time::OffsetDateTime;
 use vcc_pki_core::csr::verify_csr_pem;
 use vcc_pki_core::profile::LeafRequest;
@@ -56,21 +55,21 @@ pub struct IssuedCertificate {
 }
 
 use vcc_pki_core::profile::validity::{
-    LEAF_DEFAULT_DAYS as DEFAULT_VALIDITY_DAYS, LEAF_MAX_DAYS as MAX_VALIDITY_DAYS, SERVER_TLS_DAYS,
+    LEAF_DEFAULT_DAYS as DEFAULT_VALIDITY_DAYS, LEAF_MAX_DAYS as MAX_VALIDITY_DAYS,
 };
 use vcc_pki_core::profile::{DistributionUrls, Validity};
 /// Everything policy decided about one certificate, ready to sign.
-struct Issuance {
-    service_id: String,
+pub(crate) struct Issuance {
+    pub(crate) service_id: String,
     /// The CN is `names.common_name`: the normalised name policy checked.
-    names: Names,
-    subject_spki: Vec<u8>,
-    key_type: KeyType,
+    pub(crate) names: Names,
+    pub(crate) subject_spki: Vec<u8>,
+    pub(crate) key_type: KeyType,
     /// "csr" when the subject made its own key, "server" when this server made it.
-    key_source: &'static str,
-    profile: LeafProfile,
-    validity_days: u32,
-    renewed_from: Option<String>,
+    pub(crate) key_source: &'static str,
+    pub(crate) profile: LeafProfile,
+    pub(crate) validity_days: u32,
+    pub(crate) renewed_from: Option<String>,
 }
 
 fn spki_of(der: &[u8]) -> AuthorityResult<Vec<u8>> {
@@ -348,7 +347,7 @@ impl Authority {
     }
 
     /// Sign with the intermediate and store durably; only then return the certificate.
-    async fn sign_and_store(
+    pub(crate) async fn sign_and_store(
         &self,
         ctx: &Requester,
         action: &str,
@@ -369,7 +368,7 @@ impl Authority {
         let (issuer_id, issuer) = self.intermediate()?;
         let validity = Validity::leaf(self.now(), validity_days);
         let serial = Serial::random();
-        let crl_shard = self.crl_shard_for(&serial);
+        let crl_shard = self.crl.shard_for(&serial);
         let urls = self
             .config
             .public_url
@@ -430,13 +429,13 @@ impl Authority {
                 "san_ip": record.san_ip, "key_type": key_type.as_str(), "profile": record.profile,
                 "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
             }));
-        let ocsp_epoch = self.ocsp_epoch();
+        let ocsp_epoch = self.ocsp.epoch();
         match self
             .store
             .insert_certificate(&record, &effects, &audit)
             .await
         {
-            Ok(_) => self.ocsp_issued(&serial, issuer_id, ocsp_epoch),
+            Ok(_) => self.ocsp.issued(&serial, issuer_id, ocsp_epoch),
             // Policy re-checked inside the transaction (revoked predecessor, compromised key, token
             // used meanwhile): a refusal, audited like the others.
             Err(refused @ StoreError::Refused(_)) => {
@@ -463,89 +462,5 @@ impl Authority {
             profile: record.profile,
             renewed_from,
         })
-    }
-
-    /// Issue the server's own TLS certificate from the intermediate and swap it in.
-    pub async fn refresh_server_certificate(&self) {
-        if let Err(e) = self.try_refresh_server_certificate().await {
-            tracing::warn!(error = %e, "could not issue the server's TLS certificate; keeping the current one");
-        }
-    }
-
-    async fn try_refresh_server_certificate(&self) -> AuthorityResult<()> {
-        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-        let (dns, ips) = vcc_pki_core::profile::server_tls::server_names(
-            host_name.as_deref(),
-            &self.config.dns_names,
-            &self.config.host,
-        )?;
-        let key = tokio::task::spawn_blocking(|| KeyType::EcdsaP256.generate())
-            .await
-            .map_err(|e| AuthorityError::internal(e.to_string()))??;
-        let ctx = Requester::system();
-        let mut effects = IssueEffects::default();
-        if self.store.service(SERVER_SERVICE_ID).await?.is_none() {
-            effects.create_service = Some(NewService {
-                service_id: SERVER_SERVICE_ID.into(),
-                service_name: "VCC PKI server (TLS)".into(),
-                ..Default::default()
-            });
-        }
-        let issuance = Issuance {
-            service_id: SERVER_SERVICE_ID.into(),
-            names: Names {
-                common_name: "localhost".into(),
-                dns,
-                ips,
-            },
-            subject_spki: vcc_pki_core::keys::spki_der(&key),
-            key_type: KeyType::EcdsaP256,
-            key_source: "server",
-            profile: LeafProfile::Server,
-            validity_days: SERVER_TLS_DAYS,
-            renewed_from: None,
-        };
-        let issued = self
-            .sign_and_store(&ctx, "certificate.issue_server_tls", issuance, effects)
-            .await?;
-        self.tls
-            .install(
-                &issued.certificate_pem,
-                &self.chain_pem(),
-                &key.serialize_der(),
-                issued.not_before,
-                issued.not_after,
-            )
-            .map_err(|e| AuthorityError::internal(e.to_string()))?;
-        tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");
-        Ok(())
-    }
-}
-
-impl Authority {
-    /// The served TLS certificate is self-signed, or its renewal is due (the profile's rule).
-    pub fn server_certificate_due(&self) -> bool {
-        self.tls.served().is_none_or(|s| {
-            !s.issued_by_ca
-                || self.now() >= vcc_pki_core::profile::renewal_due(s.not_before, s.not_after)
-        })
-    }
-
-    /// Keep the server's own TLS certificate issued by the intermediate: check every ten
-    /// minutes and renew when due. Runs for the life of the server.
-    pub async fn run_server_tls_renewer(self: Arc<Self>) {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
-            if self.server_certificate_due() {
-                self.refresh_server_certificate_if_possible().await;
-            }
-        }
-    }
-
-    /// Issue the server certificate if an unlocked intermediate exists; otherwise keep the current one.
-    pub async fn refresh_server_certificate_if_possible(&self) {
-        if self.intermediate().is_ok() {
-            self.refresh_server_certificate().await;
-        }
     }
 }

@@ -23,17 +23,20 @@ mod ocsp;
 mod ocsp_presign;
 mod registry;
 mod revocation;
+mod server_tls;
 mod tokens;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
+pub use crl_worker::CrlPublisher;
 pub use issuance::{IssueRequest, IssuedCertificate, RenewRequest};
 pub use ocsp::{
-    OcspAnswer, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE, RESPONDER_LIFETIME,
-    RESPONSE_LIFETIME,
+    OcspAnswer, OcspService, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE,
+    RESPONDER_LIFETIME, RESPONSE_LIFETIME,
 };
 pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
+pub use server_tls::ServerTlsRenewer;
 pub use tokens::CreatedToken;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -41,7 +44,6 @@ pub use config::{AuthorityConfig, ServedValidity, ServerTls};
 pub use error::{AuthorityError, AuthorityResult, Malformed};
 pub use principal::{Principal, Requester};
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 use vcc_pki_store::{CertificateRecord, Store};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -51,17 +53,15 @@ pub struct Authority {
     config: Arc<AuthorityConfig>,
     keys: RwLock<custody::CaKeys>,
     tls: Arc<dyn ServerTls>,
-    /// Wakes the CRL worker after a revocation (rebuilds are coalesced).
-    crl_trigger: Notify,
     /// Serialises CA reloads (custody.rs).
     ca_reload: tokio::sync::Mutex<()>,
-    /// Which CRLs the worker still has to rebuild.
-    crl_schedule: crl_worker::SharedCrlSchedule,
-    /// This process among the replicas sharing the database (holder of scheduling leases).
-    replica_id: String,
+    /// The CRL publisher: shards, rebuilds after revocations and before nextUpdate.
+    crl: Arc<crl_worker::CrlPublisher>,
+    /// The server's own TLS certificate, issued by the intermediate.
+    server_tls: Arc<ServerTlsRenewer>,
 
     /// The OCSP responder: its signing certificate and pre-signed responses.
-    ocsp: ocsp::OcspState,
+    ocsp: Arc<ocsp::OcspService>,
 }
 
 /// The service id the server's own TLS certificates are issued to.
@@ -83,25 +83,38 @@ impl Authority {
         tls: Arc<dyn ServerTls>,
         clock: Arc<dyn Clock>,
     ) -> AuthorityResult<Arc<Self>> {
-        let authority = Arc::new(Self {
+        let replica_id = format!(
+            "{}-{}-{:08x}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap_or_default()
+                .trim(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let authority = Arc::new_cyclic(|weak| Self {
+            ocsp: Arc::new(ocsp::OcspService::new(
+                weak.clone(),
+                store.clone(),
+                clock.clone(),
+            )),
+            crl: Arc::new(crl_worker::CrlPublisher::new(
+                weak.clone(),
+                store.clone(),
+                clock.clone(),
+                config.clone(),
+                replica_id,
+            )),
+            server_tls: Arc::new(ServerTlsRenewer::new(
+                weak.clone(),
+                tls.clone(),
+                clock.clone(),
+            )),
             store,
             clock,
             keys: RwLock::new(custody::CaKeys::locked_with(config.ca_password.clone())),
             config,
             tls,
-            crl_trigger: Notify::new(),
             ca_reload: tokio::sync::Mutex::new(()),
-            crl_schedule: Default::default(),
-            replica_id: format!(
-                "{}-{}-{:08x}",
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .unwrap_or_default()
-                    .trim(),
-                std::process::id(),
-                rand::random::<u32>()
-            ),
-
-            ocsp: ocsp::OcspState::default(),
         });
         authority.reload_ca(false).await?;
         Ok(authority)
@@ -111,10 +124,44 @@ impl Authority {
         &self.store
     }
 
+    /// The renewer of the server's own TLS certificate.
+    pub fn server_tls(&self) -> &Arc<ServerTlsRenewer> {
+        &self.server_tls
+    }
+
+    /// Start the components' background work (inside the server's runtime): the OCSP
+    /// responder's worker, pre-signer and revocation follower, the CRL worker, the CA follower and
+    /// the server-TLS renewer. Each holds the Authority weakly and ends with it.
+    pub fn start_components(self: &Arc<Self>) {
+        self.ocsp.start_presigner();
+        tokio::spawn(self.ocsp.clone().run_worker());
+        tokio::spawn(self.ocsp.clone().run_revocation_follower());
+        tokio::spawn(self.crl.clone().run_worker());
+        tokio::spawn(self.server_tls.clone().run());
+        tokio::spawn(self.clone().run_ca_follower());
+    }
+
+    /// The CA changed (created, replaced, unlocked, loaded from another replica): the
+    /// components start over on it.
+    async fn ca_changed(&self) {
+        self.server_tls.renew_if_possible().await;
+        self.crl.trigger();
+        self.ocsp.wake();
+    }
+
+    /// The CRL publisher (told of every revocation by the authority).
+    pub fn crl(&self) -> &Arc<crl_worker::CrlPublisher> {
+        &self.crl
+    }
+
+    /// The OCSP responder (told of every issuance and revocation by the authority).
+    pub fn ocsp(&self) -> &Arc<ocsp::OcspService> {
+        &self.ocsp
+    }
+
     /// The authority's time, in whole seconds (as certificates, CRLs and OCSP responses carry it).
     pub fn now(&self) -> time::OffsetDateTime {
-        let now = self.clock.now();
-        now.replace_nanosecond(0).unwrap_or(now)
+        clock::whole_seconds(self.clock.now())
     }
 
     /// The stored record behind a client certificate presented over mTLS, if it is one of ours,

@@ -1,14 +1,14 @@
-//! The OCSP responder's side of the Authority: a delegated OCSP-signing certificate issued from the
-//! intermediate (stored and audited like every certificate, its key only in memory, rotated at
+//! The OCSP responder, a component of the Authority ([`OcspService`]): a delegated OCSP-signing
+//! certificate issued from the intermediate (stored and audited like every certificate, its key only in memory, rotated at
 //! half-life), and a cache of pre-signed responses per serial, re-signed at half-life and replaced
 //! at once when a certificate is revoked. Responses are built by vcc-pki-core; nothing here
 //! touches DER.
 use super::Authority;
-use crate::{AuthorityError, AuthorityResult};
+use crate::{AuthorityError, AuthorityResult, Clock};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
 use vcc_pki_core::ocsp::{
@@ -18,7 +18,7 @@ use vcc_pki_core::ocsp::{
 use vcc_pki_core::{fingerprint_sha256, KeyType, RevocationReason, Serial};
 use vcc_pki_store::{
     AuditEntry, CertificateFilter, CertificateRecord, IssueEffects, NewCertificate, NewService,
-    RevokedRecord,
+    RevokedRecord, Store,
 };
 
 /// The service id the OCSP responder certificates are issued to.
@@ -29,7 +29,7 @@ pub const OCSP_SIGNING_PROFILE: &str = "ocsp_signing";
 /// response it signed (at most [`RESPONSE_LIFETIME`]) expires before it does.
 pub const RESPONDER_LIFETIME: Duration = vcc_pki_core::profile::validity::OCSP_RESPONDER_LIFETIME;
 /// nextUpdate − thisUpdate of every response; cached responses are re-signed at half of it.
-pub const RESPONSE_LIFETIME: Duration = Duration::days(1);
+pub const RESPONSE_LIFETIME: Duration = vcc_pki_core::profile::validity::OCSP_RESPONSE_LIFETIME;
 /// Most pre-signed responses kept in memory; beyond it responses are signed on demand.
 pub const MAX_CACHED_RESPONSES: usize = 100_000;
 /// How often the worker checks for due responses and a due responder certificate.
@@ -108,9 +108,14 @@ impl OcspAnswer {
 
 type CacheKey = (Serial, CertIdHash);
 
-/// Responder state owned by the Authority.
-#[derive(Default)]
-pub(super) struct OcspState {
+/// The OCSP responder: answers requests, keeps its signing certificate and the pre-signed
+/// responses. The Authority tells it of every issuance and revocation synchronously (a revoked
+/// certificate's response is replaced before `revoke` returns); it holds the Authority weakly, for
+/// the intermediate that issues its certificate, and its workers end with it.
+pub struct OcspService {
+    authority: Weak<Authority>,
+    store: Store,
+    clock: Arc<dyn Clock>,
     responder: RwLock<Option<Arc<ActiveResponder>>>,
     /// Held while a responder certificate is being issued (one at a time).
     rotation: tokio::sync::Mutex<()>,
@@ -127,13 +132,35 @@ pub(super) struct OcspState {
     pub(super) presign: super::ocsp_presign::PresignQueue,
 }
 
-impl OcspState {
+impl OcspService {
+    pub(crate) fn new(authority: Weak<Authority>, store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            authority,
+            store,
+            clock,
+            responder: RwLock::default(),
+            rotation: tokio::sync::Mutex::default(),
+            last_issue_failure: Mutex::default(),
+            cache: RwLock::default(),
+            epoch: AtomicU64::default(),
+            warm_needed: AtomicBool::default(),
+            wake: Notify::new(),
+            presign: Default::default(),
+        }
+    }
+
+    /// The Authority's time, in whole seconds.
+    fn now(&self) -> OffsetDateTime {
+        crate::clock::whole_seconds(self.clock.now())
+    }
+
     /// The responder last installed (possibly due, expired or revoked).
-    fn responder(&self) -> Option<Arc<ActiveResponder>> {
+    fn installed(&self) -> Option<Arc<ActiveResponder>> {
         self.responder.read().ok().and_then(|r| r.clone())
     }
 
-    fn epoch(&self) -> u64 {
+    /// The revocation epoch; read it before a certificate is stored and pass it to `issued`.
+    pub(super) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
     }
 
@@ -213,9 +240,9 @@ fn sign_with(
     })
 }
 
-impl Authority {
+impl OcspService {
     /// Answer one DER OCSP request. Never fails: every problem is an OCSP status.
-    pub async fn ocsp_respond(&self, request_der: &[u8]) -> OcspAnswer {
+    pub async fn respond(&self, request_der: &[u8]) -> OcspAnswer {
         let request = match ocsp::parse_request(request_der) {
             Ok(r) => r,
             Err(e) => {
@@ -223,7 +250,7 @@ impl Authority {
                 return OcspAnswer::Refused(OcspResponseStatus::MalformedRequest);
             }
         };
-        let Some(active) = self.ocsp_responder().await else {
+        let Some(active) = self.active_responder().await else {
             return OcspAnswer::Refused(OcspResponseStatus::TryLater);
         };
         if !request.queries.iter().all(|q| active.issuer.names(q)) {
@@ -243,14 +270,14 @@ impl Authority {
         };
         if let Some(hit) = single_key
             .as_ref()
-            .and_then(|key| self.ocsp.cached(key, self.now()))
+            .and_then(|key| self.cached(key, self.now()))
         {
             return OcspAnswer::Signed {
                 response: hit,
                 cacheable,
             };
         }
-        let epoch = self.ocsp.epoch();
+        let epoch = self.epoch();
         let mut answers = Vec::with_capacity(request.queries.len());
         for query in &request.queries {
             match self.ocsp_status(&active, query.serial.as_ref()).await {
@@ -271,7 +298,7 @@ impl Authority {
         // Unknown serials are not cached: anyone can ask about any number of them.
         if let (Some(key), Some((_, status))) = (single_key, answers.first()) {
             if *status != CertificateStatus::Unknown {
-                self.ocsp.insert_if_current(key, response.clone(), epoch);
+                self.insert_if_current(key, response.clone(), epoch);
             }
         }
         OcspAnswer::Signed {
@@ -300,9 +327,13 @@ impl Authority {
 
     /// The responder to sign with, issuing a new responder certificate first when there is none,
     /// it is due, or the intermediate changed. A sealed CA keeps using a still-valid responder.
-    pub(crate) async fn ocsp_responder(&self) -> Option<Arc<ActiveResponder>> {
-        let current = self.ocsp.responder();
-        let intermediate_id = self.intermediate().ok().map(|(id, _)| id);
+    pub(crate) async fn active_responder(&self) -> Option<Arc<ActiveResponder>> {
+        let current = self.installed();
+        let intermediate_id = self
+            .authority
+            .upgrade()
+            .and_then(|a| a.intermediate().ok())
+            .map(|(id, _)| id);
         let usable = |r: &Option<Arc<ActiveResponder>>, now| r.clone().filter(|r| r.usable(now));
         let fresh = |r: &Option<Arc<ActiveResponder>>, now| {
             r.clone()
@@ -315,7 +346,6 @@ impl Authority {
             return usable(&current, self.now());
         }
         let recently_failed = self
-            .ocsp
             .last_issue_failure
             .lock()
             .ok()
@@ -324,9 +354,9 @@ impl Authority {
         if recently_failed {
             return usable(&current, self.now());
         }
-        let _rotation = self.ocsp.rotation.lock().await;
+        let _rotation = self.rotation.lock().await;
         // Another task may have rotated while this one waited.
-        let current = self.ocsp.responder();
+        let current = self.installed();
         if let Some(r) = fresh(&current, self.now()) {
             return Some(r);
         }
@@ -335,10 +365,10 @@ impl Authority {
             .as_ref()
             .filter(|r| !r.revoked.load(Ordering::SeqCst))
             .map(|r| r.serial.clone());
-        match self.issue_ocsp_responder(previous).await {
+        match self.issue_responder(previous).await {
             Ok(active) => {
                 tracing::info!(serial = %active.serial, not_after = %vcc_pki_store::format_time(active.not_after), "OCSP responder certificate issued");
-                if let Ok(mut slot) = self.ocsp.responder.write() {
+                if let Ok(mut slot) = self.responder.write() {
                     *slot = Some(active.clone());
                 }
                 // Responses of the previous responder stay valid until the worker re-signs them;
@@ -347,17 +377,17 @@ impl Authority {
                     .as_ref()
                     .is_some_and(|c| c.issuer_ca_id == active.issuer_ca_id);
                 if !same_issuer {
-                    if let Ok(mut cache) = self.ocsp.cache.write() {
+                    if let Ok(mut cache) = self.cache.write() {
                         cache.clear();
                     }
-                    self.ocsp.warm_needed.store(true, Ordering::SeqCst);
+                    self.warm_needed.store(true, Ordering::SeqCst);
                 }
-                self.ocsp.wake.notify_one();
+                self.wake.notify_one();
                 Some(active)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not issue the OCSP responder certificate");
-                if let Ok(mut f) = self.ocsp.last_issue_failure.lock() {
+                if let Ok(mut f) = self.last_issue_failure.lock() {
                     *f = Some(std::time::Instant::now());
                 }
                 usable(&current, self.now())
@@ -367,38 +397,29 @@ impl Authority {
 
     /// Issue a responder certificate from the intermediate and store it (with its audit row)
     /// before it signs anything. Its key is made here and never leaves memory.
-    async fn issue_ocsp_responder(
+    async fn issue_responder(
         &self,
         replaces: Option<String>,
     ) -> AuthorityResult<Arc<ActiveResponder>> {
-        let (issuer_ca_id, issuer) = self.intermediate()?;
+        let (issuer_ca_id, issuer) = self
+            .authority
+            .upgrade()
+            .ok_or_else(|| AuthorityError::Unavailable("the authority is shutting down".into()))?
+            .intermediate()?;
         let serial = Serial::random();
         let now = self.now();
-        let (not_before, not_after) = (
-            now - vcc_pki_core::profile::validity::LEAF_BACKDATE,
-            now + RESPONDER_LIFETIME,
-        );
         let sign_serial = serial.clone();
         let sign_issuer = issuer.clone();
-        let (key, der) = tokio::task::spawn_blocking(move || {
+        let (key, der, validity, subject) = tokio::task::spawn_blocking(move || {
             let key = KeyType::EcdsaP256.generate()?;
-            let der =
-                sign_issuer.issue_ocsp_responder(&key, &sign_serial, not_before, not_after)?;
-            Ok::<_, vcc_pki_core::CoreError>((key, der))
+            let (der, validity, subject) =
+                sign_issuer.issue_ocsp_responder(&key, &sign_serial, now)?;
+            Ok::<_, vcc_pki_core::CoreError>((key, der, validity, subject))
         })
         .await
         .map_err(|e| AuthorityError::internal(e.to_string()))??;
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|_| AuthorityError::internal("responder certificate does not parse"))?;
-        let not_before = parsed.validity().not_before.to_datetime();
-        let not_after = parsed.validity().not_after.to_datetime();
-        let common_name = parsed
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .unwrap_or("OCSP Responder")
-            .to_string();
+        let (not_before, not_after) = (validity.not_before, validity.not_after);
+        let common_name = subject.common_name;
         let spki = vcc_pki_core::keys::spki_der(&key);
         let record = NewCertificate {
             serial_number: serial.to_hex(),
@@ -451,21 +472,21 @@ impl Authority {
 
     /// Sign the (SHA-1 CertID) response for `serial` and cache it if no revocation happened
     /// since `epoch`. Without a responder this does nothing: the first request signs on demand.
-    pub(super) fn ocsp_presign(
+    pub(super) fn presign(
         &self,
         serial: &Serial,
         issuer_ca_id: i64,
         status: CertificateStatus,
         epoch: Option<u64>,
     ) {
-        let Some(response) = self.ocsp_sign_for_cache(serial, issuer_ca_id, status) else {
+        let Some(response) = self.sign_for_cache(serial, issuer_ca_id, status) else {
             return;
         };
         let key = (serial.clone(), CertIdHash::Sha1);
         match epoch {
-            Some(epoch) => self.ocsp.insert_if_current(key, Arc::new(response), epoch),
+            Some(epoch) => self.insert_if_current(key, Arc::new(response), epoch),
             None => {
-                if let Ok(mut cache) = self.ocsp.cache.write() {
+                if let Ok(mut cache) = self.cache.write() {
                     cache.insert(key, Arc::new(response));
                 }
             }
@@ -474,13 +495,13 @@ impl Authority {
 
     /// The SHA-1 CertID response for `serial` as the cache keeps it; None without a usable
     /// responder for `issuer_ca_id` (the first request then signs on demand).
-    pub(super) fn ocsp_sign_for_cache(
+    pub(super) fn sign_for_cache(
         &self,
         serial: &Serial,
         issuer_ca_id: i64,
         status: CertificateStatus,
     ) -> Option<SignedOcspResponse> {
-        let active = self.ocsp.responder().filter(|a| a.usable(self.now()))?;
+        let active = self.installed().filter(|a| a.usable(self.now()))?;
         if active.issuer_ca_id != issuer_ca_id {
             return None;
         }
@@ -497,30 +518,25 @@ impl Authority {
         }
     }
 
-    /// Revocation epoch to pass to `ocsp_issued`; read it before the certificate is stored.
-    pub(super) fn ocsp_epoch(&self) -> u64 {
-        self.ocsp.epoch()
-    }
-
     /// Certificates were just revoked (durably): replace their cached responses at once, before
     /// the revocation is acknowledged. A revoked responder certificate is replaced too.
-    pub(super) fn ocsp_revoked(&self, revoked: &[RevokedRecord], reason: RevocationReason) {
+    pub(super) fn revoked(&self, revoked: &[RevokedRecord], reason: RevocationReason) {
         let serials: Vec<Serial> = revoked
             .iter()
             .filter_map(|r| Serial::from_hex(&r.serial_number))
             .collect();
-        self.ocsp_forget(&serials);
-        let Some(active) = self.ocsp.responder() else {
+        self.forget(&serials);
+        let Some(active) = self.installed() else {
             return;
         };
         if revoked.iter().any(|r| r.serial_number == active.serial) {
             tracing::warn!(serial = %active.serial, "the OCSP responder certificate was revoked; issuing a new one");
             active.revoked.store(true, Ordering::SeqCst);
-            if let Ok(mut cache) = self.ocsp.cache.write() {
+            if let Ok(mut cache) = self.cache.write() {
                 cache.clear();
             }
-            self.ocsp.warm_needed.store(true, Ordering::SeqCst);
-            self.ocsp.wake.notify_one();
+            self.warm_needed.store(true, Ordering::SeqCst);
+            self.wake.notify_one();
             return;
         }
         for (record, serial) in revoked.iter().zip(&serials) {
@@ -528,7 +544,7 @@ impl Authority {
                 revoked_at: record.revoked_at,
                 reason,
             };
-            self.ocsp_presign(serial, active.issuer_ca_id, status, None);
+            self.presign(serial, active.issuer_ca_id, status, None);
         }
     }
 
@@ -537,7 +553,7 @@ impl Authority {
     /// `revoked` from the database. Revocations through this replica were already replaced when
     /// they committed; this is for the others (their cached `good` would otherwise last until
     /// re-signed, up to half a day).
-    pub async fn run_ocsp_revocation_follower(self: Arc<Self>) {
+    pub async fn run_revocation_follower(self: Arc<Self>) {
         let mut last = loop {
             match self.store.last_revocation_id().await {
                 Ok(id) => break id,
@@ -549,6 +565,9 @@ impl Authority {
         };
         loop {
             tokio::time::sleep(REVOCATION_POLL).await;
+            if self.authority.strong_count() == 0 {
+                return;
+            }
             loop {
                 let rows = match self.store.revocations_after(last, 1000).await {
                     Ok(rows) => rows,
@@ -565,7 +584,7 @@ impl Authority {
                     .iter()
                     .filter_map(|(_, s)| Serial::from_hex(s))
                     .collect();
-                self.ocsp_forget(&serials);
+                self.forget(&serials);
                 if rows.len() < 1000 {
                     break;
                 }
@@ -575,12 +594,12 @@ impl Authority {
 
     /// Drop cached responses (the next request signs from the database); a response being signed
     /// meanwhile from an older read is not cached (the epoch moves).
-    fn ocsp_forget(&self, serials: &[Serial]) {
+    fn forget(&self, serials: &[Serial]) {
         if serials.is_empty() {
             return;
         }
-        if let Ok(mut cache) = self.ocsp.cache.write() {
-            self.ocsp.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
             // By key, not by walking the cache: that was O(cache) per revocation, and with 40 000
             // cached responses revocations fell to ~120/s with both cores in `retain`.
             for serial in serials {
@@ -594,21 +613,24 @@ impl Authority {
         }
     }
 
-    /// Wake the OCSP worker (after the intermediate appears or is unlocked).
-    pub fn wake_ocsp(&self) {
-        self.ocsp.wake.notify_one();
+    /// Wake the worker (after the intermediate appears or is unlocked).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Background worker: keeps a responder certificate (rotating it at half-life), pre-signs a
     /// response for every unexpired certificate when the cache starts over, and re-signs cached
     /// responses at half-life or after a rotation.
-    pub async fn run_ocsp_worker(self: Arc<Self>) {
+    pub async fn run_worker(self: Arc<Self>) {
         loop {
-            if self.ocsp_responder().await.is_some() {
-                if self.ocsp.warm_needed.swap(false, Ordering::SeqCst) {
+            if self.authority.strong_count() == 0 {
+                return;
+            }
+            if self.active_responder().await.is_some() {
+                if self.warm_needed.swap(false, Ordering::SeqCst) {
                     if let Err(e) = self.presign_all().await {
                         tracing::warn!(error = %e, "OCSP: pre-signing stopped early");
-                        self.ocsp.warm_needed.store(true, Ordering::SeqCst);
+                        self.warm_needed.store(true, Ordering::SeqCst);
                     }
                 }
                 if let Err(e) = self.refresh_due_responses().await {
@@ -616,7 +638,7 @@ impl Authority {
                 }
             }
             tokio::select! {
-                _ = self.ocsp.wake.notified() => {}
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(WORKER_TICK) => {}
             }
         }
@@ -627,7 +649,7 @@ impl Authority {
         let mut cursor = None;
         let mut signed = 0usize;
         loop {
-            let epoch = self.ocsp.epoch();
+            let epoch = self.epoch();
             let page = self
                 .store
                 .list_certificates(&CertificateFilter {
@@ -637,7 +659,7 @@ impl Authority {
                     cursor,
                 })
                 .await?;
-            let Some(active) = self.ocsp.responder().filter(|a| a.usable(self.now())) else {
+            let Some(active) = self.installed().filter(|a| a.usable(self.now())) else {
                 return Ok(());
             };
             for record in &page.items {
@@ -652,7 +674,7 @@ impl Authority {
                 if record.status == vcc_pki_store::CertificateStatus::Expired {
                     continue;
                 }
-                self.ocsp_presign(&serial, active.issuer_ca_id, status, Some(epoch));
+                self.presign(&serial, active.issuer_ca_id, status, Some(epoch));
                 signed += 1;
             }
             tokio::task::yield_now().await;
@@ -668,11 +690,11 @@ impl Authority {
     /// Re-sign cached responses past half their lifetime (or signed by a previous responder)
     /// from the stored status; drop those of expired certificates.
     async fn refresh_due_responses(&self) -> AuthorityResult<()> {
-        let Some(active) = self.ocsp.responder().filter(|a| a.usable(self.now())) else {
+        let Some(active) = self.installed().filter(|a| a.usable(self.now())) else {
             return Ok(());
         };
         let now = self.now();
-        let due: Vec<CacheKey> = match self.ocsp.cache.read() {
+        let due: Vec<CacheKey> = match self.cache.read() {
             Ok(cache) => cache
                 .iter()
                 .filter(|(_, r)| now >= r.refresh_at() || r.responder_serial != active.serial)
@@ -681,7 +703,7 @@ impl Authority {
             Err(_) => return Err(AuthorityError::internal("OCSP cache lock poisoned")),
         };
         for (serial, hash) in due {
-            let epoch = self.ocsp.epoch();
+            let epoch = self.epoch();
             let record = self.store.certificate_by_serial(&serial.to_hex()).await?;
             let status = record
                 .as_ref()
@@ -691,15 +713,14 @@ impl Authority {
                 })
                 .and_then(status_of);
             let Some(status) = status else {
-                if let Ok(mut cache) = self.ocsp.cache.write() {
+                if let Ok(mut cache) = self.cache.write() {
                     cache.remove(&(serial, hash));
                 }
                 continue;
             };
             let cert_id = active.issuer.cert_id(hash, &serial)?;
             let response = sign_with(&active, &[(cert_id, status)], None, self.now())?;
-            self.ocsp
-                .insert_if_current((serial, hash), Arc::new(response), epoch);
+            self.insert_if_current((serial, hash), Arc::new(response), epoch);
         }
         Ok(())
     }

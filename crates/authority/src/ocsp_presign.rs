@@ -15,8 +15,7 @@
 //! job whose epoch has moved, and the cache refuses it too (`insert_if_current`, under the cache's
 //! lock): a revocation since (through this replica or followed from another) voids the job however
 //! late it runs, so a delayed `good` never shadows a `revoked`.
-use super::ocsp::SignedOcspResponse;
-use super::Authority;
+use super::ocsp::{OcspService, SignedOcspResponse};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock, Weak};
@@ -43,12 +42,12 @@ pub(super) struct PresignQueue {
     skipped: AtomicU64,
 }
 
-impl Authority {
+impl OcspService {
     /// A certificate was just stored: have its `good` response pre-signed (see the module docs).
-    pub(super) fn ocsp_issued(&self, serial: &Serial, issuer_ca_id: i64, epoch: u64) {
-        let queue = &self.ocsp.presign;
+    pub(super) fn issued(&self, serial: &Serial, issuer_ca_id: i64, epoch: u64) {
+        let queue = &self.presign;
         let Some(sender) = queue.sender.get() else {
-            self.ocsp_presign(serial, issuer_ca_id, CertificateStatus::Good, Some(epoch));
+            self.presign(serial, issuer_ca_id, CertificateStatus::Good, Some(epoch));
             return;
         };
         let job = PresignJob {
@@ -67,7 +66,7 @@ impl Authority {
                     );
                 }
             }
-            Err(TrySendError::Disconnected(job)) => self.ocsp_presign(
+            Err(TrySendError::Disconnected(job)) => self.presign(
                 &job.serial,
                 job.issuer_ca_id,
                 CertificateStatus::Good,
@@ -77,9 +76,9 @@ impl Authority {
     }
 
     /// Start the pre-signing thread and the task that caches what it signs (once; inside the
-    /// server's runtime). Both hold the Authority weakly and end with it.
-    pub fn start_ocsp_presigner(self: &Arc<Self>) {
-        if self.ocsp.presign.sender.get().is_some() {
+    /// server's runtime). Both hold the responder weakly and end with it.
+    pub fn start_presigner(self: &Arc<Self>) {
+        if self.presign.sender.get().is_some() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -88,16 +87,16 @@ impl Authority {
         };
         let (sender, jobs) = mpsc::sync_channel(PRESIGN_QUEUE);
         let (signed_tx, signed_rx) = unbounded_channel();
-        let authority = Arc::downgrade(self);
+        let responder = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("ocsp-presign".into())
-            .spawn(move || presign_thread(authority, jobs, signed_tx));
+            .spawn(move || presign_thread(responder, jobs, signed_tx));
         match spawned {
             Ok(_) => {
                 runtime.spawn(cache_presigned(Arc::downgrade(self), signed_rx));
                 // Only one caller gets here first in practice (serve start-up); a second thread
                 // would find its queue's sender dropped and end.
-                let _ = self.ocsp.presign.sender.set(sender);
+                let _ = self.presign.sender.set(sender);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "OCSP: no pre-signing thread; pre-signing inline")
@@ -109,20 +108,20 @@ impl Authority {
 type Signed = (PresignJob, SignedOcspResponse);
 
 fn presign_thread(
-    authority: Weak<Authority>,
+    responder: Weak<OcspService>,
     jobs: Receiver<PresignJob>,
     signed: UnboundedSender<Signed>,
 ) {
     lowest_priority();
     while let Ok(job) = jobs.recv() {
-        let Some(authority) = authority.upgrade() else {
+        let Some(responder) = responder.upgrade() else {
             return;
         };
-        if authority.ocsp_epoch() != job.epoch {
+        if responder.epoch() != job.epoch {
             continue; // a revocation since: the cache would refuse it
         }
         let response =
-            authority.ocsp_sign_for_cache(&job.serial, job.issuer_ca_id, CertificateStatus::Good);
+            responder.sign_for_cache(&job.serial, job.issuer_ca_id, CertificateStatus::Good);
         if let Some(response) = response {
             if signed.send((job, response)).is_err() {
                 return;
@@ -132,15 +131,13 @@ fn presign_thread(
 }
 
 /// Cache what the pre-signing thread signed, at normal priority.
-async fn cache_presigned(authority: Weak<Authority>, mut signed: UnboundedReceiver<Signed>) {
+async fn cache_presigned(responder: Weak<OcspService>, mut signed: UnboundedReceiver<Signed>) {
     while let Some((job, response)) = signed.recv().await {
-        let Some(authority) = authority.upgrade() else {
+        let Some(responder) = responder.upgrade() else {
             return;
         };
         let key = (job.serial, CertIdHash::Sha1);
-        authority
-            .ocsp
-            .insert_if_current(key, Arc::new(response), job.epoch);
+        responder.insert_if_current(key, Arc::new(response), job.epoch);
     }
 }
 

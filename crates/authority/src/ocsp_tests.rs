@@ -51,7 +51,8 @@ async fn ask(
         .cert_id(CertIdHash::Sha1, &Serial::from_hex(serial).unwrap())
         .unwrap();
     let answer = authority
-        .ocsp_respond(&build_request(vec![id], nonce).unwrap())
+        .ocsp()
+        .respond(&build_request(vec![id], nonce).unwrap())
         .await;
     let der = answer.der();
     (der.clone(), read_response(&der).unwrap())
@@ -126,8 +127,13 @@ async fn presigned(authority: &Authority, serial: &Serial) -> Arc<SignedOcspResp
 async fn presigning_thread_caches_good_and_drops_jobs_older_than_a_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let (authority, _store, ctx) = authority_with_ca(dir.path()).await;
-    let issuer_ca_id = authority.ocsp_responder().await.unwrap().issuer_ca_id;
-    authority.start_ocsp_presigner();
+    let issuer_ca_id = authority
+        .ocsp()
+        .active_responder()
+        .await
+        .unwrap()
+        .issuer_ca_id;
+    authority.ocsp().start_presigner();
     assert!(authority.ocsp.presign.sender.get().is_some());
 
     let a = issue_leaf(&authority, &ctx, "a").await;
@@ -139,9 +145,9 @@ async fn presigning_thread_caches_good_and_drops_jobs_older_than_a_revocation() 
 
     // A job carrying the epoch from before a revocation (here: a's cache entry forgotten, as a
     // revocation followed from another replica does) must not put `good` back.
-    let before = authority.ocsp_epoch();
-    authority.ocsp_forget(std::slice::from_ref(&a));
-    authority.ocsp_issued(&a, issuer_ca_id, before);
+    let before = authority.ocsp.epoch();
+    authority.ocsp.forget(std::slice::from_ref(&a));
+    authority.ocsp.issued(&a, issuer_ca_id, before);
     // The queue is FIFO with one consumer: once b's (later) job is cached, a's stale one ran.
     let b = issue_leaf(&authority, &ctx, "b").await;
     presigned(&authority, &b).await;
@@ -150,7 +156,9 @@ async fn presigning_thread_caches_good_and_drops_jobs_older_than_a_revocation() 
         .cached(&(a.clone(), CertIdHash::Sha1), authority.now())
         .is_none());
     // With a current epoch the same job is cached.
-    authority.ocsp_issued(&a, issuer_ca_id, authority.ocsp_epoch());
+    authority
+        .ocsp
+        .issued(&a, issuer_ca_id, authority.ocsp.epoch());
     presigned(&authority, &a).await;
 }
 
@@ -211,9 +219,9 @@ async fn revocation_replaces_cached_responses_and_responders_rotate() {
     authority.age_ocsp_responder();
     let (_, still) = ask(&authority, &serial, None).await;
     assert_eq!(serial_of(&still.certificates[0]), responder_a);
-    let responder_b = authority.ocsp.responder().unwrap().serial.clone();
+    let responder_b = authority.ocsp.installed().unwrap().serial.clone();
     assert_ne!(responder_b, responder_a);
-    authority.refresh_due_responses().await.unwrap();
+    authority.ocsp.refresh_due_responses().await.unwrap();
     let (_, resigned) = ask(&authority, &serial, None).await;
     assert_eq!(serial_of(&resigned.certificates[0]), responder_b);
     assert!(matches!(

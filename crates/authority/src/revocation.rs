@@ -9,7 +9,7 @@ use vcc_pki_core::{RevocationReason, Serial};
 use vcc_pki_store::{CertificateStatus, CrlRecord, RevocationTarget, RevokedRecord};
 
 /// How long a CRL is valid; it is rebuilt when two thirds of this have passed.
-pub const CRL_LIFETIME: Duration = Duration::hours(24);
+pub const CRL_LIFETIME: Duration = vcc_pki_core::profile::validity::CRL_LIFETIME;
 
 #[derive(Clone, Default)]
 pub struct RevokeRequest {
@@ -121,8 +121,8 @@ impl Authority {
             }));
         }
         // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
-        self.ocsp_revoked(&revoked, reason);
-        self.crl_revoked(&revoked);
+        self.ocsp.revoked(&revoked, reason);
+        self.crl.revoked(&revoked);
         Ok(RevokeResponse { revoked, reason })
     }
 
@@ -130,6 +130,7 @@ impl Authority {
     pub async fn generate_crl(&self, ctx: &Requester) -> AuthorityResult<CrlInfo> {
         ctx.require_admin(&self.store, "crl.generate", None).await?;
         let record = self
+            .crl
             .build_all_crls(ctx.audit("crl.generate", "crl"))
             .await?;
         Ok(CrlInfo::from(&record))

@@ -523,12 +523,11 @@ mod tests {
             organization: Some("VCC".into()),
         };
         let now = OffsetDateTime::now_utc();
-        let der = crate::signer::self_signed_root(
+        let (der, _) = crate::signer::self_signed_root(
             &subject,
             &key,
             &Serial::random(),
-            now - Duration::minutes(5),
-            now + Duration::days(30),
+            crate::profile::Validity::ca(now, 1),
         )
         .unwrap();
         IssuingAuthority::new(der, Arc::new(key)).unwrap()
@@ -537,8 +536,8 @@ mod tests {
     fn responder(ca: &IssuingAuthority) -> OcspResponder {
         let key = KeyType::EcdsaP256.generate().unwrap();
         let now = OffsetDateTime::now_utc();
-        let der = ca
-            .issue_ocsp_responder(&key, &Serial::random(), now, now + Duration::days(4))
+        let (der, _, _) = ca
+            .issue_ocsp_responder(&key, &Serial::random(), now)
             .unwrap();
         OcspResponder::new(&der, Arc::new(key)).unwrap()
     }

@@ -1,6 +1,6 @@
 //! The signing core: a CA key behind a trait (so a PKCS#11 key can slot in) and the
 //! issuing authority that turns profile-built parameters into signed DER.
-use crate::profile::{self, CaSubject, LeafRequest};
+use crate::profile::{self, CaProfile, CaSubject, LeafRequest};
 use crate::revocation::RevocationReason;
 use crate::{CoreError, Serial};
 use rcgen::{Issuer, KeyIdMethod, PublicKeyData, SignatureAlgorithm, SigningKey};
@@ -111,18 +111,23 @@ impl IssuingAuthority {
         self.not_after
     }
 
-    /// Sign an intermediate CA certificate (pathLen 0) for `subject_key`.
+    /// Sign an intermediate CA certificate (pathLen 0) for `subject_key`. Returns the DER and the
+    /// validity it carries (clamped to this CA's own notAfter).
     pub fn issue_intermediate(
         &self,
         subject: &CaSubject,
         subject_key: &impl PublicKeyData,
         serial: &Serial,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<Vec<u8>, CoreError> {
-        let not_after = not_after.min(self.not_after);
-        let params = profile::intermediate_params(subject, serial, not_before, not_after)?;
-        Ok(params.signed_by(subject_key, &self.issuer)?.der().to_vec())
+        validity: profile::Validity,
+    ) -> Result<(Vec<u8>, profile::Validity), CoreError> {
+        let validity = validity.clamped_to(self.not_after);
+        let params =
+            profile::intermediate_params(subject, serial, validity.not_before, validity.not_after)?;
+        profile::check_ca_template(&params, CaProfile::Intermediate, Some(self.not_after))?;
+        Ok((
+            params.signed_by(subject_key, &self.issuer)?.der().to_vec(),
+            validity,
+        ))
     }
 
     /// Sign a service (end-entity) certificate. Everything in it comes from `request`, which the
@@ -144,19 +149,26 @@ impl IssuingAuthority {
         ))
     }
 
-    /// Sign a delegated OCSP responder certificate for `subject_key` (see
-    /// `profile::ocsp_responder_params`); its subject is derived from this CA's.
+    /// Sign a delegated OCSP responder certificate for `subject_key`, issued at `now` (see
+    /// `profile::ocsp_responder_params`); its subject is derived from this CA's. Returns the DER,
+    /// the validity it carries and its subject.
     pub fn issue_ocsp_responder(
         &self,
         subject_key: &impl PublicKeyData,
         serial: &Serial,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<Vec<u8>, CoreError> {
-        let not_after = not_after.min(self.not_after);
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, profile::Validity, CaSubject), CoreError> {
+        let validity = profile::Validity::ocsp_responder(now).clamped_to(self.not_after);
         let subject = profile::ocsp_responder_subject(&self.subject()?);
-        let params = profile::ocsp_responder_params(&subject, serial, not_before, not_after)?;
-        Ok(params.signed_by(subject_key, &self.issuer)?.der().to_vec())
+        let params = profile::ocsp_responder_params(
+            &subject,
+            serial,
+            validity.not_before,
+            validity.not_after,
+        )?;
+        profile::check_ocsp_responder_template(&params, self.not_after)?;
+        let der = params.signed_by(subject_key, &self.issuer)?.der().to_vec();
+        Ok((der, validity, subject))
     }
 
     /// This CA's subject as country, organization and common name.
@@ -226,14 +238,14 @@ impl IssuingAuthority {
     }
 }
 
-/// Create a self-signed root CA certificate for `key`.
+/// Create a self-signed root CA certificate for `key`. Returns the DER and its validity.
 pub fn self_signed_root(
     subject: &CaSubject,
     key: &impl SigningKey,
     serial: &Serial,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-) -> Result<Vec<u8>, CoreError> {
-    let params = profile::root_params(subject, serial, not_before, not_after)?;
-    Ok(params.self_signed(key)?.der().to_vec())
+    validity: profile::Validity,
+) -> Result<(Vec<u8>, profile::Validity), CoreError> {
+    let params = profile::root_params(subject, serial, validity.not_before, validity.not_after)?;
+    profile::check_ca_template(&params, CaProfile::Root, None)?;
+    Ok((params.self_signed(key)?.der().to_vec(), validity))
 }

@@ -53,16 +53,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             "the CA is sealed: signing is refused until an admin unlocks it (POST /api/ca/unlock)"
         );
     }
-    if authority.server_certificate_due() {
-        authority.refresh_server_certificate_if_possible().await;
+    if authority.server_tls().due() {
+        authority.server_tls().renew_if_possible().await;
     }
-
-    authority.start_ocsp_presigner();
-    tokio::spawn(authority.clone().run_crl_worker());
-    tokio::spawn(authority.clone().run_ocsp_worker());
-    tokio::spawn(authority.clone().run_ocsp_revocation_follower());
-    tokio::spawn(authority.clone().run_ca_follower());
-    tokio::spawn(authority.clone().run_server_tls_renewer());
+    authority.start_components();
 
     let state = AppState {
         store,

@@ -30,7 +30,7 @@ pub async fn post(
 ) -> Response {
     match body {
         Ok(body) if body.len() <= MAX_OCSP_REQUEST_BYTES => {
-            answer(state.authority.ocsp_respond(&body).await, &headers)
+            answer(state.authority.ocsp().respond(&body).await, &headers)
         }
         Ok(_) | Err(_) => refused(OcspResponseStatus::MalformedRequest),
     }
@@ -51,7 +51,7 @@ pub async fn get(
         return refused(OcspResponseStatus::MalformedRequest);
     };
     match decode_get_path(&encoded) {
-        Some(der) => answer(state.authority.ocsp_respond(&der).await, &headers),
+        Some(der) => answer(state.authority.ocsp().respond(&der).await, &headers),
         None => refused(OcspResponseStatus::MalformedRequest),
     }
 }

@@ -114,9 +114,9 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
     // The background CRL worker runs as in the server: every revocation below triggers a rebuild.
     // First it rebuilds every CRL once, as at any start; the measurement begins after that, as on
     // a server that has been up a while.
-    tokio::spawn(authority.clone().run_crl_worker());
+    tokio::spawn(authority.crl().clone().run_worker());
     let settle = Instant::now();
-    while authority.crl_work_pending() && settle.elapsed() < Duration::from_secs(300) {
+    while authority.crl().work_pending() && settle.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let startup_rebuild_secs = settle.elapsed().as_secs_f64();
@@ -158,6 +158,7 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
     let shard_crl = if args.crl_shards > 0 {
         let t = Instant::now();
         let record = authority
+            .crl()
             .build_crl_now(Some(0))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -169,7 +170,7 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
     // Let the worker finish what the revocations started, then measure one complete build alone:
     // reset the high-water mark (Linux: write 5 to clear_refs) so the peak is this build's.
     let settle = Instant::now();
-    while authority.crl_work_pending() && settle.elapsed() < Duration::from_secs(300) {
+    while authority.crl().work_pending() && settle.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let rss_before_complete = rss_kib("VmRSS:");
@@ -177,6 +178,7 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
     // The complete CRL (`/crl`), rebuilt at most at a tenth of a core's time.
     let t = Instant::now();
     let crl = authority
+        .crl()
         .build_crl_now(None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

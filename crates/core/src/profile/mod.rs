@@ -1,7 +1,9 @@
 //! What goes into a certificate (SPEC §6): the one home of the root, intermediate, service,
 //! OCSP responder and server TLS profiles, with their validity rules in [`validity`].
+mod checks;
 pub mod server_tls;
 pub mod validity;
+pub(crate) use checks::{check_ca_template, check_leaf_template, check_ocsp_responder_template};
 pub use validity::{renewal_due, DistributionUrls, Validity};
 
 use crate::names::normalize_dns_name;
@@ -12,6 +14,39 @@ use rcgen::{
 };
 use std::net::IpAddr;
 use time::OffsetDateTime;
+
+/// The two CA profiles (SPEC §6): their default key type and lifetime, and the longest lifetime
+/// an operator may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaProfile {
+    /// Self-signed, no path length limit.
+    Root,
+    /// Signed by the root, pathLen 0: it signs service certificates only.
+    Intermediate,
+}
+
+impl CaProfile {
+    pub fn default_key(self) -> KeyType {
+        match self {
+            Self::Root => KeyType::Rsa4096,
+            Self::Intermediate => KeyType::Rsa2048,
+        }
+    }
+
+    pub fn default_years(self) -> u32 {
+        match self {
+            Self::Root => 10,
+            Self::Intermediate => 5,
+        }
+    }
+
+    pub fn max_years(self) -> u32 {
+        match self {
+            Self::Root => 30,
+            Self::Intermediate => 20,
+        }
+    }
+}
 
 /// Subject of a CA certificate, as the seed's `ca init-root --cn --country --org` takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,55 +315,6 @@ pub(crate) fn leaf_params(
     let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.subject_public_key_info)
         .map_err(|e| CoreError::UnsupportedKey(e.to_string()))?;
     Ok((params, spki))
-}
-
-/// The invariants every service certificate holds, checked on the template before it is signed
-/// (as Boulder lints before it signs): a bug in the code that filled it in refuses to sign
-/// instead of issuing a certificate outside its profile.
-pub(crate) fn check_leaf_template(
-    params: &CertificateParams,
-    issuer_not_after: OffsetDateTime,
-) -> Result<(), CoreError> {
-    let broken = |what: &str| Err(CoreError::ProfileViolation(what.to_string()));
-    if !matches!(params.is_ca, IsCa::ExplicitNoCa) {
-        return broken("a service certificate must say CA:FALSE");
-    }
-    if params.key_usages.is_empty()
-        || params
-            .key_usages
-            .iter()
-            .any(|u| matches!(u, KeyUsagePurpose::KeyCertSign | KeyUsagePurpose::CrlSign))
-    {
-        return broken("a service certificate signs no certificates or CRLs");
-    }
-    if params.extended_key_usages.is_empty()
-        || params.extended_key_usages.iter().any(|u| {
-            !matches!(
-                u,
-                ExtendedKeyUsagePurpose::ServerAuth | ExtendedKeyUsagePurpose::ClientAuth
-            )
-        })
-    {
-        return broken("a service certificate's EKU is serverAuth and/or clientAuth");
-    }
-    if params.subject_alt_names.is_empty() {
-        return broken("a service certificate names at least one DNS name or IP address");
-    }
-    if params.serial_number.is_none() {
-        return broken("a certificate needs a random serial");
-    }
-    if params.not_after <= params.not_before || params.not_after > issuer_not_after {
-        return broken("validity must be non-empty and within the issuer's");
-    }
-    let longest =
-        time::Duration::days(i64::from(validity::LEAF_MAX_DAYS)) + validity::LEAF_BACKDATE;
-    if params.not_after - params.not_before > longest {
-        return broken("validity longer than the profile's maximum");
-    }
-    if !params.use_authority_key_identifier_extension {
-        return broken("a service certificate carries the issuer's key identifier");
-    }
-    Ok(())
 }
 
 /// AuthorityInfoAccess (RFC 5280 §4.2.2.1): SEQUENCE OF AccessDescription { accessMethod OID,

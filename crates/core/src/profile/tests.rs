@@ -23,23 +23,24 @@ fn subject(cn: &str) -> CaSubject {
 /// A root and an intermediate (valid for `intermediate_days`), P-256.
 fn chain(intermediate_days: i64) -> (Vec<u8>, IssuingAuthority) {
     let root_key = KeyType::EcdsaP256.generate().unwrap();
-    let root_der = self_signed_root(
+    let (root_der, _) = self_signed_root(
         &subject("Test Root"),
         &root_key,
         &Serial::random(),
-        now() - Duration::minutes(5),
-        now() + Duration::days(3650),
+        Validity::ca(now(), 10),
     )
     .unwrap();
     let root = IssuingAuthority::new(root_der.clone(), Arc::new(root_key)).unwrap();
     let key = KeyType::EcdsaP256.generate().unwrap();
-    let der = root
+    let (der, _) = root
         .issue_intermediate(
             &subject("Test Intermediate"),
             &key,
             &Serial::random(),
-            now() - Duration::minutes(5),
-            now() + Duration::days(intermediate_days),
+            Validity {
+                not_before: now() - Duration::minutes(5),
+                not_after: now() + Duration::days(intermediate_days),
+            },
         )
         .unwrap();
     (root_der, IssuingAuthority::new(der, Arc::new(key)).unwrap())
@@ -210,14 +211,14 @@ fn the_self_check_refuses_a_template_outside_the_profile() {
 fn ocsp_responder_profile() {
     let (_, issuer) = chain(1825);
     let key = KeyType::EcdsaP256.generate().unwrap();
-    let der = issuer
-        .issue_ocsp_responder(
-            &key,
-            &Serial::random(),
-            now() - validity::LEAF_BACKDATE,
-            now() + validity::OCSP_RESPONDER_LIFETIME,
-        )
+    let (der, validity, responder_subject) = issuer
+        .issue_ocsp_responder(&key, &Serial::random(), now())
         .unwrap();
+    assert_eq!(validity, Validity::ocsp_responder(now()));
+    assert_eq!(
+        responder_subject.common_name,
+        "Test Intermediate OCSP Responder"
+    );
     let cert = parse(&der);
     assert!(!cert.basic_constraints().unwrap().unwrap().value.ca);
     let ku = cert.key_usage().unwrap().unwrap().value;
@@ -238,4 +239,97 @@ fn ocsp_responder_profile() {
         .as_str()
         .unwrap()
         .ends_with(" OCSP Responder"));
+}
+
+#[test]
+fn the_self_check_refuses_a_ca_template_outside_its_profile() {
+    let serial = Serial::random();
+    let validity = Validity::ca(now(), 10);
+    let root = root_params(
+        &subject("Root"),
+        &serial,
+        validity.not_before,
+        validity.not_after,
+    )
+    .unwrap();
+    assert!(check_ca_template(&root, CaProfile::Root, None).is_ok());
+    // A root template is no intermediate (no pathLen 0, no issuer key id).
+    assert!(check_ca_template(&root, CaProfile::Intermediate, None).is_err());
+    let issuer_not_after = now() + Duration::days(3650);
+    let intermediate = intermediate_params(
+        &subject("Intermediate"),
+        &serial,
+        validity.not_before,
+        validity.not_after,
+    )
+    .unwrap();
+    assert!(check_ca_template(
+        &intermediate,
+        CaProfile::Intermediate,
+        Some(issuer_not_after)
+    )
+    .is_ok());
+    // Outliving its issuer.
+    assert!(check_ca_template(
+        &intermediate,
+        CaProfile::Intermediate,
+        Some(now() + Duration::days(30))
+    )
+    .is_err());
+    // An extra usage, an EKU, a SAN, or a lifetime past the profile's maximum.
+    let mut broken = intermediate.clone();
+    broken.key_usages.push(KeyUsagePurpose::DigitalSignature);
+    assert!(check_ca_template(&broken, CaProfile::Intermediate, None).is_err());
+    let mut broken = intermediate.clone();
+    broken
+        .extended_key_usages
+        .push(ExtendedKeyUsagePurpose::ServerAuth);
+    assert!(check_ca_template(&broken, CaProfile::Intermediate, None).is_err());
+    let mut broken = intermediate.clone();
+    broken
+        .subject_alt_names
+        .push(SanType::DnsName("ca.example".try_into().unwrap()));
+    assert!(check_ca_template(&broken, CaProfile::Intermediate, None).is_err());
+    let mut broken = intermediate;
+    broken.not_after = broken.not_before
+        + Duration::days(365 * i64::from(CaProfile::Intermediate.max_years()) + 1);
+    assert!(check_ca_template(&broken, CaProfile::Intermediate, None).is_err());
+    // Signing goes through the check: a root asked to outlive its maximum is refused.
+    let key = KeyType::EcdsaP256.generate().unwrap();
+    let too_long = Validity::ca(now(), CaProfile::Root.max_years() + 1);
+    assert!(matches!(
+        self_signed_root(&subject("Root"), &key, &serial, too_long),
+        Err(CoreError::ProfileViolation(_))
+    ));
+}
+
+#[test]
+fn the_self_check_refuses_a_responder_template_outside_its_profile() {
+    let validity = Validity::ocsp_responder(now());
+    let issuer_not_after = now() + Duration::days(3650);
+    let params = ocsp_responder_params(
+        &subject("Intermediate OCSP Responder"),
+        &Serial::random(),
+        validity.not_before,
+        validity.not_after,
+    )
+    .unwrap();
+    assert!(check_ocsp_responder_template(&params, issuer_not_after).is_ok());
+    let mut broken = params.clone();
+    broken.custom_extensions.clear();
+    assert!(check_ocsp_responder_template(&broken, issuer_not_after).is_err());
+    let mut broken = params.clone();
+    broken
+        .extended_key_usages
+        .push(ExtendedKeyUsagePurpose::ServerAuth);
+    assert!(check_ocsp_responder_template(&broken, issuer_not_after).is_err());
+    let mut broken = params.clone();
+    broken.key_usages.push(KeyUsagePurpose::KeyCertSign);
+    assert!(check_ocsp_responder_template(&broken, issuer_not_after).is_err());
+    let mut broken = params.clone();
+    broken.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    assert!(check_ocsp_responder_template(&broken, issuer_not_after).is_err());
+    let mut broken = params;
+    broken.not_after = broken.not_before + validity::OCSP_RESPONDER_LIFETIME * 2;
+    assert!(check_ocsp_responder_template(&broken, issuer_not_after).is_err());
 }

@@ -19,6 +19,11 @@ pub const BOOTSTRAP_TLS_DAYS: i64 = 30;
 /// response it signed (one day at most) expires before it does.
 pub const OCSP_RESPONDER_LIFETIME: Duration = Duration::days(4);
 
+/// nextUpdate − thisUpdate of a CRL; it is rebuilt when two thirds of this have passed.
+pub const CRL_LIFETIME: Duration = Duration::hours(24);
+/// nextUpdate − thisUpdate of an OCSP response; cached responses are re-signed at half of it.
+pub const OCSP_RESPONSE_LIFETIME: Duration = Duration::days(1);
+
 /// notBefore and notAfter of a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Validity {
@@ -40,6 +45,14 @@ impl Validity {
         Self {
             not_before: now - CA_BACKDATE,
             not_after: now + Duration::days(365 * i64::from(years)),
+        }
+    }
+
+    /// A delegated OCSP responder certificate issued at `now`, backdated by [`LEAF_BACKDATE`].
+    pub fn ocsp_responder(now: OffsetDateTime) -> Self {
+        Self {
+            not_before: now - LEAF_BACKDATE,
+            not_after: now + OCSP_RESPONDER_LIFETIME,
         }
     }
 
