@@ -15,11 +15,13 @@
 //! let server_tls = pki.server_config()?;   // hand to axum-server / tokio-rustls
 //! # Ok(()) }
 //! ```
+mod admin;
 mod error;
 mod renewal;
 mod storage;
 mod tls;
 
+pub use admin::{AdminClient, AdminError, AdminResult, ServerTrust};
 pub use error::{ClientError, Result};
 pub use renewal::{AutoRenewal, RenewalPolicy};
 pub use storage::{Storage, StoredIdentity};

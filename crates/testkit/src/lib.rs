@@ -4,11 +4,13 @@
 //! The server binary is `VCC_PKI_BIN`, or `vcc-pki` in the target directory the tests run from
 //! (`cargo test --workspace` builds it first; alone, `cargo build -p vcc-pki` first).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+pub use vcc_pki_client::{AdminClient, AdminError, ServerTrust};
+use vcc_pki_proto as proto;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -324,20 +326,38 @@ impl TestServer {
             .await
     }
 
+    /// The typed admin client (proto types in and out) with this server's admin token, trusting
+    /// the root CA once the intermediate exists (the server then serves a CA-issued certificate)
+    /// and the self-signed bootstrap certificate before.
+    pub fn admin_client(&self) -> AdminClient {
+        let trust = if self.count("intermediate_ca") > 0 {
+            ServerTrust::Pem(self.root_pem().into_bytes())
+        } else {
+            ServerTrust::AnyBootstrap
+        };
+        AdminClient::new(&self.url, &self.token, trust).expect("admin client")
+    }
+
     /// Create root and intermediate CAs of the given key types.
     pub async fn create_ca(&self, root_key: &str, intermediate_key: &str) {
-        let (s, b) = self
-            .admin("POST", "/api/ca/root", Some(json!({"common_name": "VCC Test Root CA", "country": "DE", "organization": "VCC", "key_type": root_key})))
-            .await;
-        assert_eq!(s, 201, "{b}");
-        let (s, b) = self
-            .admin(
-                "POST",
-                "/api/ca/intermediate",
-                Some(json!({"common_name": "VCC Test Intermediate CA", "country": "DE", "organization": "VCC", "key_type": intermediate_key})),
-            )
-            .await;
-        assert_eq!(s, 201, "{b}");
+        let admin = self.admin_client();
+        let subject = |common_name: &str, key_type: &str| proto::CaCreateRequest {
+            common_name: common_name.into(),
+            country: Some("DE".into()),
+            organization: Some("VCC".into()),
+            key_type: Some(key_type.into()),
+            ..Default::default()
+        };
+        let root = admin
+            .create_root(&subject("VCC Test Root CA", root_key))
+            .await
+            .expect("root CA");
+        assert_eq!(root.level, "root");
+        let intermediate = admin
+            .create_intermediate(&subject("VCC Test Intermediate CA", intermediate_key))
+            .await
+            .expect("intermediate CA");
+        assert_eq!(intermediate.level, "intermediate");
     }
 
     /// Run SQL against the server's database with an independent client: psql on PostgreSQL,
