@@ -1,6 +1,5 @@
 //! `vcc-pki`: one binary holding the server (`vcc-pki serve`) and the admin CLI (SPEC §2–§3).
 mod api_client;
-mod bench;
 mod commands;
 mod output;
 mod serve;
@@ -100,14 +99,16 @@ enum Command {
     /// Start a server with a ready Root and Intermediate CA, to try VCC PKI in one command.
     #[command(after_help = "Example:\n  vcc-pki quickstart --data-dir ./demo-pki")]
     Quickstart(commands::quickstart::QuickstartArgs),
+    #[cfg(feature = "bench")]
     /// Revocation at scale: fill the store with many revoked certificates, measure revoke latency,
     /// CRL build time and peak memory.
     #[command(
         after_help = "Example:\n  vcc-pki bench-revocation --revoked 1000000 --revocations 1000"
     )]
-    BenchRevocation(commands::revocation_bench::RevocationBenchArgs),
+    BenchRevocation(vcc_pki_bench::revocation::RevocationBenchArgs),
     /// Load-test the server (issue, renew, revoke, CRL, OCSP) against this machine's crypto floor.
-    Bench(bench::BenchArgs),
+    #[cfg(feature = "bench")]
+    Bench(vcc_pki_bench::BenchArgs),
     /// Shell completions.
     #[command(
         after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
@@ -163,8 +164,10 @@ fn main() {
             Ok(())
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
-        Command::BenchRevocation(args) => commands::revocation_bench::run(args, out),
-        Command::Bench(args) => bench::run(args, &cli.global),
+        #[cfg(feature = "bench")]
+        Command::BenchRevocation(args) => commands::bench::revocation(args, &out),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => commands::bench::load(args, &cli.global),
         command => runtime().and_then(|rt| rt.block_on(dispatch(command, &cli.global))),
     };
     if let Err(e) = result {
@@ -195,10 +198,8 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Audit(c) => commands::system::audit(c, global).await,
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
-        Command::Serve(_)
-        | Command::Completions { .. }
-        | Command::Quickstart(_)
-        | Command::BenchRevocation(_)
-        | Command::Bench(_) => Ok(()),
+        Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
+        #[cfg(feature = "bench")]
+        Command::BenchRevocation(_) | Command::Bench(_) => Ok(()),
     }
 }

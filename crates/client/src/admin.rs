@@ -69,7 +69,8 @@ pub type AdminResult<T> = std::result::Result<T, AdminError>;
 #[derive(Clone)]
 pub struct AdminClient {
     base: String,
-    token: String,
+    /// `None`: the public endpoints only (CA info, CRL).
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -79,6 +80,21 @@ impl AdminClient {
         token: impl Into<String>,
         trust: ServerTrust,
     ) -> AdminResult<Self> {
+        Ok(Self::with_http(
+            server_url,
+            token,
+            Self::http_client(trust)?,
+        ))
+    }
+
+    /// Without a token: for the public endpoints (CA info, CRL).
+    pub fn anonymous(server_url: impl Into<String>, trust: ServerTrust) -> AdminResult<Self> {
+        let mut client = Self::with_http(server_url, "", Self::http_client(trust)?);
+        client.token = None;
+        Ok(client)
+    }
+
+    fn http_client(trust: ServerTrust) -> AdminResult<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10));
@@ -100,7 +116,7 @@ impl AdminClient {
                     .map_err(|e| AdminError::Config(format!("not PEM certificates: {e}")))?,
             );
         }
-        Ok(Self::with_http(server_url, token, builder.build()?))
+        Ok(builder.build()?)
     }
 
     /// Over a client the caller built (its own TLS settings, timeouts, proxies).
@@ -111,7 +127,7 @@ impl AdminClient {
     ) -> Self {
         Self {
             base: server_url.into().trim_end_matches('/').to_string(),
-            token: token.into(),
+            token: Some(token.into()),
             http,
         }
     }
@@ -238,7 +254,11 @@ impl AdminClient {
     }
 
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> AdminResult<T> {
-        let response = request.bearer_auth(&self.token).send().await?;
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await?;
         let status = response.status().as_u16();
         let body = response.bytes().await?;
         if !(200..300).contains(&status) {

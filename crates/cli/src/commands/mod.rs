@@ -1,10 +1,11 @@
 //! The admin commands of SPEC §3, each a thin layer over the REST API.
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod bootstrap;
 pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod quickstart;
-pub mod revocation_bench;
 pub mod service;
 pub mod system;
 

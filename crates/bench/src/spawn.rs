@@ -3,13 +3,12 @@
 use anyhow::{bail, Context};
 use rand::RngCore;
 use serde::Serialize;
-use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::api_client::{ApiClient, Connection};
+use crate::Connection;
 
 pub struct SpawnedServer {
     /// Holds the data dir; deleted on drop, after the child is stopped.
@@ -168,14 +167,23 @@ impl SpawnedServer {
         }
     }
 
-    /// How the CLI reaches this server: its data dir holds the admin token and trust anchors.
+    /// How to reach this server: its data dir holds the admin token and the trust anchors (the
+    /// root CA once it exists, the self-signed bootstrap certificate before).
     pub fn connection(&self) -> Connection {
+        let dir = self.data_dir();
         Connection {
             server: self.url.clone(),
-            token: None,
-            ca_bundle: None,
-            no_verify_ssl: false,
-            data_dir: self.data_dir(),
+            token: std::fs::read_to_string(dir.join("admin.token"))
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+            trust_anchors: [
+                dir.join("root.crt"),
+                dir.join("tls").join("self-signed.pem"),
+            ]
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect(),
         }
     }
 
@@ -183,29 +191,37 @@ impl SpawnedServer {
     pub async fn create_ca(&self, root_key: &str, intermediate_key: &str) -> anyhow::Result<()> {
         // Before the intermediate exists the server presents its self-signed bootstrap
         // certificate, which the data dir's tls/self-signed.pem anchors.
-        let client = ApiClient::new(self.connection())?;
         let started = Instant::now();
-        loop {
-            match client.get("/api/health").await {
-                Ok(_) => break,
+        let client = loop {
+            // The bootstrap certificate is written at start-up: wait for it and for an answer.
+            let answer = match self.connection().admin() {
+                Ok(client) => client
+                    .health()
+                    .await
+                    .map(|_| client)
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(client) => break client,
                 Err(e) if started.elapsed() > Duration::from_secs(30) => {
                     return Err(e.context("the spawned server does not answer"))
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-        }
+        };
+        let subject = |common_name: &str, key_type: &str| vcc_pki_proto::CaCreateRequest {
+            common_name: common_name.into(),
+            organization: Some("VCC PKI Bench".into()),
+            key_type: Some(key_type.into()),
+            ..Default::default()
+        };
         client
-            .post(
-                "/api/ca/root",
-                json!({"common_name": "VCC PKI Bench Root CA", "organization": "VCC PKI Bench", "key_type": root_key}),
-            )
+            .create_root(&subject("VCC PKI Bench Root CA", root_key))
             .await
             .context("creating the root CA")?;
         client
-            .post(
-                "/api/ca/intermediate",
-                json!({"common_name": "VCC PKI Bench Intermediate CA", "organization": "VCC PKI Bench", "key_type": intermediate_key}),
-            )
+            .create_intermediate(&subject("VCC PKI Bench Intermediate CA", intermediate_key))
             .await
             .context("creating the intermediate CA")?;
         Ok(())

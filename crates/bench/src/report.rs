@@ -2,7 +2,7 @@
 use super::floor::{self, Floor};
 use super::load::LoadResult;
 use super::spawn::Rss;
-use crate::output::Output;
+use crate::Summary;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -78,15 +78,11 @@ fn rate(r: f64) -> String {
     }
 }
 
-pub fn print(out: &Output, r: &Report) {
-    if out.json() {
-        match serde_json::to_value(r) {
-            Ok(v) => out.print_json(&v),
-            Err(e) => out.warn(&format!("cannot encode the report as JSON: {e}")),
-        }
-        return;
-    }
-    out.heading(&format!(
+/// The report as the CLI shows it: JSON, or a heading and fields (and warnings).
+pub fn summary(r: &Report) -> Summary {
+    let json =
+        serde_json::to_value(r).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+    let heading = format!(
         "vcc-pki bench {} — {}{}, {} clients, {} s (+{} s warm-up)",
         r.scenario,
         r.server,
@@ -94,7 +90,7 @@ pub fn print(out: &Output, r: &Report) {
         r.concurrency,
         r.duration_s,
         r.warmup_s
-    ));
+    );
     let l = &r.load;
     let mut rows: Vec<(&str, String)> = vec![
         (
@@ -195,14 +191,20 @@ pub fn print(out: &Output, r: &Report) {
         }
         rows.push(("Server RSS", parts.join(", ")));
     }
-    out.fields(&rows);
+    let mut warnings = Vec::new();
     if l.errors > 0 {
-        out.warn(&format!(
+        warnings.push(format!(
             "{} requests failed; first distinct errors:",
             l.errors
         ));
         for e in &l.error_messages {
-            eprintln!("    {} × {}", e.count, e.message);
+            warnings.push(format!("    {} × {}", e.count, e.message));
         }
+    }
+    Summary {
+        json,
+        heading,
+        fields: rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        warnings,
     }
 }

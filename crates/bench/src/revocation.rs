@@ -1,7 +1,7 @@
 //! `vcc-pki bench-revocation`: revocation at scale (issue #6). Fills the store with many revoked
 //! certificates directly (not over HTTP), then measures, through the server's own Authority with
 //! its background CRL worker running: revoke latency, CRL build+sign time, peak RSS.
-use crate::output::Output;
+use crate::Summary;
 use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn run(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
+pub fn run(args: RevocationBenchArgs) -> anyhow::Result<Summary> {
     // Quiet unless asked: VCC_PKI_LOG=vcc_pki_store=debug shows each CRL's read/sign/store times.
     let filter = tracing_subscriber::EnvFilter::try_from_env("VCC_PKI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -61,10 +61,10 @@ pub fn run(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(measure(args, out))
+    rt.block_on(measure(args))
 }
 
-async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
+async fn measure(args: RevocationBenchArgs) -> anyhow::Result<Summary> {
     let tmp = tempfile_dir()?;
     let mut config = vcc_pki_server::config::ServeConfig::new(tmp.join("data"));
     if let Some(url) = &args.database_url {
@@ -198,14 +198,11 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
         "database": if args.database_url.is_some() { "postgres" } else { "sqlite" },
     });
     let _ = std::fs::remove_dir_all(&tmp);
-    if out.json() {
-        out.print_json(&report);
-    } else {
-        out.heading(&format!(
-            "Revocation at scale: {} revoked certificates in the store ({})",
-            args.revoked, report["database"]
-        ));
-        out.fields(&[
+    let heading = format!(
+        "Revocation at scale: {} revoked certificates in the store ({})",
+        args.revoked, report["database"]
+    );
+    let fields = vec![
             ("Fill", format!("{fill_secs:.1} s")),
             (
                 "Start-up CRL rebuild",
@@ -257,9 +254,16 @@ async fn measure(args: RevocationBenchArgs, out: Output) -> anyhow::Result<()> {
                         .unwrap_or(0.0)
                 ),
             ),
-        ]);
-    }
-    Ok(())
+        ];
+    Ok(Summary {
+        heading,
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        warnings: Vec::new(),
+        json: report,
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

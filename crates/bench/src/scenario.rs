@@ -3,16 +3,16 @@
 //! the status of the answer.
 use super::http::LoadClient;
 use super::load::{self, Outcome};
-use crate::api_client::ApiClient;
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use der::{Decode, Encode};
 use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use vcc_pki_client::AdminClient;
 use vcc_pki_core::KeyType;
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus};
 
@@ -92,20 +92,21 @@ pub struct Plan {
 
 /// The server and the two clients that reach it.
 pub struct Target {
-    /// Admin calls while preparing (JSON, readable errors).
-    pub api: ApiClient,
+    /// Typed admin calls while preparing.
+    pub admin: AdminClient,
     /// The load client for `base` (HTTPS).
     pub http: Arc<LoadClient>,
     /// What the load clients trust, and how many workers they serve.
-    pub conn: crate::api_client::Connection,
+    pub conn: crate::Connection,
     pub workers: usize,
     pub base: String,
 }
 
 impl Target {
     fn auth(&self) -> anyhow::Result<Option<HeaderValue>> {
-        self.api
-            .token()
+        self.conn
+            .token
+            .as_deref()
             .map(|t| {
                 HeaderValue::from_str(&format!("Bearer {t}"))
                     .map_err(|_| anyhow!("the admin token has characters a header cannot carry"))
@@ -118,19 +119,19 @@ impl Target {
     }
 }
 
-fn issue_body(service: &str, cn: &str, csr_pem: Option<&str>) -> Value {
-    let body = vcc_pki_proto::IssueRequest {
+fn issue_body(service: &str, cn: &str, csr_pem: Option<&str>) -> vcc_pki_proto::IssueRequest {
+    vcc_pki_proto::IssueRequest {
         service_id: service.into(),
         common_name: cn.into(),
         san_dns: vec![cn.into()],
         csr_pem: csr_pem.map(str::to_string),
         ..Default::default()
-    };
-    serde_json::to_value(body).unwrap_or(Value::Null)
+    }
 }
 
-fn to_bytes(v: &Value) -> anyhow::Result<Bytes> {
-    serde_json::to_vec(v)
+/// A request body, encoded once before the load starts.
+fn to_bytes(body: &impl serde::Serialize) -> anyhow::Result<Bytes> {
+    serde_json::to_vec(body)
         .map(Bytes::from)
         .context("encoding a request body")
 }
@@ -307,7 +308,12 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             ));
             let bodies = certs
                 .iter()
-                .map(|(serial, _)| to_bytes(&json!({"serial_number": serial})))
+                .map(|(serial, _)| {
+                    to_bytes(&vcc_pki_proto::RenewRequest {
+                        serial_number: Some(serial.clone()),
+                        ..Default::default()
+                    })
+                })
                 .collect::<anyhow::Result<_>>()?;
             (
                 "/api/certificates/renew",
@@ -324,7 +330,11 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             let bodies = certs
                 .iter()
                 .map(|(serial, _)| {
-                    to_bytes(&json!({"serial_number": serial, "reason": "superseded"}))
+                    to_bytes(&vcc_pki_proto::RevokeRequest {
+                        serial_number: Some(serial.clone()),
+                        reason: Some("superseded".into()),
+                        ..Default::default()
+                    })
                 })
                 .collect::<anyhow::Result<_>>()?;
             (
@@ -334,25 +344,26 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
             )
         }
         Scenario::Crl => {
-            if target.api.get_bytes("/crl").await.is_err() {
+            if target.admin.crl_der().await.is_err() {
                 target
-                    .api
-                    .post("/api/crl/generate", json!({}))
+                    .admin
+                    .generate_crl()
                     .await
                     .context("no CRL yet, and generating one failed")?;
             }
-            let crl = target.api.get_bytes("/crl").await.context("GET /crl")?;
+            let crl = target.admin.crl_der().await.context("GET /crl")?;
             notes.push(("CRL size".into(), format!("{} bytes", crl.len())));
             ("/crl", StatusCode::OK, Kind::Get)
         }
         Scenario::Ocsp => {
-            let info = target.api.get("/api/ca/info").await?;
-            let issuer_pem = info["intermediate"]["certificate_pem"]
-                .as_str()
+            let info = target.admin.ca_info().await?;
+            let issuer_pem = info
+                .intermediate
+                .map(|i| i.certificate_pem)
                 .context("the server has no intermediate CA")?;
             let certs = preissue(target, 1, 1).await?;
             let (serial, leaf_pem) = certs.first().context("no certificate pre-issued")?;
-            let request = ocsp_request(issuer_pem, leaf_pem)?;
+            let request = ocsp_request(&issuer_pem, leaf_pem)?;
             notes.push((
                 "OCSP request".into(),
                 format!("{} bytes, serial {serial}, SHA-1 CertID", request.len()),

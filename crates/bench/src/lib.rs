@@ -1,22 +1,76 @@
-//! `vcc-pki bench`: a closed-loop HTTPS load generator for the server's hot paths, reporting
-//! throughput, latency percentiles and errors next to the crypto floor of this machine measured in
-//! the same run (issue #7). `--spawn` makes it one reproducible command: a throwaway server with a
-//! fresh CA, benchmarked and stopped.
+//! VCC PKI's benchmarks, run as `vcc-pki bench …` and `vcc-pki bench-revocation`.
+//!
+//! `bench`: a closed-loop HTTPS load generator for the server's hot paths, reporting throughput,
+//! latency percentiles and errors next to the crypto floor of this machine measured in the same
+//! run (issue #7). `--spawn` makes it one reproducible command: a throwaway server with a fresh
+//! CA, benchmarked and stopped. `bench-revocation` ([`revocation`]): revocation and CRLs at scale,
+//! through the server's own authority on a store filled directly.
+//!
+//! The crate measures and returns a [`Summary`]; the CLI prints it.
 mod floor;
 mod http;
 mod load;
 mod report;
+pub mod revocation;
 mod scenario;
 mod spawn;
 
-use crate::api_client::{ApiClient, Connection};
-use crate::GlobalArgs;
 use anyhow::{anyhow, bail, Context};
 use scenario::{PlanOptions, Scenario, Target};
 use serde_json::Value;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use vcc_pki_client::{AdminClient, ServerTrust};
 use vcc_pki_core::KeyType;
+
+/// Where the load goes and how the server is trusted (the CLI resolves these from its flags).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// `https://host:port`.
+    pub server: String,
+    /// The admin token (issuing and revoking scenarios need one).
+    pub token: Option<String>,
+    /// PEM files of the CA certificates the server's certificate chains to. The bench verifies
+    /// the server as its clients would: there is no "do not verify".
+    pub trust_anchors: Vec<PathBuf>,
+}
+
+impl Connection {
+    /// The concatenated PEM of the trust anchors.
+    fn trust_pem(&self) -> anyhow::Result<Vec<u8>> {
+        let mut pem = Vec::new();
+        for path in &self.trust_anchors {
+            pem.extend(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+            pem.push(b'\n');
+        }
+        if pem.is_empty() {
+            bail!(
+                "no CA to trust the server with: --ca-bundle, or --data-dir of the server's host"
+            );
+        }
+        Ok(pem)
+    }
+
+    /// The typed admin client of this server (preparation and statistics, not the load).
+    fn admin(&self) -> anyhow::Result<AdminClient> {
+        let trust = ServerTrust::Pem(self.trust_pem()?);
+        Ok(match &self.token {
+            Some(token) => AdminClient::new(&self.server, token, trust)?,
+            None => AdminClient::anonymous(&self.server, trust)?,
+        })
+    }
+}
+
+/// A finished benchmark as the CLI shows it: the JSON document (`--output json`), or a heading,
+/// its fields and warnings.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub json: Value,
+    pub heading: String,
+    pub fields: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
 
 const EXAMPLES: &str = "Examples:
   vcc-pki bench issue-csr --spawn --ca-key ecdsa-p256          # throwaway server, P-256 CA, 64 clients, 10 s
@@ -71,11 +125,19 @@ pub struct BenchArgs {
     http2: Option<usize>,
 }
 
+impl BenchArgs {
+    /// Whether the run starts its own server (`--spawn`).
+    pub fn spawns(&self) -> bool {
+        self.spawn
+    }
+}
+
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
     KeyType::parse(s).map_err(|e| e.to_string())
 }
 
-pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+/// Run `vcc-pki bench`: against `server`, or with `--spawn` against a throwaway server.
+pub fn run(args: BenchArgs, server: Option<Connection>) -> anyhow::Result<Summary> {
     if args.concurrency == 0 || args.concurrency > 10_000 {
         bail!("--concurrency must be between 1 and 10000");
     }
@@ -92,8 +154,8 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if args.plain_http && !matches!(args.scenario, Scenario::Ocsp | Scenario::Crl) {
         bail!("--plain-http is for the ocsp and crl scenarios (the API is HTTPS only)");
     }
-    if args.spawn && g.server.is_some() {
-        bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER)");
+    if args.spawn == server.is_some() {
+        bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER), or give one without --spawn");
     }
     let spawned = if args.spawn {
         Some(spawn::SpawnedServer::start()?)
@@ -104,7 +166,7 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(bench(&args, g, spawned.as_ref()));
+    let report = runtime.block_on(bench(&args, server, spawned.as_ref()));
     let report = match (report, &spawned) {
         (Err(e), Some(s)) if !s.alive() => {
             return Err(e.context(format!(
@@ -115,13 +177,12 @@ pub fn run(args: BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         (r, _) => r?,
     };
     drop(spawned);
-    report::print(&g.output(), &report);
-    Ok(())
+    Ok(report::summary(&report))
 }
 
 async fn bench(
     args: &BenchArgs,
-    g: &GlobalArgs,
+    server: Option<Connection>,
     spawned: Option<&spawn::SpawnedServer>,
 ) -> anyhow::Result<report::Report> {
     let scenario = args.scenario;
@@ -137,16 +198,10 @@ async fn bench(
             rss.idle = Some(s.rss()?);
             s.connection()
         }
-        None => Connection {
-            server: g.server(),
-            token: g.token.clone(),
-            ca_bundle: g.ca_bundle.clone(),
-            no_verify_ssl: g.no_verify_ssl,
-            data_dir: g.data_dir.clone(),
-        },
+        None => server.context("no server to benchmark: --server, or --spawn")?,
     };
     // Built after the CA exists, so a spawned server's fresh root.crt is trusted.
-    let api = ApiClient::new(conn.clone())?;
+    let admin = conn.admin()?;
     let base = conn.server.trim_end_matches('/').to_string();
     let http = Arc::new(http::LoadClient::new(
         &base,
@@ -155,19 +210,20 @@ async fn bench(
         args.http2,
     )?);
 
-    let info = api
-        .get("/api/ca/info")
+    let info = admin
+        .ca_info()
         .await
         .context("reading the CA's key types (GET /api/ca/info)")?;
-    let ca_key = info["intermediate"]["key_type"]
-        .as_str()
+    let ca_key = info
+        .intermediate
+        .map(|i| i.key_type)
         .context("the server has no intermediate CA: create one (`vcc-pki ca create-intermediate`) or use --spawn")?;
-    let ca_key = KeyType::parse(ca_key).map_err(|e| anyhow!("intermediate key type: {e}"))?;
-    if api.token().is_none() && !matches!(scenario, Scenario::Crl | Scenario::Ocsp) {
+    let ca_key = KeyType::parse(&ca_key).map_err(|e| anyhow!("intermediate key type: {e}"))?;
+    if conn.token.is_none() && !matches!(scenario, Scenario::Crl | Scenario::Ocsp) {
         bail!("{} needs an admin token: --token, VCC_PKI_TOKEN, or <data-dir>/admin.token on the server's host", scenario.name());
     }
     let target = Target {
-        api,
+        admin,
         http,
         conn,
         workers: args.concurrency,
@@ -241,12 +297,12 @@ async fn bench(
         .await?;
     }
     plan.limit_pool(1);
-    let before = statistics(&target.api).await;
+    let before = statistics(&target.admin).await;
     if let Some(s) = spawned {
         rss.before_run = Some(s.rss()?);
     }
     let result = load::run(args.concurrency, Duration::from_secs_f64(args.duration), op).await?;
-    let after = statistics(&target.api).await;
+    let after = statistics(&target.admin).await;
     if let Some(s) = spawned {
         rss.after_run = Some(s.rss()?);
     }
@@ -294,8 +350,9 @@ fn protocol(version: Option<&hyper::Version>, args: &BenchArgs) -> String {
 }
 
 /// The server's certificate counts (GET /api/health), to check that every request stored one.
-async fn statistics(api: &ApiClient) -> Option<Value> {
-    api.get("/api/health")
+async fn statistics(admin: &AdminClient) -> Option<Value> {
+    admin
+        .health()
         .await
         .ok()
         .and_then(|h| h.get("statistics").cloned())

@@ -5,7 +5,7 @@
 //! connection `w % N`. A general-purpose client (reqwest) spends most of its time per request on its
 //! pool, URL parsing and middleware: the load generator runs on the cores it measures, so what it
 //! costs per request is taken from the server.
-use crate::api_client::{self, Connection};
+use crate::Connection;
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -239,12 +239,9 @@ impl LoadClient {
 
 /// rustls trusting exactly what the CLI trusts; ALPN h2 or http/1.1.
 fn tls_config(conn: &Connection, http2: bool) -> anyhow::Result<rustls::ClientConfig> {
-    if conn.no_verify_ssl {
-        bail!("bench verifies the server as its clients would: give its CA with --ca-bundle instead of --no-verify-ssl");
-    }
     let mut roots = rustls::RootCertStore::empty();
-    for path in api_client::trust_anchor_files(conn) {
-        for der in CertificateDer::pem_file_iter(&path)
+    for path in &conn.trust_anchors {
+        for der in CertificateDer::pem_file_iter(path)
             .with_context(|| format!("reading {}", path.display()))?
         {
             let der = der.with_context(|| format!("a certificate in {}", path.display()))?;
