@@ -30,7 +30,7 @@ pub struct CaCreated {
     pub level: &'static str,
     pub common_name: String,
     pub subject: String,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub key_type: KeyType,
     pub certificate_pem: String,
     pub fingerprint_sha256: String,
@@ -42,7 +42,7 @@ pub struct CaCreated {
 pub struct CaSummary {
     pub common_name: String,
     pub subject: String,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub key_type: KeyType,
     pub fingerprint_sha256: String,
     pub not_before: OffsetDateTime,
@@ -221,7 +221,7 @@ impl Authority {
         let record = NewCa {
             common_name: subject.common_name.clone(),
             subject: subject_string(&subject),
-            serial_number: serial.to_hex(),
+            serial_number: serial.clone(),
             key_type,
             certificate_der: der.clone(),
             encrypted_private_key: key_pem,

@@ -39,7 +39,7 @@ pub struct RenewRequest {
 #[derive(Clone)]
 pub struct IssuedCertificate {
     pub service_id: String,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub common_name: String,
     pub san_dns: Vec<String>,
     pub san_ip: Vec<String>,
@@ -51,7 +51,7 @@ pub struct IssuedCertificate {
     pub fingerprint_sha256: String,
     pub key_type: KeyType,
     pub profile: String,
-    pub renewed_from: Option<String>,
+    pub renewed_from: Option<Serial>,
 }
 
 use vcc_pki_core::profile::validity::{
@@ -69,7 +69,7 @@ pub(crate) struct Issuance {
     pub(crate) key_source: &'static str,
     pub(crate) profile: LeafProfile,
     pub(crate) validity_days: u32,
-    pub(crate) renewed_from: Option<String>,
+    pub(crate) renewed_from: Option<Serial>,
 }
 
 fn spki_of(der: &[u8]) -> AuthorityResult<Vec<u8>> {
@@ -221,7 +221,7 @@ impl Authority {
                     (Some(serial), _) => {
                         let serial = Serial::from_hex(serial)
                             .ok_or_else(|| AuthorityError::malformed("serial_number is not hex"))?;
-                        self.store.certificate_by_serial(&serial.to_hex()).await?
+                        self.store.certificate_by_serial(&serial).await?
                     }
                     (None, Some(id)) => self.store.current_certificate(id).await?,
                     (None, None) => {
@@ -245,8 +245,7 @@ impl Authority {
                     .as_deref()
                     .is_none_or(|id| id == certificate.service_id)
                     && req.serial_number.as_deref().is_none_or(|s| {
-                        Serial::from_hex(s).map(|s| s.to_hex())
-                            == Some(certificate.serial_number.clone())
+                        Serial::from_hex(s).as_ref() == Some(&certificate.serial_number)
                     });
                 let service_id = if names_itself {
                     certificate.service_id.as_str()
@@ -261,7 +260,7 @@ impl Authority {
                 let subject = Subject {
                     service_id,
                     service: service.as_ref(),
-                    current_serial: current.as_ref().map(|c| c.serial_number.as_str()),
+                    current_serial: current.as_ref().map(|c| &c.serial_number),
                 };
                 let action = Action::Renew {
                     certificate: certificate.as_ref(),
@@ -271,8 +270,9 @@ impl Authority {
                 if let Err(refusal) =
                     permit(&ctx.principal, ctx.bad_token, action, subject, &names, now)
                 {
+                    let own_serial = certificate.serial_number.to_hex();
                     let target = if names_itself {
-                        Some(certificate.serial_number.as_str())
+                        Some(own_serial.as_str())
                     } else {
                         target.as_deref()
                     };
@@ -298,7 +298,12 @@ impl Authority {
                 current.serial_number
             ));
             return Err(ctx
-                .deny(&self.store, ACTION, Some(&current.serial_number), err)
+                .deny(
+                    &self.store,
+                    ACTION,
+                    Some(&current.serial_number.to_hex()),
+                    err,
+                )
                 .await);
         }
         let (subject_spki, key_type) = match &req.csr_pem {
@@ -403,7 +408,7 @@ impl Authority {
         } = validity;
         let fingerprint = fingerprint_sha256(&der);
         let record = NewCertificate {
-            serial_number: serial.to_hex(),
+            serial_number: serial.clone(),
             service_id: service_id.to_string(),
             common_name: request.common_name.clone(),
             san_dns: names.dns.clone(),
@@ -427,7 +432,7 @@ impl Authority {
             .details(serde_json::json!({
                 "service_id": service_id, "common_name": record.common_name, "san_dns": record.san_dns,
                 "san_ip": record.san_ip, "key_type": key_type.as_str(), "profile": record.profile,
-                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from,
+                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": renewed_from.as_ref().map(Serial::to_hex),
             }));
         let ocsp_epoch = self.ocsp.epoch();
         match self
@@ -448,7 +453,7 @@ impl Authority {
         }
         Ok(IssuedCertificate {
             service_id: service_id.to_string(),
-            serial_number: serial.to_hex(),
+            serial_number: serial,
             common_name: record.common_name,
             san_dns: record.san_dns,
             san_ip: record.san_ip,

@@ -173,12 +173,7 @@ impl Authority {
         let Ok((_, cert)) = X509Certificate::from_der(der) else {
             return Ok(None);
         };
-        let serial = hex::encode(cert.raw_serial())
-            .trim_start_matches("00")
-            .to_string();
-        let serial = vcc_pki_core::Serial::from_hex(&serial)
-            .map(|s| s.to_hex())
-            .unwrap_or_default();
+        let serial = vcc_pki_core::Serial::from_bytes(cert.raw_serial());
         let Some(record) = self.store.certificate_by_serial(&serial).await? else {
             return Ok(None);
         };

@@ -45,7 +45,7 @@ pub(crate) struct ActiveResponder {
     /// The intermediate it answers for.
     issuer: IssuerIdentity,
     issuer_ca_id: i64,
-    pub(crate) serial: String,
+    pub(crate) serial: Serial,
     not_before: OffsetDateTime,
     pub(crate) not_after: OffsetDateTime,
     /// Set when its certificate is revoked: it signs nothing more.
@@ -76,7 +76,7 @@ pub struct SignedOcspResponse {
     pub cache_headers: Vec<(&'static str, bytes::Bytes)>,
     /// Every answer in it says `revoked` (final: such a response never needs replacing early).
     says_revoked: bool,
-    responder_serial: String,
+    responder_serial: Serial,
 }
 
 impl SignedOcspResponse {
@@ -316,7 +316,7 @@ impl OcspService {
         let Some(serial) = serial else {
             return Ok(CertificateStatus::Unknown);
         };
-        match self.store.certificate_by_serial(&serial.to_hex()).await? {
+        match self.store.certificate_by_serial(serial).await? {
             Some(record) if record.issuer_ca_id == active.issuer_ca_id => status_of(&record)
                 .ok_or_else(|| {
                     AuthorityError::internal("revoked certificate without revocation row")
@@ -399,7 +399,7 @@ impl OcspService {
     /// before it signs anything. Its key is made here and never leaves memory.
     async fn issue_responder(
         &self,
-        replaces: Option<String>,
+        replaces: Option<Serial>,
     ) -> AuthorityResult<Arc<ActiveResponder>> {
         let (issuer_ca_id, issuer) = self
             .authority
@@ -422,7 +422,7 @@ impl OcspService {
         let common_name = subject.common_name;
         let spki = vcc_pki_core::keys::spki_der(&key);
         let record = NewCertificate {
-            serial_number: serial.to_hex(),
+            serial_number: serial.clone(),
             service_id: OCSP_SERVICE_ID.into(),
             common_name,
             san_dns: Vec::new(),
@@ -453,7 +453,7 @@ impl OcspService {
             .details(serde_json::json!({
                 "service_id": OCSP_SERVICE_ID, "common_name": record.common_name,
                 "profile": OCSP_SIGNING_PROFILE, "key_type": record.key_type.as_str(),
-                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": replaces,
+                "not_after": vcc_pki_store::format_time(not_after), "renewed_from": replaces.as_ref().map(Serial::to_hex),
             }));
         self.store
             .insert_certificate(&record, &effects, &audit)
@@ -463,7 +463,7 @@ impl OcspService {
             responder,
             issuer: IssuerIdentity::from_certificate(issuer.certificate_der())?,
             issuer_ca_id,
-            serial: serial.to_hex(),
+            serial: serial.clone(),
             not_before,
             not_after,
             revoked: AtomicBool::new(false),
@@ -521,10 +521,7 @@ impl OcspService {
     /// Certificates were just revoked (durably): replace their cached responses at once, before
     /// the revocation is acknowledged. A revoked responder certificate is replaced too.
     pub(super) fn revoked(&self, revoked: &[RevokedRecord], reason: RevocationReason) {
-        let serials: Vec<Serial> = revoked
-            .iter()
-            .filter_map(|r| Serial::from_hex(&r.serial_number))
-            .collect();
+        let serials: Vec<Serial> = revoked.iter().map(|r| r.serial_number.clone()).collect();
         self.forget(&serials);
         let Some(active) = self.installed() else {
             return;
@@ -580,10 +577,7 @@ impl OcspService {
                     break;
                 };
                 last = newest;
-                let serials: Vec<Serial> = rows
-                    .iter()
-                    .filter_map(|(_, s)| Serial::from_hex(s))
-                    .collect();
+                let serials: Vec<Serial> = rows.iter().map(|(_, s)| s.clone()).collect();
                 self.forget(&serials);
                 if rows.len() < 1000 {
                     break;
@@ -666,11 +660,10 @@ impl OcspService {
                 if signed >= MAX_CACHED_RESPONSES {
                     return Ok(());
                 }
-                let (Some(serial), Some(status)) =
-                    (Serial::from_hex(&record.serial_number), status_of(record))
-                else {
+                let Some(status) = status_of(record) else {
                     continue;
                 };
+                let serial = record.serial_number.clone();
                 if record.status == vcc_pki_store::CertificateStatus::Expired {
                     continue;
                 }
@@ -704,7 +697,7 @@ impl OcspService {
         };
         for (serial, hash) in due {
             let epoch = self.epoch();
-            let record = self.store.certificate_by_serial(&serial.to_hex()).await?;
+            let record = self.store.certificate_by_serial(&serial).await?;
             let status = record
                 .as_ref()
                 .filter(|r| {

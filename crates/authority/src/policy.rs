@@ -49,7 +49,7 @@ pub struct Subject<'a> {
     /// None when no service of that id is registered.
     pub service: Option<&'a ServiceRecord>,
     /// Serial of the service's current certificate (the newest unrevoked, unexpired one).
-    pub current_serial: Option<&'a str>,
+    pub current_serial: Option<&'a vcc_pki_core::Serial>,
 }
 
 /// The names a certificate will carry, validated, normalised and de-duplicated.
@@ -299,7 +299,7 @@ pub fn permit(
 
         (Principal::Service { certificate }, action) => {
             let own = certificate.service_id == subject.service_id;
-            let current = subject.current_serial == Some(certificate.serial_number.as_str());
+            let current = subject.current_serial == Some(&certificate.serial_number);
             match action {
                 Action::Issue => Err(AuthorityError::forbidden(
                     "a service with a certificate renews it (POST /api/certificates/renew)",

@@ -2,9 +2,15 @@
 //! the state of the service, and the expected answer.
 use super::*;
 use time::Duration;
+use vcc_pki_core::Serial;
 use vcc_pki_store::{CertificateRecord, ServiceRecord};
 
 const TOKEN_HASH: &str = "aa11";
+
+static SERIAL_01: std::sync::LazyLock<Serial> =
+    std::sync::LazyLock::new(|| Serial::from_hex("01").unwrap());
+static SERIAL_02: std::sync::LazyLock<Serial> =
+    std::sync::LazyLock::new(|| Serial::from_hex("02").unwrap());
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
@@ -31,7 +37,7 @@ fn service(allowed_dns: &[&str], token: Option<(&str, OffsetDateTime, bool)>) ->
 fn certificate(service_id: &str, serial: &str, dns: &[&str]) -> CertificateRecord {
     CertificateRecord {
         id: 1,
-        serial_number: serial.into(),
+        serial_number: Serial::from_hex(serial).unwrap(),
         service_id: service_id.into(),
         common_name: dns.first().copied().unwrap_or_default().into(),
         san_dns: dns.iter().map(|s| s.to_string()).collect(),
@@ -204,7 +210,7 @@ fn issuance_matrix() {
         let subject = Subject {
             service_id: "billing",
             service: service.as_ref(),
-            current_serial: Some("01"),
+            current_serial: Some(&*SERIAL_01),
         };
         expect(
             what,
@@ -299,7 +305,7 @@ fn renewal_matrix() {
         let subject = Subject {
             service_id: &target.service_id,
             service: Some(service),
-            current_serial: Some("02"),
+            current_serial: Some(&*SERIAL_02),
         };
         let names = Names::of_certificate(target);
         let action = Action::Renew {
@@ -426,7 +432,7 @@ fn registry_matrix() {
         let subject = Subject {
             service_id: "billing",
             service: Some(&record),
-            current_serial: Some("02"),
+            current_serial: Some(&*SERIAL_02),
         };
         expect(
             what,

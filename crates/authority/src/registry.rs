@@ -86,7 +86,7 @@ impl Authority {
             let subject = Subject {
                 service_id: &req.service_id,
                 service: None,
-                current_serial: current.as_ref().map(|c| c.serial_number.as_str()),
+                current_serial: current.as_ref().map(|c| &c.serial_number),
             };
             if let Err(refusal) = permit(
                 &ctx.principal,

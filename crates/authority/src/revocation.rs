@@ -72,8 +72,7 @@ impl Authority {
         let store_target = match (&req.serial_number, &req.service_id) {
             (Some(serial), _) => {
                 let serial = Serial::from_hex(serial)
-                    .ok_or_else(|| AuthorityError::malformed("serial_number is not hex"))?
-                    .to_hex();
+                    .ok_or_else(|| AuthorityError::malformed("serial_number is not hex"))?;
                 let cert = self
                     .store
                     .certificate_by_serial(&serial)

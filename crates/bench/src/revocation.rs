@@ -144,7 +144,7 @@ async fn measure(args: RevocationBenchArgs) -> anyhow::Result<Summary> {
                 &admin,
                 RevokeRequest {
                     service_id: None,
-                    serial_number: Some(serial),
+                    serial_number: Some(serial.to_hex()),
                     reason: Some("superseded".into()),
                 },
             )

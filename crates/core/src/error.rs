@@ -22,6 +22,8 @@ pub enum CoreError {
     InvalidSubject(String),
     #[error("invalid validity: {0}")]
     InvalidValidity(String),
+    #[error("'{0}' is not a serial number (hex, at most 20 bytes)")]
+    InvalidSerial(String),
     #[error("unknown revocation reason '{0}'")]
     UnknownReason(String),
     #[error("wrong CA password or corrupt encrypted key")]

@@ -6,7 +6,7 @@ use std::fmt;
 /// (CA/B Forum asks for ≥ 64 random bits; RFC 5280 allows up to 20 octets). The time prefix makes
 /// serials of one second neighbours in the database's serial index, so an issuance appends near
 /// the index's end instead of dirtying a random page of it.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Serial(Vec<u8>);
 
 impl Serial {
@@ -52,6 +52,15 @@ impl Serial {
     /// Lower-case hex without colons: the form used on the wire and in the database.
     pub fn to_hex(&self) -> String {
         hex::encode(&self.0)
+    }
+}
+
+/// Hex text, as the wire and the database carry serials.
+impl TryFrom<String> for Serial {
+    type Error = crate::CoreError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Serial::from_hex(&s).ok_or(crate::CoreError::InvalidSerial(s))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
+use vcc_pki_core::Serial;
 
 pub(crate) struct BatchItem<'a> {
     pub cert: &'a NewCertificate,
@@ -58,7 +59,7 @@ pub(crate) async fn insert_batch(
         results.push(match refusal {
             Some(detail) => Err(StoreError::Refused(detail)),
             None => ids
-                .get(&item.cert.serial_number)
+                .get(&item.cert.serial_number.to_hex())
                 .copied()
                 .ok_or_else(|| StoreError::Corrupt("inserted certificate without an id".into())),
         });
@@ -74,7 +75,7 @@ pub(crate) fn refusal(
     compromised: &HashSet<String>,
 ) -> Option<Refusal> {
     if let Some(previous) = &cert.renewed_from {
-        if predecessors.get(previous).map(String::as_str) != Some("active") {
+        if predecessors.get(&previous.to_hex()).map(String::as_str) != Some("active") {
             return Some(Refusal::PredecessorNotActive(previous.clone()));
         }
     }
@@ -155,7 +156,7 @@ async fn predecessor_statuses(
 ) -> Result<HashMap<String, String>> {
     let serials: Vec<String> = items
         .iter()
-        .filter_map(|i| i.cert.renewed_from.clone())
+        .filter_map(|i| i.cert.renewed_from.as_ref().map(Serial::to_hex))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -226,7 +227,7 @@ async fn insert_schedules(
     let mut rows = Vec::with_capacity(accepted.len() * statements::SCHEDULE_WIDTH);
     for item in accepted {
         let id = ids
-            .get(&item.cert.serial_number)
+            .get(&item.cert.serial_number.to_hex())
             .copied()
             .ok_or_else(|| StoreError::Corrupt("inserted certificate without an id".into()))?;
         rows.extend(statements::schedule_row(id, item.cert, now));
@@ -247,7 +248,7 @@ async fn mark_predecessors_renewed(
 ) -> Result<()> {
     let previous: Vec<String> = accepted
         .iter()
-        .filter_map(|i| i.cert.renewed_from.clone())
+        .filter_map(|i| i.cert.renewed_from.as_ref().map(Serial::to_hex))
         .collect();
     if previous.is_empty() {
         return Ok(());

@@ -3,7 +3,7 @@ use crate::audit::{append, AuditEntry};
 use crate::{format_time, parse_time, Result, Store, StoreError};
 use sqlx::Row;
 use time::OffsetDateTime;
-use vcc_pki_core::KeyType;
+use vcc_pki_core::{KeyType, Serial};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaLevel {
@@ -24,7 +24,7 @@ impl CaLevel {
 pub struct NewCa {
     pub common_name: String,
     pub subject: String,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
     pub encrypted_private_key: String,
@@ -39,7 +39,7 @@ pub struct CaRecord {
     pub id: i64,
     pub common_name: String,
     pub subject: String,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
     pub encrypted_private_key: String,
@@ -72,7 +72,7 @@ impl TryFrom<CaRow> for CaRecord {
             id: r.id,
             common_name: r.common_name,
             subject: r.subject,
-            serial_number: r.serial_number,
+            serial_number: crate::parse_serial(&r.serial_number)?,
             key_type: crate::parse_key_type(&r.key_type)?,
             certificate_der: r.certificate_der,
             encrypted_private_key: r.encrypted_private_key,
@@ -144,7 +144,7 @@ impl Store {
                 )
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
-                .bind(&ca.serial_number)
+                .bind(ca.serial_number.to_hex())
                 .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
                 .bind(&ca.encrypted_private_key)
@@ -168,7 +168,7 @@ impl Store {
                 .bind(root_id)
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
-                .bind(&ca.serial_number)
+                .bind(ca.serial_number.to_hex())
                 .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
                 .bind(&ca.encrypted_private_key)

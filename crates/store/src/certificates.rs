@@ -6,11 +6,11 @@ use crate::Refusal;
 use crate::{format_time, parse_json_list, parse_time, Backend, Result, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
-use vcc_pki_core::{KeyType, RevocationReason};
+use vcc_pki_core::{KeyType, RevocationReason, Serial};
 
 #[derive(Debug, Clone)]
 pub struct NewCertificate {
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub service_id: String,
     pub common_name: String,
     pub san_dns: Vec<String>,
@@ -24,7 +24,7 @@ pub struct NewCertificate {
     pub issuer_ca_id: i64,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
-    pub renewed_from: Option<String>,
+    pub renewed_from: Option<Serial>,
     /// The CRL shard named in the certificate's CRL distribution point; `None`: the complete CRL only.
     pub crl_shard: Option<i64>,
     /// When the rotation schedule says renewal is due (the profile's rule, decided by the caller).
@@ -78,7 +78,7 @@ impl std::fmt::Display for CertificateStatus {
 #[derive(Debug, Clone)]
 pub struct CertificateRecord {
     pub id: i64,
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub service_id: String,
     pub common_name: String,
     pub san_dns: Vec<String>,
@@ -94,7 +94,7 @@ pub struct CertificateRecord {
     pub not_after: OffsetDateTime,
     pub status: CertificateStatus,
     pub days_until_expiry: i64,
-    pub renewed_from: Option<String>,
+    pub renewed_from: Option<Serial>,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
     pub revocation_reason: Option<RevocationReason>,
@@ -131,7 +131,7 @@ impl TryFrom<CertificateRow> for CertificateRecord {
         let not_after = parse_time(&r.not_after)?;
         Ok(Self {
             id: r.id,
-            serial_number: r.serial_number,
+            serial_number: crate::parse_serial(&r.serial_number)?,
             service_id: r.service_id,
             common_name: r.common_name,
             san_dns: parse_json_list(&r.san_dns),
@@ -149,7 +149,11 @@ impl TryFrom<CertificateRow> for CertificateRecord {
                 StoreError::Corrupt(format!("certificate status '{}'", r.derived_status))
             })?,
             days_until_expiry: (not_after - OffsetDateTime::now_utc()).whole_days(),
-            renewed_from: r.renewed_from,
+            renewed_from: r
+                .renewed_from
+                .as_deref()
+                .map(crate::parse_serial)
+                .transpose()?,
             created_at: parse_time(&r.created_at)?,
             revoked_at: r.revoked_at.as_deref().map(parse_time).transpose()?,
             revocation_reason: r.reason.as_deref().map(crate::parse_reason).transpose()?,
@@ -193,7 +197,7 @@ pub struct CertificatePage {
 /// What a revocation changed.
 #[derive(Debug, Clone)]
 pub struct RevokedRecord {
-    pub serial_number: String,
+    pub serial_number: Serial,
     pub service_id: String,
     pub revoked_at: OffsetDateTime,
     pub reason: RevocationReason,
@@ -268,7 +272,7 @@ pub(crate) async fn insert_certificate_in(
         if let Some(previous) = &cert.renewed_from {
             let status: Option<(String,)> =
                 sqlx::query_as("SELECT status FROM certificates WHERE serial_number = $1")
-                    .bind(previous)
+                    .bind(previous.to_hex())
                     .fetch_optional(&mut **tx)
                     .await?;
             if status.as_ref().is_none_or(|(s,)| s != "active") {
@@ -317,7 +321,7 @@ pub(crate) async fn insert_certificate_in(
         if let Some(previous) = &cert.renewed_from {
             sqlx::query(statements::MARK_RENEWED)
                 .bind(&now)
-                .bind(previous)
+                .bind(previous.to_hex())
                 .execute(&mut **tx)
                 .await?;
         }
@@ -327,14 +331,17 @@ pub(crate) async fn insert_certificate_in(
 }
 
 impl Store {
-    pub async fn certificate_by_serial(&self, serial: &str) -> Result<Option<CertificateRecord>> {
+    pub async fn certificate_by_serial(
+        &self,
+        serial: &Serial,
+    ) -> Result<Option<CertificateRecord>> {
         let (now, soon) = status_times();
         let row: Option<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{SELECT_CERT} WHERE c.serial_number = $3"
         )))
         .bind(&now)
         .bind(&soon)
-        .bind(serial)
+        .bind(serial.to_hex())
         .fetch_optional(&self.read)
         .await?;
         row.map(CertificateRecord::try_from).transpose()
@@ -481,7 +488,10 @@ pub(crate) fn revocation_audit(audit: &AuditEntry, revoked: &[RevokedRecord]) ->
     let mut audit = audit.clone();
     audit.set_detail(
         "revoked",
-        serde_json::json!(revoked.iter().map(|r| &r.serial_number).collect::<Vec<_>>()),
+        serde_json::json!(revoked
+            .iter()
+            .map(|r| r.serial_number.to_hex())
+            .collect::<Vec<_>>()),
     );
     audit
 }
@@ -489,7 +499,7 @@ pub(crate) fn revocation_audit(audit: &AuditEntry, revoked: &[RevokedRecord]) ->
 /// What a revocation request names.
 #[derive(Debug, Clone)]
 pub enum RevocationTarget {
-    Serial(String),
+    Serial(Serial),
     Service(String),
 }
 
@@ -505,13 +515,16 @@ impl Store {
     /// Revocations committed after `after_id`, oldest first: (id, serial). Every write takes the
     /// store's write lock (the one writer on SQLite, an advisory lock on PostgreSQL), so ids become
     /// visible in increasing order and a follower that remembers the last id misses none.
-    pub async fn revocations_after(&self, after_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
+    pub async fn revocations_after(&self, after_id: i64, limit: i64) -> Result<Vec<(i64, Serial)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, serial_number FROM revoked_certificates WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after_id)
         .bind(limit)
         .fetch_all(&self.read)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(id, serial)| Ok((id, crate::parse_serial(&serial)?)))
+            .collect()
     }
 }

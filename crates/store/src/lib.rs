@@ -28,7 +28,7 @@ pub enum Refusal {
     EnrollmentUsed,
     /// The certificate being renewed is no longer active (revoked meanwhile).
     #[error("certificate {0} is revoked and cannot be renewed")]
-    PredecessorNotActive(String),
+    PredecessorNotActive(vcc_pki_core::Serial),
     /// The subject key was revoked for keyCompromise.
     #[error("this public key was revoked for keyCompromise and is blocked")]
     KeyCompromised,
@@ -459,6 +459,11 @@ pub(crate) fn now_stored() -> (OffsetDateTime, String) {
     let now = OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
     (now, format_time(now))
+}
+
+/// A serial as stored (lower-case hex).
+pub(crate) fn parse_serial(s: &str) -> Result<vcc_pki_core::Serial> {
+    vcc_pki_core::Serial::from_hex(s).ok_or_else(|| StoreError::Corrupt(format!("serial '{s}'")))
 }
 
 /// A key type as stored.

@@ -93,7 +93,7 @@ impl SqliteWriter {
                     id, c, &now,
                 )))?;
                 if let Some(previous) = &c.renewed_from {
-                    renewed.execute(params![now, previous])?;
+                    renewed.execute(params![now, previous.to_hex()])?;
                 }
                 ids.push(Some(id));
                 audits.push(item.audit.clone());
@@ -227,9 +227,9 @@ fn predecessor_statuses(
     items: &[BatchItem<'_>],
 ) -> rusqlite::Result<HashMap<String, String>> {
     let mut statuses = HashMap::new();
-    let serials: HashSet<&str> = items
+    let serials: HashSet<String> = items
         .iter()
-        .filter_map(|i| i.cert.renewed_from.as_deref())
+        .filter_map(|i| i.cert.renewed_from.as_ref().map(|s| s.to_hex()))
         .collect();
     if serials.is_empty() {
         return Ok(statuses);
@@ -238,10 +238,10 @@ fn predecessor_statuses(
         tx.prepare_cached("SELECT status FROM certificates WHERE serial_number = ?1")?;
     for serial in serials {
         if let Some(status) = lookup
-            .query_row([serial], |r| r.get::<_, String>(0))
+            .query_row([&serial], |r| r.get::<_, String>(0))
             .optional()?
         {
-            statuses.insert(serial.to_string(), status);
+            statuses.insert(serial, status);
         }
     }
     Ok(statuses)

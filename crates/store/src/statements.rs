@@ -8,6 +8,7 @@ use crate::services::NewService;
 use crate::{format_time, json_list, NewCertificate};
 use std::borrow::Cow;
 use time::OffsetDateTime;
+use vcc_pki_core::Serial;
 
 /// Columns of a new `certificates` row, in the order of [`certificate_row`].
 pub(crate) const CERTIFICATE_COLUMNS: &str = "serial_number, service_id, common_name, san_dns, san_ip, \
@@ -141,7 +142,8 @@ pub(crate) const SCHEDULE_REVOKED: &str =
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct RevocationHit {
     pub id: i64,
-    pub serial_number: String,
+    #[sqlx(try_from = "String")]
+    pub serial_number: Serial,
     pub service_id: String,
     pub issuer_ca_id: i64,
     pub public_key_sha256: String,
@@ -153,7 +155,16 @@ impl RevocationHit {
     pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
-            serial_number: row.get(1)?,
+            serial_number: {
+                let text: String = row.get(1)?;
+                Serial::try_from(text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?
+            },
             service_id: row.get(2)?,
             issuer_ca_id: row.get(3)?,
             public_key_sha256: row.get(4)?,
@@ -179,9 +190,10 @@ pub(crate) fn revoke_target<'a>(
     now: &'a str,
 ) -> (&'static str, Vec<Param<'a>>) {
     match target {
-        RevocationTarget::Serial(serial) => {
-            (REVOKE_SERIAL, vec![Param::Text(Cow::Borrowed(serial))])
-        }
+        RevocationTarget::Serial(serial) => (
+            REVOKE_SERIAL,
+            vec![Param::Text(Cow::Owned(serial.to_hex()))],
+        ),
         RevocationTarget::Service(service_id) => (
             REVOKE_SERVICE,
             vec![
@@ -206,7 +218,7 @@ pub(crate) fn revocation_row<'a>(
     use Param::*;
     [
         Int(hit.id),
-        Text(Cow::Borrowed(&hit.serial_number)),
+        Text(Cow::Owned(hit.serial_number.to_hex())),
         Int(hit.issuer_ca_id),
         Text(Cow::Borrowed(now)),
         Text(Cow::Borrowed(revocation.reason.as_str())),
@@ -221,6 +233,7 @@ pub(crate) fn revocation_row<'a>(
 pub(crate) enum Param<'a> {
     Text(Cow<'a, str>),
     OptText(Option<&'a str>),
+    OptOwnedText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
     Blob(&'a [u8]),
@@ -233,7 +246,7 @@ pub(crate) fn certificate_row<'a>(
 ) -> [Param<'a>; CERTIFICATE_WIDTH] {
     use Param::*;
     [
-        Text(Cow::Borrowed(&c.serial_number)),
+        Text(Cow::Owned(c.serial_number.to_hex())),
         Text(Cow::Borrowed(&c.service_id)),
         Text(Cow::Borrowed(&c.common_name)),
         Text(Cow::Owned(json_list(&c.san_dns))),
@@ -247,7 +260,7 @@ pub(crate) fn certificate_row<'a>(
         Int(c.issuer_ca_id),
         Text(Cow::Owned(format_time(c.not_before))),
         Text(Cow::Owned(format_time(c.not_after))),
-        OptText(c.renewed_from.as_deref()),
+        OptOwnedText(c.renewed_from.as_ref().map(Serial::to_hex)),
         Text(Cow::Borrowed(now)),
         OptInt(c.crl_shard),
     ]
@@ -279,6 +292,7 @@ macro_rules! bind_each {
             Param::Text(Cow::Borrowed(s)) => $query.bind(s),
             Param::Text(Cow::Owned(s)) => $query.bind(s),
             Param::OptText(s) => $query.bind(s),
+            Param::OptOwnedText(s) => $query.bind(s),
             Param::Int(i) => $query.bind(i),
             Param::OptInt(i) => $query.bind(i),
             Param::Blob(b) => $query.bind(b),
@@ -312,7 +326,10 @@ impl rusqlite::ToSql for Param<'_> {
         Ok(match self {
             Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Param::OptText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::OptText(None) | Param::OptInt(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Param::OptOwnedText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::OptText(None) | Param::OptOwnedText(None) | Param::OptInt(None) => {
+                ToSqlOutput::Borrowed(ValueRef::Null)
+            }
             Param::Int(i) | Param::OptInt(Some(i)) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
             Param::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })

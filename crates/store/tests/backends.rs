@@ -138,13 +138,13 @@ async fn postgres_migrations_are_safe_when_replicas_start_together() {
 fn new_certificate(
     n: u32,
     key: &str,
-    renewed_from: Option<String>,
+    renewed_from: Option<vcc_pki_core::Serial>,
 ) -> vcc_pki_store::NewCertificate {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap();
     vcc_pki_store::NewCertificate {
-        serial_number: format!("{n:032x}"),
+        serial_number: serial(n),
         service_id: "batch".into(),
         common_name: format!("c{n}.batch.test"),
         san_dns: vec![format!("c{n}.batch.test")],
@@ -175,7 +175,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         let ca = NewCa {
             common_name: format!("{level:?}"),
             subject: format!("CN={level:?}"),
-            serial_number: format!("{:?}", level).to_lowercase(),
+            serial_number: serial(if level == CaLevel::Root { 901 } else { 902 }),
             key_type: vcc_pki_core::KeyType::EcdsaP256,
             certificate_der: vec![0x30, 0x00],
             encrypted_private_key: "x".into(),
@@ -212,7 +212,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
     ] {
         store
             .revoke_certificates(
-                &RevocationTarget::Serial(format!("{n:032x}")),
+                &RevocationTarget::Serial(serial(n)),
                 reason,
                 "test",
                 &AuditEntry::new("test", "certificate.revoke", "certificate"),
@@ -227,13 +227,13 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         let store = store.clone();
         let effects = create.clone();
         let mut cert = match n {
-            41 => new_certificate(n, "k41", Some(format!("{:032x}", 2))),
+            41 => new_certificate(n, "k41", Some(serial(2))),
             42 => new_certificate(n, "bad", None),
-            44 => new_certificate(n, "k50", Some(format!("{:032x}", 50))),
+            44 => new_certificate(n, "k50", Some(serial(50))),
             _ => new_certificate(n, &format!("k{n}"), None),
         };
         if n == 43 {
-            cert.serial_number = format!("{:032x}", 3);
+            cert.serial_number = serial(3);
         }
         tasks.push(tokio::spawn(async move {
             (
@@ -286,7 +286,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
     // Every stored certificate has its rotation schedule; the renewed one is marked renewed.
     let schedule = |serial: u32| {
         sql(&format!(
-            "SELECT s.status FROM certificate_rotation_schedule s JOIN certificates c ON c.id = s.certificate_id WHERE c.serial_number = '{serial:032x}'"
+            "SELECT s.status FROM certificate_rotation_schedule s JOIN certificates c ON c.id = s.certificate_id WHERE c.serial_number = '40{serial:030x}'"
         ))
     };
     assert_eq!(schedule(50), "renewed");
@@ -297,7 +297,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         let store = store.clone();
         let effects = create.clone();
         let cert = if n == 70 {
-            new_certificate(n, "k5", Some(format!("{:032x}", 5)))
+            new_certificate(n, "k5", Some(serial(5)))
         } else {
             new_certificate(n, &format!("k{n}"), None)
         };
@@ -329,7 +329,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         tokio::spawn(async move {
             store
                 .revoke_certificates(
-                    &RevocationTarget::Serial(format!("{:032x}", 220)),
+                    &RevocationTarget::Serial(serial(220)),
                     vcc_pki_core::RevocationReason::KeyCompromise,
                     "test",
                     &AuditEntry::new("test", "certificate.revoke", "certificate"),
@@ -352,7 +352,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         revoked.push(tokio::spawn(async move {
             store
                 .revoke_certificates(
-                    &RevocationTarget::Serial(format!("{n:032x}")),
+                    &RevocationTarget::Serial(serial(n)),
                     vcc_pki_core::RevocationReason::Superseded,
                     "test",
                     &AuditEntry::new("test", "certificate.revoke", "certificate"),
@@ -366,9 +366,9 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
     for (task, n) in revoked.into_iter().zip(60u32..) {
         let records = task.await.unwrap().unwrap();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].serial_number, format!("{n:032x}"));
+        assert_eq!(records[0].serial_number, serial(n));
     }
-    let mut both: Vec<String> = compromise
+    let mut both: Vec<vcc_pki_core::Serial> = compromise
         .await
         .unwrap()
         .unwrap()
@@ -376,7 +376,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         .map(|r| r.serial_number)
         .collect();
     both.sort();
-    assert_eq!(both, [format!("{:032x}", 220), format!("{:032x}", 221)]);
+    assert_eq!(both, [serial(220), serial(221)]);
     let blocked = store
         .insert_certificate(&new_certificate(222, "shared", None), &create, &audit(222))
         .await;
@@ -425,4 +425,9 @@ async fn postgres_group_commit_decides_each_issuance() {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
     .await;
+}
+
+/// A serial whose hex is `40` and then `n`: 16 bytes, as the authority makes them.
+fn serial(n: u32) -> vcc_pki_core::Serial {
+    vcc_pki_core::Serial::from_hex(&format!("40{n:030x}")).unwrap()
 }

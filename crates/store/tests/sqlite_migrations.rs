@@ -32,7 +32,7 @@ fn certificate(n: u32) -> NewCertificate {
         .replace_nanosecond(0)
         .unwrap();
     NewCertificate {
-        serial_number: format!("{n:032x}"),
+        serial_number: serial(n),
         service_id: format!("svc{}", n % 5),
         common_name: format!("c{n}.migrate.test"),
         san_dns: vec![format!("c{n}.migrate.test")],
@@ -85,7 +85,7 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
             let ca = NewCa {
                 common_name: format!("{level:?}"),
                 subject: format!("CN={level:?}"),
-                serial_number: format!("{level:?}").to_lowercase(),
+                serial_number: serial(if level == CaLevel::Root { 901 } else { 902 }),
                 key_type: vcc_pki_core::KeyType::EcdsaP256,
                 certificate_der: vec![0x30, 0x00],
                 encrypted_private_key: "x".into(),
@@ -122,7 +122,7 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
             (7u32, vcc_pki_core::RevocationReason::KeyCompromise),
             (8, vcc_pki_core::RevocationReason::Superseded),
         ] {
-            let target = RevocationTarget::Serial(format!("{n:032x}"));
+            let target = RevocationTarget::Serial(serial(n));
             let audit = AuditEntry::new("test", "certificate.revoke", "certificate");
             store
                 .revoke_certificates(&target, reason, "test", &audit)
@@ -203,4 +203,9 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
         .unwrap();
     let chain = store.verify_audit_chain().await.unwrap();
     assert!(chain.intact && chain.rows == 2 + 300 + 2 + 1, "{chain:?}");
+}
+
+/// A serial whose hex is `40` and then `n`: 16 bytes, as the authority makes them.
+fn serial(n: u32) -> vcc_pki_core::Serial {
+    vcc_pki_core::Serial::from_hex(&format!("40{n:030x}")).unwrap()
 }

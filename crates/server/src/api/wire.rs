@@ -65,7 +65,7 @@ pub fn registration(r: proto::RegisterRequest) -> authority::ServiceRegistration
 pub fn issued(c: authority::IssuedCertificate) -> proto::IssuedCertificate {
     proto::IssuedCertificate {
         service_id: c.service_id,
-        serial_number: c.serial_number,
+        serial_number: c.serial_number.to_hex(),
         common_name: c.common_name,
         san_dns: c.san_dns,
         san_ip: c.san_ip,
@@ -77,7 +77,7 @@ pub fn issued(c: authority::IssuedCertificate) -> proto::IssuedCertificate {
         fingerprint_sha256: c.fingerprint_sha256,
         key_type: c.key_type.as_str().into(),
         profile: c.profile,
-        renewed_from: c.renewed_from,
+        renewed_from: c.renewed_from.as_ref().map(vcc_pki_core::Serial::to_hex),
     }
 }
 
@@ -85,7 +85,7 @@ pub fn certificate(r: store::CertificateRecord) -> proto::Certificate {
     proto::Certificate {
         certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
         id: r.id,
-        serial_number: r.serial_number,
+        serial_number: r.serial_number.to_hex(),
         service_id: r.service_id,
         common_name: r.common_name,
         san_dns: r.san_dns,
@@ -100,7 +100,7 @@ pub fn certificate(r: store::CertificateRecord) -> proto::Certificate {
         not_after: time(r.not_after),
         status: r.status.as_str().into(),
         days_until_expiry: r.days_until_expiry,
-        renewed_from: r.renewed_from,
+        renewed_from: r.renewed_from.as_ref().map(vcc_pki_core::Serial::to_hex),
         created_at: time(r.created_at),
         revoked_at: r.revoked_at.map(time),
         revocation_reason: r.revocation_reason.map(|reason| reason.as_str().into()),
@@ -113,7 +113,7 @@ pub fn revoked(r: authority::RevokeResponse) -> proto::RevokeResponse {
             .revoked
             .into_iter()
             .map(|r| proto::RevokedCertificate {
-                serial_number: r.serial_number,
+                serial_number: r.serial_number.to_hex(),
                 service_id: r.service_id,
                 revoked_at: time(r.revoked_at),
                 reason: r.reason.as_str().into(),
@@ -139,7 +139,7 @@ pub fn ca_created(r: authority::CaCreated) -> proto::CaCreated {
         level: r.level.to_string(),
         common_name: r.common_name,
         subject: r.subject,
-        serial_number: r.serial_number,
+        serial_number: r.serial_number.to_hex(),
         key_type: r.key_type.as_str().into(),
         certificate_pem: r.certificate_pem,
         fingerprint_sha256: r.fingerprint_sha256,
@@ -152,7 +152,7 @@ fn ca_summary(r: authority::CaSummary) -> proto::CaSummary {
     proto::CaSummary {
         common_name: r.common_name,
         subject: r.subject,
-        serial_number: r.serial_number,
+        serial_number: r.serial_number.to_hex(),
         key_type: r.key_type.as_str().into(),
         fingerprint_sha256: r.fingerprint_sha256,
         not_before: time(r.not_before),
@@ -175,7 +175,7 @@ pub fn exported_ca(r: &store::CaRecord) -> proto::ExportedCa {
     proto::ExportedCa {
         certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
         encrypted_private_key_pem: r.encrypted_private_key.clone(),
-        serial_number: r.serial_number.clone(),
+        serial_number: r.serial_number.to_hex(),
     }
 }
 
