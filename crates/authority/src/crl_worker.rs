@@ -359,9 +359,11 @@ impl CrlPublisher {
                     _ = tokio::time::sleep(wait) => {},
                 }
             }
-            match self.authority.upgrade() {
-                Some(authority) if authority.intermediate().is_ok() => {}
-                Some(_) => {
+            // The authority is held for this check only (not across the wait).
+            let ready = self.authority.upgrade().map(|a| a.intermediate().is_ok());
+            match ready {
+                Some(true) => {}
+                Some(false) => {
                     // No unlocked intermediate yet: wait for one to appear.
                     self.wake.notified().await;
                     continue;

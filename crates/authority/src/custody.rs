@@ -69,13 +69,22 @@ impl Authority {
             next.root_pem.clone().unwrap_or_default()
         );
         if let Some(password) = &password {
-            if let Err(e) = unlock_keys(&mut next, password, root.as_ref(), intermediate.as_ref()) {
-                if !seal_on_key_failure {
-                    return Err(e);
+            // PBKDF2 at 600 000 iterations is a few hundred milliseconds of CPU per key: off the
+            // async threads, which keep serving (OCSP, CRLs, reads) meanwhile.
+            let (password, r, i) = (password.clone(), root.clone(), intermediate.clone());
+            let unlocked =
+                tokio::task::spawn_blocking(move || unlock_keys(&password, r.as_ref(), i.as_ref()))
+                    .await
+                    .map_err(|e| AuthorityError::internal(format!("CA unlock task: {e}")))?;
+            match unlocked {
+                Ok((root_key, intermediate_key)) => {
+                    next.root = root_key;
+                    next.intermediate = intermediate_key;
                 }
-                tracing::warn!(error = %e, "the CA password does not open the CA keys in the store: sealed until an admin unlocks it");
-                next.root = None;
-                next.intermediate = None;
+                Err(e) if seal_on_key_failure => {
+                    tracing::warn!(error = %e, "the CA password does not open the CA keys in the store: sealed until an admin unlocks it");
+                }
+                Err(e) => return Err(e),
             }
         }
         if let Some(r) = &root {
@@ -154,22 +163,33 @@ impl Authority {
     /// the store is not the one loaded here, reload (unlocking with this replica's password, or
     /// sealed without one), then issue this server's TLS certificate from the new intermediate and
     /// wake the CRL and OCSP workers. Runs for the life of the server.
-    pub async fn run_ca_follower(self: Arc<Self>) {
+    pub async fn run_ca_follower(authority: std::sync::Weak<Self>) {
         loop {
             tokio::time::sleep(CA_POLL).await;
+            // Held for one look only: the follower ends with the authority.
+            let Some(this) = authority.upgrade() else {
+                return;
+            };
+            this.follow_ca_once().await;
+        }
+    }
+
+    /// One look of the CA follower: reload when the active CA ids in the store changed.
+    async fn follow_ca_once(&self) {
+        {
             let active = match self.store.active_ca_ids().await {
                 Ok(ids) => ids,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot read the active CA ids");
-                    continue;
+                    return;
                 }
             };
             let loaded = match self.keys.read() {
                 Ok(k) => k.loaded,
-                Err(_) => continue,
+                Err(_) => return,
             };
             if active == loaded {
-                continue;
+                return;
             }
             tracing::info!(
                 root = ?active.root,
@@ -178,7 +198,7 @@ impl Authority {
             );
             if let Err(e) = self.reload_ca(true).await {
                 tracing::warn!(error = %e, "could not reload the CA; retrying");
-                continue;
+                return;
             }
             if active.intermediate != loaded.intermediate {
                 self.ca_changed().await;
@@ -188,36 +208,32 @@ impl Authority {
 }
 
 /// Decrypt the CA keys of `root` and `intermediate` into `next`.
+/// The unlocked root and intermediate. Both open with the one CA password, or neither is used:
+/// a password that opens only one of them is a misconfiguration the operator must see.
+type UnlockedKeys = (
+    Option<Arc<IssuingAuthority>>,
+    Option<(i64, Arc<IssuingAuthority>)>,
+);
+
 fn unlock_keys(
-    next: &mut CaKeys,
     password: &Zeroizing<String>,
     root: Option<&CaRecord>,
     intermediate: Option<&CaRecord>,
-) -> AuthorityResult<()> {
-    if let Some(r) = root {
+) -> AuthorityResult<UnlockedKeys> {
+    let unlock = |record: &CaRecord, what: &str| -> AuthorityResult<Arc<IssuingAuthority>> {
         let key = vcc_pki_core::keys::decrypt_private_key_pem(
-            &r.encrypted_private_key,
+            &record.encrypted_private_key,
             password.as_bytes(),
         )
-        .map_err(|e| AuthorityError::forbidden(format!("root CA key: {e}")))?;
-        next.root = Some(Arc::new(IssuingAuthority::new(
-            r.certificate_der.clone(),
+        .map_err(|e| AuthorityError::forbidden(format!("{what} CA key: {e}")))?;
+        Ok(Arc::new(IssuingAuthority::new(
+            record.certificate_der.clone(),
             Arc::new(key),
-        )?));
-    }
-    if let Some(i) = intermediate {
-        let key = vcc_pki_core::keys::decrypt_private_key_pem(
-            &i.encrypted_private_key,
-            password.as_bytes(),
-        )
-        .map_err(|e| AuthorityError::forbidden(format!("intermediate CA key: {e}")))?;
-        next.intermediate = Some((
-            i.id,
-            Arc::new(IssuingAuthority::new(
-                i.certificate_der.clone(),
-                Arc::new(key),
-            )?),
-        ));
-    }
-    Ok(())
+        )?))
+    };
+    let root = root.map(|r| unlock(r, "root")).transpose()?;
+    let intermediate = intermediate
+        .map(|i| Ok::<_, AuthorityError>((i.id, unlock(i, "intermediate")?)))
+        .transpose()?;
+    Ok((root, intermediate))
 }

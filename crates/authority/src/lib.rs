@@ -138,7 +138,7 @@ impl Authority {
         tokio::spawn(self.ocsp.clone().run_revocation_follower());
         tokio::spawn(self.crl.clone().run_worker());
         tokio::spawn(self.server_tls.clone().run());
-        tokio::spawn(self.clone().run_ca_follower());
+        tokio::spawn(Self::run_ca_follower(Arc::downgrade(self)));
     }
 
     /// The CA changed (created, replaced, unlocked, loaded from another replica): the

@@ -577,7 +577,7 @@ impl OcspService {
                     break;
                 };
                 last = newest;
-                let serials: Vec<Serial> = rows.iter().map(|(_, s)| s.clone()).collect();
+                let serials: Vec<Serial> = rows.iter().filter_map(|(_, s)| s.clone()).collect();
                 self.forget(&serials);
                 if rows.len() < 1000 {
                     break;

@@ -123,7 +123,7 @@ impl ServerTlsRenewer {
                 issued.not_after,
             )
             .map_err(|e| AuthorityError::internal(e.to_string()))?;
-        tracing::info!(serial = %issued.serial_number, not_after = %issued.not_after, "server TLS certificate issued by the intermediate");
+        tracing::info!(serial = %issued.serial_number, not_after = %vcc_pki_store::format_time(issued.not_after), "server TLS certificate issued by the intermediate");
         Ok(())
     }
 }

@@ -25,7 +25,8 @@ use vcc_pki_client::{AdminClient, ServerTrust};
 use vcc_pki_core::KeyType;
 
 /// Where the load goes and how the server is trusted (the CLI resolves these from its flags).
-#[derive(Debug, Clone)]
+/// No `Debug`: it carries the admin token.
+#[derive(Clone)]
 pub struct Connection {
     /// `https://host:port`.
     pub server: String,

@@ -33,7 +33,9 @@ pub enum ServerTrust {
     /// The system's roots.
     System,
     /// Any certificate: only for the server's self-signed bootstrap certificate, before a CA
-    /// exists, on a connection the caller trusts otherwise (loopback in tests and benchmarks).
+    /// exists, and only to a loopback address (`localhost`, `127.0.0.0/8`, `::1`: tests,
+    /// benchmarks, a server set up on this host); any other URL is refused, since the admin
+    /// token would travel to whoever answers.
     AnyBootstrap,
 }
 
@@ -80,36 +82,42 @@ impl AdminClient {
         token: impl Into<String>,
         trust: ServerTrust,
     ) -> AdminResult<Self> {
-        Ok(Self::with_http(
-            server_url,
-            token,
-            Self::http_client(trust)?,
-        ))
+        let server_url = server_url.into();
+        let http = Self::http_client(&server_url, trust)?;
+        Ok(Self::with_http(server_url, token, http))
     }
 
     /// Without a token: for the public endpoints (CA info, CRL).
     pub fn anonymous(server_url: impl Into<String>, trust: ServerTrust) -> AdminResult<Self> {
-        let mut client = Self::with_http(server_url, "", Self::http_client(trust)?);
+        let server_url = server_url.into();
+        let http = Self::http_client(&server_url, trust)?;
+        let mut client = Self::with_http(server_url, "", http);
         client.token = None;
         Ok(client)
     }
 
-    fn http_client(trust: ServerTrust) -> AdminResult<reqwest::Client> {
+    fn http_client(server_url: &str, trust: ServerTrust) -> AdminResult<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10));
-        let pem =
-            match trust {
-                ServerTrust::PemFile(path) => Some(std::fs::read(&path).map_err(|e| {
+        let pem = match trust {
+            ServerTrust::PemFile(path) => {
+                Some(std::fs::read(&path).map_err(|e| {
                     AdminError::Config(format!("cannot read {}: {e}", path.display()))
-                })?),
-                ServerTrust::Pem(pem) => Some(pem),
-                ServerTrust::System => None,
-                ServerTrust::AnyBootstrap => {
-                    builder = builder.tls_danger_accept_invalid_certs(true);
-                    None
+                })?)
+            }
+            ServerTrust::Pem(pem) => Some(pem),
+            ServerTrust::System => None,
+            ServerTrust::AnyBootstrap => {
+                if !is_loopback(server_url) {
+                    return Err(AdminError::Config(format!(
+                            "{server_url}: an unverified (bootstrap) connection is only made to a loopback address"
+                        )));
                 }
-            };
+                builder = builder.tls_danger_accept_invalid_certs(true);
+                None
+            }
+        };
         if let Some(pem) = pem {
             builder = builder.tls_certs_only(
                 reqwest::Certificate::from_pem_bundle(&pem)
@@ -180,7 +188,7 @@ impl AdminClient {
         &self,
         service_id: &str,
     ) -> AdminResult<proto::CurrentCertificate> {
-        self.get(&format!("/api/certificates/{}", path_segment(service_id)))
+        self.get(&format!("/api/certificates/{}", path_segment(service_id)?))
             .await
     }
 
@@ -200,7 +208,7 @@ impl AdminClient {
     }
 
     pub async fn service(&self, service_id: &str) -> AdminResult<proto::Service> {
-        self.get(&format!("/api/services/{}", path_segment(service_id)))
+        self.get(&format!("/api/services/{}", path_segment(service_id)?))
             .await
     }
 
@@ -279,14 +287,40 @@ fn refusal(status: u16, body: &[u8]) -> AdminError {
     }
 }
 
-/// A path segment: service ids are `[a-z0-9-]`, anything else is percent-encoded.
-fn path_segment(s: &str) -> String {
+/// One path segment: unreserved characters (RFC 3986) as they are, anything else
+/// percent-encoded. Empty, `.` and `..` are refused: URL normalisation would turn them into
+/// another path.
+fn path_segment(s: &str) -> AdminResult<String> {
+    if s.is_empty() || s == "." || s == ".." {
+        return Err(AdminError::Config(format!("'{s}' is not a path segment")));
+    }
+    Ok(percent_encode(s))
+}
+
+fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// Whether the URL's host is a loopback name or address.
+fn is_loopback(server_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(server_url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A query string of a flat serialisable struct (absent fields left out).
@@ -299,7 +333,7 @@ fn serde_urlencoded<Q: Serialize>(query: &Q) -> AdminResult<String> {
         .into_iter()
         .filter_map(|(k, v)| match v {
             serde_json::Value::Null => None,
-            serde_json::Value::String(s) => Some(format!("{k}={}", path_segment(&s))),
+            serde_json::Value::String(s) => Some(format!("{k}={}", percent_encode(&s))),
             other => Some(format!("{k}={other}")),
         })
         .collect::<Vec<_>>()
@@ -320,7 +354,29 @@ mod tests {
         let s = serde_urlencoded(&q).unwrap();
         assert!(s.contains("status=revoked") && s.contains("limit=5"), "{s}");
         assert!(!s.contains("cursor"), "{s}");
-        assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(path_segment("a b/c").unwrap(), "a%20b%2Fc");
+        for bad in ["", ".", ".."] {
+            assert!(path_segment(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_unverified_connection_goes_to_loopback_only() {
+        for url in [
+            "https://127.0.0.1:8443",
+            "https://localhost:1",
+            "https://[::1]:8443",
+        ] {
+            assert!(is_loopback(url), "{url}");
+            assert!(AdminClient::new(url, "t", ServerTrust::AnyBootstrap).is_ok());
+        }
+        for url in ["https://pki.internal:8443", "https://10.0.0.1", "not a url"] {
+            assert!(!is_loopback(url), "{url}");
+            assert!(matches!(
+                AdminClient::new(url, "t", ServerTrust::AnyBootstrap),
+                Err(AdminError::Config(_))
+            ));
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 impl Store {
     /// Insert `count` revoked certificates of `issuer_ca_id` for service `bench-revoked`, valid for a
     /// year, in batches of `batch` rows per transaction. Serials are distinct and never collide with
-    /// real (random 16-byte) serials: they start with `00ff`. With `crl_shards` > 0 they are spread
+    /// real serials (16 bytes starting `40`): they are 9 bytes starting `7f`, in canonical hex (no
+    /// leading zero), as every stored serial is. With `crl_shards` > 0 they are spread
     /// over that many CRL shards, as issuance with a public URL does.
     pub async fn bench_fill_revoked(
         &self,
@@ -59,7 +60,7 @@ impl Store {
             let insert_certs = format!(
                 "INSERT INTO certificates (serial_number, service_id, common_name, san_dns, san_ip, profile, key_type, key_source,
                    public_key_sha256, fingerprint_sha256, certificate_der, issuer_ca_id, not_before, not_after, status, created_at, crl_shard)
-                 SELECT '00ff' || {hex16}, 'bench-revoked', 'bench', '[]', '[]', 'server', 'ecdsa-p256', 'csr',
+                 SELECT '7f' || {hex16}, 'bench-revoked', 'bench', '[]', '[]', 'server', 'ecdsa-p256', 'csr',
                    {hex64}, 'be' || {hex32} || {hex32}, $3, $4, $5, $6, 'revoked', $5, {shard}
                  FROM ({series}) AS s"
             );
@@ -75,7 +76,7 @@ impl Store {
             let insert_revoked = format!(
                 "INSERT INTO revoked_certificates (certificate_id, serial_number, issuer_ca_id, revoked_at, reason, reason_code, revoked_by, crl_shard)
                  SELECT c.id, c.serial_number, c.issuer_ca_id, $1, 'superseded', 4, 'benchmark', c.crl_shard FROM certificates c
-                 WHERE c.serial_number IN (SELECT '00ff' || {hex16} FROM ({series}) AS s2)",
+                 WHERE c.serial_number IN (SELECT '7f' || {hex16} FROM ({series}) AS s2)",
             )
             .replace("$1 UNION", "$2 UNION")
             .replace("n < $2)", "n < $3)")

@@ -515,7 +515,13 @@ impl Store {
     /// Revocations committed after `after_id`, oldest first: (id, serial). Every write takes the
     /// store's write lock (the one writer on SQLite, an advisory lock on PostgreSQL), so ids become
     /// visible in increasing order and a follower that remembers the last id misses none.
-    pub async fn revocations_after(&self, after_id: i64, limit: i64) -> Result<Vec<(i64, Serial)>> {
+    /// A row whose serial does not parse comes back as `None` (logged), so that a follower still
+    /// moves past it.
+    pub async fn revocations_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Option<Serial>)>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, serial_number FROM revoked_certificates WHERE id > $1 ORDER BY id LIMIT $2",
         )
@@ -523,8 +529,15 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.into_iter()
-            .map(|(id, serial)| Ok((id, crate::parse_serial(&serial)?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|(id, serial)| match Serial::from_hex(&serial) {
+                Some(s) => (id, Some(s)),
+                None => {
+                    tracing::warn!(id, serial, "revocation row with a serial that is not hex");
+                    (id, None)
+                }
+            })
+            .collect())
     }
 }

@@ -136,12 +136,21 @@ impl Store {
                 else {
                     return Err(StoreError::Corrupt(format!("revocation row '{item}'")));
                 };
+                // An unknown code still lists the serial (as unspecified): a CRL that fails to
+                // build is worse than one entry without its reason.
                 let reason = code
                     .trim()
                     .parse::<i64>()
                     .ok()
                     .and_then(RevocationReason::from_code)
-                    .ok_or_else(|| StoreError::Corrupt(format!("reason code '{code}'")))?;
+                    .unwrap_or_else(|| {
+                        tracing::warn!(
+                            serial,
+                            code,
+                            "revocation with an unknown reason code: listed as unspecified"
+                        );
+                        RevocationReason::Unspecified
+                    });
                 let serial = Serial::from_hex(serial)
                     .ok_or_else(|| StoreError::Corrupt(format!("serial '{serial}'")))?;
                 rows.push(RevokedRow {
@@ -160,25 +169,35 @@ impl Store {
         Ok(())
     }
 
+    /// The DER of the newest complete CRL, or of shard `shard`'s: what `GET /crl` serves, read
+    /// alone (relying parties fetch it far more often than anything else).
+    pub async fn latest_crl_der(&self, shard: Option<i64>) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = match shard {
+            None => {
+                sqlx::query_as(
+                    "SELECT crl_der FROM crl_history WHERE crl_shard IS NULL ORDER BY crl_number DESC LIMIT 1",
+                )
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Some(k) => {
+                sqlx::query_as(
+                    "SELECT crl_der FROM crl_history WHERE crl_shard = $1 ORDER BY crl_number DESC LIMIT 1",
+                )
+                .bind(k)
+                .fetch_optional(&self.read)
+                .await?
+            }
+        };
+        Ok(row.map(|(der,)| der))
+    }
+
     /// The newest complete CRL (every revoked, unexpired certificate of the issuer).
     pub async fn latest_crl(&self) -> Result<Option<CrlRecord>> {
         sqlx::query_as::<_, CrlRow>(
             "SELECT crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard
              FROM crl_history WHERE crl_shard IS NULL ORDER BY crl_number DESC LIMIT 1",
         )
-        .fetch_optional(&self.read)
-        .await?
-        .map(CrlRecord::try_from)
-        .transpose()
-    }
-
-    /// The newest CRL of one shard.
-    pub async fn latest_shard_crl(&self, shard: i64) -> Result<Option<CrlRecord>> {
-        sqlx::query_as::<_, CrlRow>(
-            "SELECT crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard
-             FROM crl_history WHERE crl_shard = $1 ORDER BY crl_number DESC LIMIT 1",
-        )
-        .bind(shard)
         .fetch_optional(&self.read)
         .await?
         .map(CrlRecord::try_from)

@@ -293,6 +293,25 @@ async fn authorisation_matrix_refuses_audits_and_issues_nothing() {
         assert_eq!(s, 401, "{token:?}: {p}");
         assert!(denied_rows(&server) > denied);
     }
+    // A renewal by a caller who may not renew (no token, an enrollment token) is refused and
+    // audited before its body is read: 401 whatever the body, never 400.
+    for token in [None, Some(enrollment.as_str())] {
+        let denied = denied_rows(&server);
+        let mut request = client
+            .post(format!("{}/api/certificates/renew", server.url))
+            .header("content-type", "application/json")
+            .body("{not json");
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{token:?}");
+        assert_eq!(
+            denied_rows(&server),
+            denied + 1,
+            "renewal refusal not audited"
+        );
+    }
     // Names outside the allowed list: refused, and the token is not used up.
     let denied = denied_rows(&server);
     let (s, p) = server

@@ -60,12 +60,23 @@ pub async fn renew(
     ctx: RequestContext,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IssuedCertificate>)> {
-    let body = body.map_err(|r| ApiError::new(r.status(), "bad-request", r.body_text()))?;
-    let req: RenewRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RenewRequest::default()
+    // A caller who may not renew at all (no token, an enrollment token) is refused and audited by
+    // the authority without its body being read, as by every other handler with a body: 401, not
+    // 400 for a malformed one.
+    let may_renew = !matches!(
+        ctx.principal,
+        Principal::Anonymous | Principal::Enrollment { .. }
+    );
+    let req = if may_renew {
+        let body = body.map_err(|r| ApiError::new(r.status(), "bad-request", r.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            RenewRequest::default()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        }
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        RenewRequest::default()
     };
     let renewed = state
         .authority
@@ -230,16 +241,12 @@ pub async fn shard_crl_der(
     let shard: u32 = shard
         .parse()
         .map_err(|_| ApiError::not_found("no such CRL shard"))?;
-    let latest = state
+    let der = state
         .store
-        .latest_shard_crl(i64::from(shard))
+        .latest_crl_der(Some(i64::from(shard)))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no CRL has been issued for shard {shard}")))?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/pkix-crl")],
-        latest.crl_der,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }
 
 #[utoipa::path(get, path = "/crl", tag = "public",
@@ -248,14 +255,10 @@ pub async fn shard_crl_der(
         (status = 404, description = "No CRL yet", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn crl_der(State(state): State<AppState>) -> ApiResult<Response> {
-    let latest = state
+    let der = state
         .store
-        .latest_crl()
+        .latest_crl_der(None)
         .await?
         .ok_or_else(|| ApiError::not_found("no CRL has been issued yet"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/pkix-crl")],
-        latest.crl_der,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }
