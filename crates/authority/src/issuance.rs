@@ -280,6 +280,12 @@ impl Authority {
                 }
                 (**certificate).clone()
             }
+            Principal::AcmeAccount { .. } => {
+                let err = AuthorityError::forbidden(
+                    "an ACME account renews by a new order (with ARI `replaces`)",
+                );
+                return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
+            }
             Principal::Enrollment { .. } | Principal::Anonymous => {
                 let err = AuthorityError::unauthenticated(
                     "renewal needs the service's current certificate (mTLS) or an admin token",

@@ -350,6 +350,10 @@ pub fn permit(
             }
         }
 
+        (Principal::AcmeAccount { .. }, _) => Err(AuthorityError::forbidden(
+            "an ACME account gets certificates through its ACME orders only",
+        )),
+
         (Principal::Anonymous, Action::Issue) => Err(unauthenticated(
             bad_token,
             "issuing needs an admin or enrollment token",

@@ -15,6 +15,9 @@ pub enum Principal {
     /// A service presenting a certificate this CA issued, byte-identical to the stored one,
     /// neither revoked nor expired (it may be superseded by a renewal: see `policy`).
     Service { certificate: Box<CertificateRecord> },
+    /// An ACME account, authenticated by a JWS signed with its key (crate vcc-pki-acme). It gets
+    /// certificates only by finalizing its own orders ([`crate::Authority::issue_for_order`]).
+    AcmeAccount { account_id: String },
     /// The server itself (its own TLS and OCSP certificates, scheduled work).
     System,
     /// Nobody: no credentials, or credentials that matched nothing.
@@ -28,6 +31,7 @@ impl Principal {
             Principal::Admin => "admin".into(),
             Principal::Enrollment { .. } => "enrollment-token".into(),
             Principal::Service { certificate } => format!("service:{}", certificate.service_id),
+            Principal::AcmeAccount { account_id } => format!("acme:{account_id}"),
             Principal::System => "system".into(),
             Principal::Anonymous => "anonymous".into(),
         }

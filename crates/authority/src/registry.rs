@@ -41,7 +41,7 @@ impl Authority {
         const ACTION: &str = "service.register";
         if matches!(
             ctx.principal,
-            Principal::Anonymous | Principal::Enrollment { .. }
+            Principal::Anonymous | Principal::Enrollment { .. } | Principal::AcmeAccount { .. }
         ) {
             self.authorize(ctx, ACTION, Action::Register, "").await?;
         }

@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Log format: text or json. [default: text]
     #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
+    #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
+    acme_http_port: Option<u16>,
 }
 
 /// The TOML file's keys: the same names as the flags.
@@ -63,6 +66,18 @@ struct FileConfig {
     http_port: Option<u16>,
     crl_shards: Option<u32>,
     log_format: Option<String>,
+    #[serde(default)]
+    acme: AcmeFileConfig,
+}
+
+/// `[acme]` of the TOML file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AcmeFileConfig {
+    http_port: Option<u16>,
+    website: Option<String>,
+    #[serde(default)]
+    caa_identities: Vec<String>,
 }
 
 fn init_logging(json: bool) {
@@ -144,6 +159,11 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         anyhow::ensure!(shards <= 4096, "crl_shards must be between 0 and 4096");
         config.crl_shards = shards;
     }
+    if let Some(port) = args.acme_http_port.or(file.acme.http_port) {
+        config.acme.http_port = port;
+    }
+    config.acme.website = file.acme.website;
+    config.acme.caa_identities = file.acme.caa_identities;
     let log_format = args
         .log_format
         .or(file.log_format)

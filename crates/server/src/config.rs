@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub request_timeout_secs: u64,
     /// CRL shards new certificates are spread over when a public URL is set (0: one CRL).
     pub crl_shards: u32,
+    /// ACME (SPEC §9): validation ports, lifetimes, directory meta.
+    pub acme: vcc_pki_acme::AcmeConfig,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("public_url", &self.public_url)
             .field("http_port", &self.http_port)
             .field("crl_shards", &self.crl_shards)
+            .field("acme", &self.acme)
             .finish()
     }
 }
@@ -68,6 +71,7 @@ impl ServeConfig {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
             crl_shards: 16,
+            acme: vcc_pki_acme::AcmeConfig::default(),
         }
     }
 }

@@ -57,6 +57,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         authority.server_tls().renew_if_possible().await;
     }
     authority.start_components();
+    let acme = vcc_pki_acme::Acme::new(store.clone(), authority.clone(), config.acme.clone())
+        .await
+        .context("cannot start the ACME front end")?;
+    vcc_pki_acme::Acme::start_nonce_purger(&acme);
 
     let state = AppState {
         store,
@@ -64,6 +68,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tls: tls.clone(),
         config: config.clone(),
         started: Instant::now(),
+        acme,
     };
     let public_app = api::public_router(state.clone());
     let app = api::router(state);

@@ -13,4 +13,6 @@ pub struct AppState {
     pub tls: Arc<TlsState>,
     pub config: Arc<ServeConfig>,
     pub started: Instant,
+    /// The ACME front end (mounted under /acme/).
+    pub acme: Arc<vcc_pki_acme::Acme>,
 }

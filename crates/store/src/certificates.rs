@@ -212,6 +212,17 @@ pub struct IssueEffects {
     pub create_service: Option<NewService>,
     /// Use up this service's enrollment token (matched by hash); fails if it was used meanwhile.
     pub consume_enrollment: Option<(String, String)>,
+    /// Complete this ACME order, (account id, order id): processing → valid, with the new serial.
+    pub complete_acme_order: Option<(String, String)>,
+}
+
+impl IssueEffects {
+    /// True when the issuance changes nothing but the certificate (and perhaps a new service
+    /// row), so a group commit may insert it in bulk; otherwise it runs its own statements
+    /// (using up a token, completing an ACME order) in a savepoint.
+    pub(crate) fn bulk_insertable(&self) -> bool {
+        self.consume_enrollment.is_none() && self.complete_acme_order.is_none()
+    }
 }
 
 impl Store {
@@ -251,6 +262,9 @@ pub(crate) async fn insert_certificate_in(
             )
             .execute(&mut **tx)
             .await?;
+        }
+        if let Some(order_id) = &effects.complete_acme_order {
+            crate::acme::complete_order_in(tx, order_id, &cert.serial_number.to_hex()).await?;
         }
         if let Some((service_id, token_hash)) = &effects.consume_enrollment {
             let used = sqlx::query(

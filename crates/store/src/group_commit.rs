@@ -256,7 +256,7 @@ async fn commit_batch_own(
     let started = std::time::Instant::now();
     let mut results: Vec<Option<Result<i64>>> = batch.iter().map(|_| None).collect();
     let bulk: Vec<usize> = (0..batch.len())
-        .filter(|&i| batch[i].effects.consume_enrollment.is_none())
+        .filter(|&i| batch[i].effects.bulk_insertable())
         .collect();
     if !bulk.is_empty() {
         match pool.acquire().await {
@@ -354,7 +354,7 @@ async fn commit_batch(
     let begun = started.elapsed().as_micros() as u64;
     let mut results: Vec<Option<Result<i64>>> = batch.iter().map(|_| None).collect();
     let bulk: Vec<usize> = (0..batch.len())
-        .filter(|&i| batch[i].effects.consume_enrollment.is_none())
+        .filter(|&i| batch[i].effects.bulk_insertable())
         .collect();
     if !bulk.is_empty() {
         let items: Vec<BatchItem> = bulk.iter().map(|&i| batch_item(batch[i], known)).collect();

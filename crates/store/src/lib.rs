@@ -4,6 +4,7 @@
 //! connection so that the audit hash chain and CRL numbers are serialised; reads use a pool.
 //! Every state change writes its audit row in the same transaction as the change.
 
+mod acme;
 mod audit;
 mod batch_insert;
 #[cfg(feature = "bench")]
@@ -32,7 +33,14 @@ pub enum Refusal {
     /// The subject key was revoked for keyCompromise.
     #[error("this public key was revoked for keyCompromise and is blocked")]
     KeyCompromised,
+    /// The ACME order being finalized is no longer processing.
+    #[error("the ACME order is no longer being finalized")]
+    OrderNotProcessing,
 }
+pub use acme::{
+    AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
+    AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization, NewAcmeOrder,
+};
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateFilter, CertificatePage, CertificateRecord, CertificateStatus, IssueEffects,

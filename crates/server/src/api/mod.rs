@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(public_routes())
+        // ACME (SPEC §9): its own router, errors and headers (crate vcc-pki-acme).
+        .merge(vcc_pki_acme::router(state.acme.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(

@@ -1,0 +1,63 @@
+//! `GET /acme/directory` and `newNonce` (RFC 8555 §7.1.1, §7.2). The directory lists only
+//! endpoints that are built.
+use crate::problem::AcmeProblem;
+use crate::request::base_url;
+use crate::Acme;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The profiles offered (draft-ietf-acme-profiles), name → description.
+pub const PROFILES: [(&str, &str); 1] = [(
+    "classic",
+    "The default: server and client authentication, the first identifier as subject CN",
+)];
+
+pub struct Directory;
+
+impl Directory {
+    pub fn render(base: &str, acme: &Acme) -> Value {
+        let url = |path: &str| format!("{base}/acme/{path}");
+        let profiles: serde_json::Map<String, Value> = PROFILES
+            .iter()
+            .map(|(name, text)| (name.to_string(), Value::String(text.to_string())))
+            .collect();
+        let mut meta = json!({
+            "externalAccountRequired": false,
+            "caaIdentities": acme.config.caa_identities,
+            "profiles": profiles,
+        });
+        if let Some(website) = &acme.config.website {
+            meta["website"] = json!(website);
+        }
+        json!({
+            "newNonce": url("new-nonce"),
+            "newAccount": url("new-account"),
+            "newOrder": url("new-order"),
+            "meta": meta,
+        })
+    }
+}
+
+pub(crate) async fn directory(
+    State(acme): State<Arc<Acme>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AcmeProblem> {
+    let base = base_url(&headers, &uri)?;
+    Ok(crate::json_response(
+        StatusCode::OK,
+        None,
+        &Directory::render(&base, &acme),
+    ))
+}
+
+pub(crate) async fn new_nonce_head() -> Response {
+    StatusCode::OK.into_response()
+}
+
+pub(crate) async fn new_nonce_get() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,526 @@
+//! Orders, authorizations, challenges, finalize and certificate download (RFC 8555 §7.4–§7.5).
+use crate::problem::{AcmeErrorType, AcmeProblem};
+use crate::request::{AcmeRequest, KeyRef, Signed};
+use crate::resources::{authorization_json, challenge_json, order_json, order_status, order_url};
+use crate::{json_response, new_id, Acme};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use vcc_pki_authority::policy::Names;
+use vcc_pki_authority::{acme_service_id, OrderIssueRequest};
+use vcc_pki_core::{LeafProfile, Serial};
+use vcc_pki_store::{
+    AcmeIdentifier, AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization,
+    NewAcmeOrder,
+};
+
+/// How long finalize waits for the issuance before answering `processing` with `Retry-After`.
+const FINALIZE_WAIT: Duration = Duration::from_secs(5);
+/// `Retry-After` while an order or challenge is being worked on, seconds.
+const RETRY_AFTER_SECS: u64 = 1;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewOrder {
+    identifiers: Vec<AcmeIdentifier>,
+    #[serde(default)]
+    not_before: Option<String>,
+    #[serde(default)]
+    not_after: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+fn with_retry_after(mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&RETRY_AFTER_SECS.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// The order's identifiers, validated and normalised (DNS names lower-case, IPs canonical).
+fn normalise(identifiers: &[AcmeIdentifier]) -> Result<Vec<AcmeIdentifier>, AcmeProblem> {
+    if identifiers.is_empty() {
+        return Err(AcmeProblem::malformed(
+            "an order needs at least one identifier",
+        ));
+    }
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    for id in identifiers {
+        match id.kind.as_str() {
+            "dns" => dns.push(id.value.clone()),
+            "ip" => ips.push(id.value.clone()),
+            other => {
+                return Err(AcmeProblem::new(
+                    AcmeErrorType::UnsupportedIdentifier,
+                    format!("identifier type '{other}' is not supported (dns, ip)"),
+                ))
+            }
+        }
+    }
+    let first = dns.first().or(ips.first()).cloned().unwrap_or_default();
+    let names = Names::from_request(&first, &dns, &ips)?;
+    Ok(names
+        .dns
+        .iter()
+        .map(|d| AcmeIdentifier {
+            kind: "dns".into(),
+            value: d.clone(),
+        })
+        .chain(names.ips.iter().map(|ip| AcmeIdentifier {
+            kind: "ip".into(),
+            value: ip.to_string(),
+        }))
+        .collect())
+}
+
+pub(crate) async fn new_order(
+    State(acme): State<Arc<Acme>>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?.clone();
+    let body: NewOrder = signed.json()?;
+    if body.not_before.is_some() || body.not_after.is_some() {
+        return Err(AcmeProblem::malformed(
+            "notBefore/notAfter are not supported: the profile sets the validity",
+        ));
+    }
+    let profile = body.profile.unwrap_or_else(|| "classic".into());
+    if !crate::directory::PROFILES
+        .iter()
+        .any(|(p, _)| *p == profile)
+    {
+        return Err(AcmeProblem::new(
+            AcmeErrorType::InvalidProfile,
+            format!("profile '{profile}' is not offered (see the directory's meta.profiles)"),
+        ));
+    }
+    let identifiers = normalise(&body.identifiers)?;
+    let now = acme.authority.now();
+    let expires_at = now + acme.config.order_lifetime;
+    let mut links = Vec::with_capacity(identifiers.len());
+    for identifier in &identifiers {
+        // Reuse a valid authorization that outlives the new order (RFC 8555 §7.1.3).
+        match acme
+            .store
+            .acme_reusable_authorization(&account.id, identifier, false, expires_at)
+            .await?
+        {
+            Some(id) => links.push(AuthorizationLink::Reuse(id)),
+            None => links.push(AuthorizationLink::New(NewAcmeAuthorization {
+                id: new_id(),
+                identifier: identifier.clone(),
+                wildcard: false,
+                expires_at,
+                challenges: crate::validate::CHALLENGE_TYPES
+                    .iter()
+                    .map(|kind| (new_id(), kind.to_string(), new_id()))
+                    .collect(),
+            })),
+        }
+    }
+    let order = NewAcmeOrder {
+        id: new_id(),
+        account_id: account.id.clone(),
+        identifiers: identifiers.clone(),
+        profile,
+        not_before: None,
+        not_after: None,
+        expires_at,
+        replaces: None,
+    };
+    let audit = signed
+        .audit(&account.id, "acme.order.create", "acme_order")
+        .target(order.id.clone())
+        .details(json!({ "identifiers": identifiers, "profile": order.profile }));
+    acme.store.insert_acme_order(&order, &links, &audit).await?;
+    let (stored, authorizations) = load_order(&acme, &order.id, &account.id).await?;
+    let url = order_url(&signed.base, &order.id);
+    Ok(json_response(
+        StatusCode::CREATED,
+        Some(&url),
+        &order_json(&signed.base, &stored, &authorizations, now),
+    ))
+}
+
+/// An order of `account_id` with its authorizations; another account's is "not found".
+async fn load_order(
+    acme: &Acme,
+    id: &str,
+    account_id: &str,
+) -> Result<(AcmeOrderRecord, Vec<vcc_pki_store::AcmeAuthorizationRecord>), AcmeProblem> {
+    let order = acme
+        .store
+        .acme_order(id)
+        .await?
+        .filter(|o| o.account_id == account_id)
+        .ok_or_else(|| AcmeProblem::not_found("order"))?;
+    let authorizations = acme.store.acme_order_authorizations(&order).await?;
+    Ok((order, authorizations))
+}
+
+fn order_response(
+    signed_base: &str,
+    order: &AcmeOrderRecord,
+    authz: &[vcc_pki_store::AcmeAuthorizationRecord],
+    now: time::OffsetDateTime,
+) -> Response {
+    let body = order_json(signed_base, order, authz, now);
+    let busy = matches!(body["status"].as_str(), Some("processing" | "pending"));
+    let response = json_response(
+        StatusCode::OK,
+        Some(&order_url(signed_base, &order.id)),
+        &body,
+    );
+    if busy {
+        with_retry_after(response)
+    } else {
+        response
+    }
+}
+
+pub(crate) async fn order(
+    State(acme): State<Arc<Acme>>,
+    Path(id): Path<String>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let (order, authz) = load_order(&acme, &id, &signed.account()?.id).await?;
+    Ok(order_response(
+        &signed.base,
+        &order,
+        &authz,
+        acme.authority.now(),
+    ))
+}
+
+/// Plain GET of an order (as Boulder answers it): order ids are unguessable.
+pub(crate) async fn order_get(
+    State(acme): State<Arc<Acme>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, AcmeProblem> {
+    let base = crate::request::base_url(&headers, &uri)?;
+    let order = acme
+        .store
+        .acme_order(&id)
+        .await?
+        .ok_or_else(|| AcmeProblem::not_found("order"))?;
+    let authz = acme.store.acme_order_authorizations(&order).await?;
+    Ok(order_response(&base, &order, &authz, acme.authority.now()))
+}
+
+#[derive(Deserialize)]
+struct Finalize {
+    csr: String,
+}
+
+pub(crate) async fn finalize(
+    State(acme): State<Arc<Acme>>,
+    Path(id): Path<String>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?.clone();
+    let body: Finalize = signed.json()?;
+    let csr_der = B64
+        .decode(body.csr.trim_end_matches('=').as_bytes())
+        .map_err(|_| AcmeProblem::new(AcmeErrorType::BadCsr, "csr is not base64url DER"))?;
+    let (order, authz) = load_order(&acme, &id, &account.id).await?;
+    let now = acme.authority.now();
+    let status = order_status(&order, &authz, now);
+    if status != "ready" {
+        return Err(AcmeProblem::new(
+            AcmeErrorType::OrderNotReady,
+            format!("the order is {status}, not ready"),
+        ));
+    }
+    let audit = signed
+        .audit(&account.id, "acme.order.finalize", "acme_order")
+        .target(order.id.clone());
+    if !acme.store.begin_acme_finalize(&order.id, &audit).await? {
+        return Err(AcmeProblem::new(
+            AcmeErrorType::OrderNotReady,
+            "the order is being finalized or no longer ready",
+        ));
+    }
+    let request = OrderIssueRequest {
+        account_id: account.id.clone(),
+        order_id: order.id.clone(),
+        dns_names: order
+            .identifiers
+            .iter()
+            .filter(|i| i.kind == "dns")
+            .map(|i| i.value.clone())
+            .collect(),
+        ip_addresses: order
+            .identifiers
+            .iter()
+            .filter(|i| i.kind == "ip")
+            .filter_map(|i| i.value.parse::<IpAddr>().ok())
+            .collect(),
+        csr_der,
+        profile: LeafProfile::ServerClient,
+        common_name: true,
+        validity_days: acme.config.validity_days,
+    };
+    let requester = signed.requester(&account.id);
+    let worker = acme.clone();
+    let order_id = order.id.clone();
+    // Issuance runs on its own task: a client that disconnects does not cancel it, and a slow
+    // one is answered `processing` and polls.
+    let task = tokio::spawn(async move {
+        let result = worker.authority.issue_for_order(&requester, request).await;
+        if let Err(e) = &result {
+            let problem = AcmeProblem::from(e.clone());
+            let audit = requester
+                .audit("acme.order.fail", "acme_order")
+                .target(order_id.clone())
+                .outcome(vcc_pki_store::AuditOutcome::Failure)
+                .details(json!({ "error": problem.detail }));
+            if let Err(e) = worker
+                .store
+                .fail_acme_order(&order_id, &problem.to_json(), &audit)
+                .await
+            {
+                tracing::error!(error = %e, order = %order_id, "could not mark an ACME order invalid");
+            }
+        }
+        result.map(|_| ())
+    });
+    let outcome = tokio::time::timeout(FINALIZE_WAIT, task).await;
+    if let Ok(Ok(Err(e))) = outcome {
+        // RFC 8555 §7.4: a CSR that cannot be issued is an error of the finalize request.
+        return Err(e.into());
+    }
+    let (order, authz) = load_order(&acme, &id, &account.id).await?;
+    Ok(order_response(
+        &signed.base,
+        &order,
+        &authz,
+        acme.authority.now(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StatusUpdate {
+    status: Option<String>,
+}
+
+/// An authorization: POST-as-GET, or deactivation (RFC 8555 §7.5.2).
+pub(crate) async fn authorization(
+    State(acme): State<Arc<Acme>>,
+    Path(id): Path<String>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?.clone();
+    let found = acme
+        .store
+        .acme_authorization(&id)
+        .await?
+        .filter(|a| a.account_id == account.id)
+        .ok_or_else(|| AcmeProblem::not_found("authorization"))?;
+    if !signed.is_post_as_get() {
+        let update: StatusUpdate = signed.json()?;
+        if update.status.as_deref() != Some("deactivated") {
+            return Err(AcmeProblem::malformed(
+                "an authorization can only be deactivated ({\"status\": \"deactivated\"})",
+            ));
+        }
+        let audit = signed
+            .audit(
+                &account.id,
+                "acme.authorization.deactivate",
+                "acme_authorization",
+            )
+            .target(id.clone());
+        if !acme
+            .store
+            .deactivate_acme_authorization(&id, &audit)
+            .await?
+        {
+            return Err(AcmeProblem::malformed(format!(
+                "the authorization is {}; only a pending or valid one can be deactivated",
+                found.status
+            )));
+        }
+    }
+    let current = acme
+        .store
+        .acme_authorization(&id)
+        .await?
+        .ok_or_else(AcmeProblem::internal)?;
+    let body = authorization_json(&signed.base, &current, acme.authority.now());
+    let response = json_response(StatusCode::OK, None, &body);
+    Ok(if body["status"] == "pending" {
+        with_retry_after(response)
+    } else {
+        response
+    })
+}
+
+/// A challenge: POST `{}` asks for validation; POST-as-GET reads it.
+pub(crate) async fn challenge(
+    State(acme): State<Arc<Acme>>,
+    Path(id): Path<String>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?.clone();
+    let challenge = acme
+        .store
+        .acme_challenge(&id)
+        .await?
+        .ok_or_else(|| AcmeProblem::not_found("challenge"))?;
+    let authz = acme
+        .store
+        .acme_authorization(&challenge.authorization_id)
+        .await?
+        .filter(|a| a.account_id == account.id)
+        .ok_or_else(|| AcmeProblem::not_found("challenge"))?;
+    let up = |uri: &str| format!("<{uri}>;rel=\"up\"");
+    if !signed.is_post_as_get() {
+        let audit = signed
+            .audit(&account.id, "acme.challenge.start", "acme_challenge")
+            .target(id.clone())
+            .details(json!({ "type": challenge.challenge_type, "identifier": authz.identifier }));
+        if acme.store.start_acme_challenge(&id, &audit).await? {
+            spawn_validation(
+                acme.clone(),
+                &signed,
+                account.jwk.clone(),
+                authz.clone(),
+                challenge.clone(),
+            );
+        }
+    }
+    let current = acme
+        .store
+        .acme_challenge(&id)
+        .await?
+        .ok_or_else(AcmeProblem::internal)?;
+    let mut response = json_response(
+        StatusCode::OK,
+        None,
+        &challenge_json(&signed.base, &current),
+    );
+    if let Ok(link) = HeaderValue::from_str(&up(&crate::resources::authorization_url(
+        &signed.base,
+        &authz.id,
+    ))) {
+        response.headers_mut().append(header::LINK, link);
+    }
+    Ok(if current.status == "processing" {
+        with_retry_after(response)
+    } else {
+        response
+    })
+}
+
+fn spawn_validation(
+    acme: Arc<Acme>,
+    signed: &Signed,
+    account_jwk: String,
+    authz: vcc_pki_store::AcmeAuthorizationRecord,
+    challenge: vcc_pki_store::AcmeChallengeRecord,
+) {
+    let requester = signed.requester(&authz.account_id);
+    tokio::spawn(async move {
+        let key_authorization = match serde_json::from_str(&account_jwk)
+            .map_err(|_| AcmeProblem::internal())
+            .and_then(|jwk| crate::jws::thumbprint(&jwk))
+        {
+            Ok(thumbprint) => format!("{}.{thumbprint}", challenge.token),
+            Err(_) => return,
+        };
+        let result = acme
+            .validator
+            .validate(
+                &challenge.challenge_type,
+                &authz.identifier,
+                &challenge.token,
+                &key_authorization,
+            )
+            .await;
+        let outcome = match &result {
+            Ok(()) => ChallengeOutcome::Valid {
+                until: acme.authority.now() + acme.config.authorization_reuse,
+            },
+            Err(problem) => ChallengeOutcome::Invalid(problem.to_json()),
+        };
+        let mut audit = requester
+            .audit("acme.challenge.validate", "acme_challenge")
+            .target(challenge.id.clone())
+            .details(json!({
+                "type": challenge.challenge_type,
+                "identifier": authz.identifier,
+                "error": result.as_ref().err().map(|p| p.detail.clone()),
+            }));
+        if result.is_err() {
+            audit = audit.outcome(vcc_pki_store::AuditOutcome::Failure);
+        }
+        if let Err(e) = acme
+            .store
+            .finish_acme_challenge(&challenge, &outcome, &audit)
+            .await
+        {
+            tracing::error!(error = %e, challenge = %challenge.id, "could not store a validation result");
+        }
+    });
+}
+
+/// The certificate chain of an account's order (POST-as-GET).
+pub(crate) async fn certificate(
+    State(acme): State<Arc<Acme>>,
+    Path(serial): Path<String>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?;
+    chain_response(&acme, &serial, Some(&acme_service_id(&account.id))).await
+}
+
+/// Plain GET of a certificate (certificates are public; Boulder answers it too).
+pub(crate) async fn certificate_get(
+    State(acme): State<Arc<Acme>>,
+    Path(serial): Path<String>,
+) -> Result<Response, AcmeProblem> {
+    chain_response(&acme, &serial, None).await
+}
+
+async fn chain_response(
+    acme: &Acme,
+    serial: &str,
+    owner: Option<&str>,
+) -> Result<Response, AcmeProblem> {
+    let serial = Serial::from_hex(serial).ok_or_else(|| AcmeProblem::not_found("certificate"))?;
+    let record = acme
+        .store
+        .certificate_by_serial(&serial)
+        .await?
+        .filter(|c| c.service_id.starts_with("acme-"))
+        .filter(|c| owner.is_none_or(|o| c.service_id == o))
+        .ok_or_else(|| AcmeProblem::not_found("certificate"))?;
+    let pem = format!(
+        "{}{}",
+        vcc_pki_core::certificate_pem(&record.certificate_der),
+        acme.authority.intermediate_pem().unwrap_or_default()
+    );
+    let mut response = (StatusCode::OK, pem).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pem-certificate-chain"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,130 @@
+//! Challenge validation: proving control of an identifier (RFC 8555 §8). Failures say which
+//! address was tried and what was found.
+use crate::problem::{AcmeErrorType, AcmeProblem};
+use crate::AcmeConfig;
+use std::time::Duration;
+use vcc_pki_store::AcmeIdentifier;
+
+/// The challenge types offered for each new authorization.
+pub(crate) const CHALLENGE_TYPES: [&str; 1] = ["http-01"];
+/// Most of an http-01 response body read.
+const MAX_HTTP_BODY: usize = 8 * 1024;
+
+pub struct Validator {
+    http: reqwest::Client,
+    http_port: u16,
+    timeout: Duration,
+}
+
+impl Validator {
+    pub fn new(config: &AcmeConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .timeout(config.validation_timeout)
+            .user_agent("vcc-pki-acme-validator")
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            http_port: config.http_port,
+            timeout: config.validation_timeout,
+        }
+    }
+
+    pub async fn validate(
+        &self,
+        challenge_type: &str,
+        identifier: &AcmeIdentifier,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<(), AcmeProblem> {
+        match challenge_type {
+            "http-01" => self.http_01(identifier, token, key_authorization).await,
+            other => Err(AcmeProblem::malformed(format!(
+                "challenge type '{other}' is not supported"
+            ))),
+        }
+    }
+
+    /// RFC 8555 §8.3: GET http://NAME:PORT/.well-known/acme-challenge/TOKEN answers the key authorization.
+    async fn http_01(
+        &self,
+        identifier: &AcmeIdentifier,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<(), AcmeProblem> {
+        let host = match identifier.kind.as_str() {
+            "ip" if identifier.value.contains(':') => format!("[{}]", identifier.value),
+            _ => identifier.value.clone(),
+        };
+        let url = format!(
+            "http://{host}:{}/.well-known/acme-challenge/{token}",
+            self.http_port
+        );
+        let response = tokio::time::timeout(self.timeout, self.http.get(&url).send())
+            .await
+            .map_err(|_| {
+                AcmeProblem::new(
+                    AcmeErrorType::Connection,
+                    format!("{url}: no answer within {} s", self.timeout.as_secs()),
+                )
+            })?
+            .map_err(|e| {
+                AcmeProblem::new(
+                    AcmeErrorType::Connection,
+                    format!("{url}: {}", error_chain(&e)),
+                )
+            })?;
+        let status = response.status();
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            AcmeProblem::new(
+                AcmeErrorType::Connection,
+                format!("{url}: {}", error_chain(&e)),
+            )
+        })? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_HTTP_BODY {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_HTTP_BODY)]);
+        if !status.is_success() {
+            return Err(AcmeProblem::unauthorized(format!(
+                "{url} answered HTTP {status}: {}",
+                excerpt(&text)
+            )));
+        }
+        if text.trim_end() != key_authorization {
+            return Err(AcmeProblem::new(
+                AcmeErrorType::IncorrectResponse,
+                format!(
+                    "{url} answered '{}', expected the key authorization '{key_authorization}'",
+                    excerpt(&text)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(100)
+        .collect();
+    clean.trim().to_string()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! Issuance for an ACME order: the same signing, storing, audit, OCSP and CRL path as REST
+//! ([`Authority::sign_and_store`]), authorised by the order itself. The ACME front end has
+//! proved control of every identifier; the store completes the order (processing → valid) in the
+//! issuing transaction, so a certificate exists only for an order that was being finalized by the
+//! account that owns it.
+use super::Authority;
+use crate::issuance::Issuance;
+use crate::policy::Names;
+use crate::{AuthorityError, AuthorityResult, IssuedCertificate, Principal, Requester};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use vcc_pki_core::csr::verify_csr_der;
+use vcc_pki_core::LeafProfile;
+use vcc_pki_store::{IssueEffects, NewService};
+
+/// A finalize request, as the ACME front end hands it over.
+#[derive(Debug, Clone)]
+pub struct OrderIssueRequest {
+    pub account_id: String,
+    pub order_id: String,
+    /// The order's identifiers (authorised), normalised.
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<IpAddr>,
+    /// The finalize CSR (DER).
+    pub csr_der: Vec<u8>,
+    /// The certificate profile of the order's ACME profile.
+    pub profile: LeafProfile,
+    /// Put the first identifier in the subject CN (the `classic` profile) or leave the subject empty.
+    pub common_name: bool,
+    pub validity_days: u32,
+}
+
+/// The service id that an ACME account's certificates are filed under.
+pub fn acme_service_id(account_id: &str) -> String {
+    let short: String = account_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect();
+    format!("acme-{short}")
+}
+
+impl Authority {
+    /// Sign the CSR of a finalized order. The CSR must name exactly the order's identifiers (as
+    /// CN and/or SANs); only its public key is used.
+    pub async fn issue_for_order(
+        &self,
+        ctx: &Requester,
+        req: OrderIssueRequest,
+    ) -> AuthorityResult<IssuedCertificate> {
+        const ACTION: &str = "acme.certificate.issue";
+        match &ctx.principal {
+            Principal::AcmeAccount { account_id } if *account_id == req.account_id => {}
+            _ => {
+                let refusal =
+                    AuthorityError::forbidden("only the order's own ACME account finalizes it");
+                return Err(ctx
+                    .deny(&self.store, ACTION, Some(&req.order_id), refusal)
+                    .await);
+            }
+        }
+        let csr = verify_csr_der(&req.csr_der)?;
+        let wanted: BTreeSet<String> = req
+            .dns_names
+            .iter()
+            .cloned()
+            .chain(req.ip_addresses.iter().map(IpAddr::to_string))
+            .collect();
+        let mut named: BTreeSet<String> = csr
+            .dns_names
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .chain(csr.ip_addresses.iter().map(IpAddr::to_string))
+            .collect();
+        if let Some(cn) = &csr.common_name {
+            let cn = match cn.parse::<IpAddr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_) => cn.to_ascii_lowercase(),
+            };
+            if !named.contains(&cn) {
+                return Err(AuthorityError::bad_csr(format!(
+                    "the CSR's common name '{cn}' is not among its subject alternative names"
+                )));
+            }
+            named.insert(cn);
+        }
+        if named != wanted {
+            let missing: Vec<_> = wanted.difference(&named).cloned().collect();
+            let extra: Vec<_> = named.difference(&wanted).cloned().collect();
+            return Err(AuthorityError::bad_csr(format!(
+                "the CSR must name exactly the order's identifiers (missing: [{}], not in the order: [{}])",
+                missing.join(", "),
+                extra.join(", ")
+            )));
+        }
+        let common_name = if req.common_name {
+            // The CSR's own CN if it has one, else the first identifier (RFC 8555 leaves it to the CA).
+            csr.common_name
+                .as_deref()
+                .map(|cn| match cn.parse::<IpAddr>() {
+                    Ok(ip) => ip.to_string(),
+                    Err(_) => cn.to_ascii_lowercase(),
+                })
+                .or_else(|| req.dns_names.first().cloned())
+                .or_else(|| req.ip_addresses.first().map(IpAddr::to_string))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let names = Names {
+            common_name,
+            dns: req.dns_names.clone(),
+            ips: req.ip_addresses.clone(),
+        };
+        let service_id = acme_service_id(&req.account_id);
+        let effects = IssueEffects {
+            create_service: Some(NewService {
+                service_id: service_id.clone(),
+                service_name: format!("ACME account {}", req.account_id),
+                ..Default::default()
+            }),
+            consume_enrollment: None,
+            complete_acme_order: Some((req.account_id.clone(), req.order_id.clone())),
+        };
+        let issuance = Issuance {
+            service_id,
+            names,
+            subject_spki: csr.subject_public_key_info,
+            key_type: csr.key_type,
+            key_source: "csr",
+            profile: req.profile,
+            validity_days: req.validity_days,
+            renewed_from: None,
+        };
+        self.sign_and_store(ctx, ACTION, issuance, effects).await
+    }
+}

@@ -1,0 +1,200 @@
+//! ACME (SPEC §9) with a real client: instant-acme obtains certificates over http-01 from the
+//! real `vcc-pki serve`, checked with openssl and against the store and audit chain.
+mod acme_support;
+
+use acme_support::*;
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+use std::time::Duration;
+use vcc_pki_testkit::*;
+
+fn retry() -> RetryPolicy {
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(100))
+        .timeout(Duration::from_secs(30))
+}
+
+async fn account(server: &TestServer) -> Account {
+    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
+    let (account, _credentials) = Account::builder_with_root(&root)
+        .unwrap()
+        .create(
+            &NewAccount {
+                contact: &["mailto:ops@example.com"],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            format!("{}/acme/directory", server.url),
+            None,
+        )
+        .await
+        .expect("new account");
+    account
+}
+
+/// Answer every pending authorization of `order` over http-01 through `responder`.
+async fn solve_http01(order: &mut instant_acme::Order, responder: &Http01Responder) -> usize {
+    let mut solved = 0;
+    let mut authorizations = order.authorizations();
+    while let Some(result) = authorizations.next().await {
+        let mut authz = result.expect("authorization");
+        if authz.status == AuthorizationStatus::Valid {
+            continue;
+        }
+        assert_eq!(authz.status, AuthorizationStatus::Pending);
+        let mut challenge = authz
+            .challenge(ChallengeType::Http01)
+            .expect("an http-01 challenge");
+        responder.set(&challenge.token, challenge.key_authorization().as_str());
+        challenge.set_ready().await.expect("challenge ready");
+        solved += 1;
+    }
+    solved
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instant_acme_gets_a_certificate_over_http01() {
+    let responder = Http01Responder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-http-port".into(), responder.port.to_string()],
+    );
+    server.create_ca("ecdsa-p384", "ecdsa-p256").await;
+    let account = account(&server).await;
+
+    let identifiers = [
+        Identifier::Dns("localhost".into()),
+        Identifier::Ip("127.0.0.1".parse().unwrap()),
+    ];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .expect("new order");
+    assert_eq!(order.state().status, OrderStatus::Pending);
+    assert_eq!(solve_http01(&mut order, &responder).await, 2);
+    assert_eq!(
+        order.poll_ready(&retry()).await.unwrap(),
+        OrderStatus::Ready
+    );
+    let key_pem = order.finalize().await.expect("finalize");
+    let chain = match order.poll_certificate(&retry()).await {
+        Ok(chain) => chain,
+        Err(e) => panic!(
+            "certificate: {e:?}\norders: {}\naudit: {}",
+            server.sql("SELECT status, error, certificate_serial FROM acme_orders"),
+            server.sql("SELECT action, outcome, details FROM audit_log ORDER BY id DESC LIMIT 5")
+        ),
+    };
+    assert!(responder.hits() >= 2, "the validator fetched both tokens");
+
+    // Leaf + intermediate, verified by openssl against the root alone; the names are the order's.
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
+    let dir = server.dir.path();
+    let leaf = write(dir, "acme-leaf.pem", first_pem(&chain));
+    let chain_file = write(dir, "acme-chain.pem", &chain);
+    let root = write(dir, "root.pem", server.root_pem());
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            "sslserver",
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &chain_file,
+            &leaf,
+        ],
+    );
+    assert!(ok, "{out}");
+    let (_, text) = run("openssl", &["x509", "-in", &leaf, "-noout", "-text"]);
+    assert!(text.contains("DNS:localhost"), "{text}");
+    assert!(text.contains("IP Address:127.0.0.1"), "{text}");
+    // The certificate is for the key the client made (only the CSR's key is used).
+    let key = write(dir, "acme-key.pem", &key_pem);
+    let (_, leaf_pub) = run("openssl", &["x509", "-in", &leaf, "-noout", "-pubkey"]);
+    let (_, key_pub) = run("openssl", &["pkey", "-in", &key, "-pubout"]);
+    assert_eq!(leaf_pub, key_pub);
+
+    // Stored like any certificate (same table, OCSP and audit chain), filed under the account.
+    let (_, serial) = run("openssl", &["x509", "-in", &leaf, "-noout", "-serial"]);
+    let serial = serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase();
+    let row = server.sql(&format!(
+        "SELECT service_id, status FROM certificates WHERE serial_number = '{serial}'"
+    ));
+    assert!(
+        row.starts_with("acme-") && row.ends_with("|active"),
+        "{row}"
+    );
+    assert_eq!(
+        server.sql("SELECT status FROM acme_orders"),
+        "valid",
+        "the order is valid once its certificate is stored"
+    );
+    let actions = server.sql("SELECT action FROM audit_log WHERE action LIKE 'acme.%' ORDER BY id");
+    for action in [
+        "acme.account.create",
+        "acme.order.create",
+        "acme.challenge.start",
+        "acme.challenge.validate",
+        "acme.order.finalize",
+        "acme.certificate.issue",
+    ] {
+        assert!(
+            actions.contains(action),
+            "{action} missing from the audit log:\n{actions}"
+        );
+    }
+    let (status, verified) = server.admin("GET", "/api/audit/verify", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(verified["intact"], true, "{verified}");
+
+    // A second order for the same names reuses the valid authorizations: ready at once.
+    let mut again = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .expect("second order");
+    assert_eq!(again.state().status, OrderStatus::Ready);
+    assert_eq!(solve_http01(&mut again, &responder).await, 0);
+    again.finalize().await.expect("finalize again");
+    let second = again.poll_certificate(&retry()).await.unwrap();
+    assert_ne!(first_pem(&second), first_pem(&chain));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_http01_answer_makes_the_authorization_and_order_invalid() {
+    let responder = Http01Responder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-http-port".into(), responder.port.to_string()],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let account = account(&server).await;
+    let identifiers = [Identifier::Dns("localhost".into())];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .unwrap();
+    {
+        let mut authorizations = order.authorizations();
+        let mut authz = authorizations.next().await.unwrap().unwrap();
+        let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
+        responder.set(&challenge.token, "not-the-key-authorization");
+        challenge.set_ready().await.unwrap();
+    }
+    let status = order.poll_ready(&retry()).await.unwrap();
+    assert_eq!(status, OrderStatus::Invalid);
+    let error = server.sql("SELECT error FROM acme_challenges WHERE status = 'invalid'");
+    assert!(
+        error.contains("urn:ietf:params:acme:error:incorrectResponse")
+            && error.contains("not-the-key-authorization")
+            && error.contains(&format!("http://localhost:{}/", responder.port)),
+        "the error names the URL tried and what was found: {error}"
+    );
+}
