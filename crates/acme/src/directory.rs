@@ -36,6 +36,7 @@ impl Directory {
             "newNonce": url("new-nonce"),
             "newAccount": url("new-account"),
             "newOrder": url("new-order"),
+            "revokeCert": url("revoke-cert"),
             "meta": meta,
         })
     }

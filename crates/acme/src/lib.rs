@@ -12,6 +12,7 @@ mod order;
 mod problem;
 mod request;
 mod resources;
+mod revoke;
 mod validate;
 
 pub use directory::Directory;
@@ -130,6 +131,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(acme: Arc<Acme>) -> Router<S> {
             "/acme/cert/{serial}",
             post(order::certificate).get(order::certificate_get),
         )
+        .route("/acme/revoke-cert", post(revoke::revoke_cert))
         .route("/acme/{*unknown}", axum::routing::any(unknown_resource))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -145,11 +145,14 @@ pub(crate) async fn new_order(
     acme.store.insert_acme_order(&order, &links, &audit).await?;
     let (stored, authorizations) = load_order(&acme, &order.id, &account.id).await?;
     let url = order_url(&signed.base, &order.id);
-    Ok(json_response(
-        StatusCode::CREATED,
-        Some(&url),
-        &order_json(&signed.base, &stored, &authorizations, now),
-    ))
+    let body = order_json(&signed.base, &stored, &authorizations, now);
+    let pending = body["status"] == "pending";
+    let response = json_response(StatusCode::CREATED, Some(&url), &body);
+    Ok(if pending {
+        with_retry_after(response)
+    } else {
+        response
+    })
 }
 
 /// An order of `account_id` with its authorizations; another account's is "not found".
@@ -245,15 +248,6 @@ pub(crate) async fn finalize(
             format!("the order is {status}, not ready"),
         ));
     }
-    let audit = signed
-        .audit(&account.id, "acme.order.finalize", "acme_order")
-        .target(order.id.clone());
-    if !acme.store.begin_acme_finalize(&order.id, &audit).await? {
-        return Err(AcmeProblem::new(
-            AcmeErrorType::OrderNotReady,
-            "the order is being finalized or no longer ready",
-        ));
-    }
     let request = OrderIssueRequest {
         account_id: account.id.clone(),
         order_id: order.id.clone(),
@@ -274,6 +268,17 @@ pub(crate) async fn finalize(
         common_name: true,
         validity_days: acme.config.validity_days,
     };
+    // A CSR that does not suit the order is refused here and leaves the order ready.
+    vcc_pki_authority::Authority::check_order_csr(&request)?;
+    let audit = signed
+        .audit(&account.id, "acme.order.finalize", "acme_order")
+        .target(order.id.clone());
+    if !acme.store.begin_acme_finalize(&order.id, &audit).await? {
+        return Err(AcmeProblem::new(
+            AcmeErrorType::OrderNotReady,
+            "the order is being finalized or no longer ready",
+        ));
+    }
     let requester = signed.requester(&account.id);
     let worker = acme.clone();
     let order_id = order.id.clone();

@@ -10,6 +10,8 @@ use vcc_pki_store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcmeErrorType {
     AccountDoesNotExist,
+    AlreadyRevoked,
+    BadRevocationReason,
     BadCsr,
     BadNonce,
     BadPublicKey,
@@ -32,6 +34,8 @@ impl AcmeErrorType {
     pub fn urn(self) -> &'static str {
         match self {
             Self::AccountDoesNotExist => "urn:ietf:params:acme:error:accountDoesNotExist",
+            Self::AlreadyRevoked => "urn:ietf:params:acme:error:alreadyRevoked",
+            Self::BadRevocationReason => "urn:ietf:params:acme:error:badRevocationReason",
             Self::BadCsr => "urn:ietf:params:acme:error:badCSR",
             Self::BadNonce => "urn:ietf:params:acme:error:badNonce",
             Self::BadPublicKey => "urn:ietf:params:acme:error:badPublicKey",

@@ -95,6 +95,8 @@ pub(crate) struct Signed {
 pub(crate) enum KeyRef {
     Jwk,
     Kid,
+    /// Either (revokeCert: by an account or by the certificate's key).
+    Either,
 }
 
 impl AcmeRequest {
@@ -118,13 +120,13 @@ impl AcmeRequest {
             _ => {}
         }
         let (signer, payload) = match (expect, &jws.protected.jwk, &jws.protected.kid) {
-            (KeyRef::Jwk, Some(jwk), _) => {
+            (KeyRef::Jwk | KeyRef::Either, Some(jwk), _) => {
                 let jwk = public_jwk(jwk);
                 let payload = jws.verify(&jwk)?;
                 let thumbprint = thumbprint(&jwk)?;
                 (Signer::Key { jwk, thumbprint }, payload)
             }
-            (KeyRef::Kid, _, Some(kid)) => {
+            (KeyRef::Kid | KeyRef::Either, _, Some(kid)) => {
                 let prefix = format!("{}/acme/account/", self.base);
                 let id = kid.strip_prefix(&prefix).ok_or_else(|| {
                     AcmeProblem::new(
@@ -151,7 +153,7 @@ impl AcmeRequest {
                     "this request is signed with a jwk, not a kid",
                 ))
             }
-            (KeyRef::Kid, ..) => {
+            (KeyRef::Kid | KeyRef::Either, ..) => {
                 return Err(AcmeProblem::malformed(
                     "this request is signed with the account's kid, not a jwk",
                 ))

@@ -280,7 +280,7 @@ impl Authority {
                 }
                 (**certificate).clone()
             }
-            Principal::AcmeAccount { .. } => {
+            Principal::AcmeAccount { .. } | Principal::AcmeKey { .. } => {
                 let err = AuthorityError::forbidden(
                     "an ACME account renews by a new order (with ARI `replaces`)",
                 );

@@ -9,7 +9,7 @@ use crate::policy::Names;
 use crate::{AuthorityError, AuthorityResult, IssuedCertificate, Principal, Requester};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use vcc_pki_core::csr::verify_csr_der;
+use vcc_pki_core::csr::{verify_csr_der, VerifiedCsr};
 use vcc_pki_core::LeafProfile;
 use vcc_pki_store::{IssueEffects, NewService};
 
@@ -59,48 +59,12 @@ impl Authority {
                     .await);
             }
         }
-        let csr = verify_csr_der(&req.csr_der)?;
-        let wanted: BTreeSet<String> = req
-            .dns_names
-            .iter()
-            .cloned()
-            .chain(req.ip_addresses.iter().map(IpAddr::to_string))
-            .collect();
-        let mut named: BTreeSet<String> = csr
-            .dns_names
-            .iter()
-            .map(|d| d.to_ascii_lowercase())
-            .chain(csr.ip_addresses.iter().map(IpAddr::to_string))
-            .collect();
-        if let Some(cn) = &csr.common_name {
-            let cn = match cn.parse::<IpAddr>() {
-                Ok(ip) => ip.to_string(),
-                Err(_) => cn.to_ascii_lowercase(),
-            };
-            if !named.contains(&cn) {
-                return Err(AuthorityError::bad_csr(format!(
-                    "the CSR's common name '{cn}' is not among its subject alternative names"
-                )));
-            }
-            named.insert(cn);
-        }
-        if named != wanted {
-            let missing: Vec<_> = wanted.difference(&named).cloned().collect();
-            let extra: Vec<_> = named.difference(&wanted).cloned().collect();
-            return Err(AuthorityError::bad_csr(format!(
-                "the CSR must name exactly the order's identifiers (missing: [{}], not in the order: [{}])",
-                missing.join(", "),
-                extra.join(", ")
-            )));
-        }
+        let csr = Self::check_order_csr(&req)?;
         let common_name = if req.common_name {
             // The CSR's own CN if it has one, else the first identifier (RFC 8555 leaves it to the CA).
             csr.common_name
                 .as_deref()
-                .map(|cn| match cn.parse::<IpAddr>() {
-                    Ok(ip) => ip.to_string(),
-                    Err(_) => cn.to_ascii_lowercase(),
-                })
+                .map(canonical_name)
                 .or_else(|| req.dns_names.first().cloned())
                 .or_else(|| req.ip_addresses.first().map(IpAddr::to_string))
                 .unwrap_or_default()
@@ -133,5 +97,51 @@ impl Authority {
             renewed_from: None,
         };
         self.sign_and_store(ctx, ACTION, issuance, effects).await
+    }
+
+    /// The finalize CSR's checks, before the order moves to processing (a refused CSR leaves the
+    /// order ready): it verifies, its key is acceptable, and it names exactly the order's
+    /// identifiers as CN and/or SANs.
+    pub fn check_order_csr(req: &OrderIssueRequest) -> AuthorityResult<VerifiedCsr> {
+        let csr = verify_csr_der(&req.csr_der)?;
+        let wanted: BTreeSet<String> = req
+            .dns_names
+            .iter()
+            .cloned()
+            .chain(req.ip_addresses.iter().map(IpAddr::to_string))
+            .collect();
+        let mut named: BTreeSet<String> = csr
+            .dns_names
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .chain(csr.ip_addresses.iter().map(IpAddr::to_string))
+            .collect();
+        if let Some(cn) = &csr.common_name {
+            let cn = canonical_name(cn);
+            if !named.contains(&cn) {
+                return Err(AuthorityError::bad_csr(format!(
+                    "the CSR's common name '{cn}' is not among its subject alternative names"
+                )));
+            }
+            named.insert(cn);
+        }
+        if named != wanted {
+            let missing: Vec<_> = wanted.difference(&named).cloned().collect();
+            let extra: Vec<_> = named.difference(&wanted).cloned().collect();
+            return Err(AuthorityError::bad_csr(format!(
+                "the CSR must name exactly the order's identifiers (missing: [{}], not in the order: [{}])",
+                missing.join(", "),
+                extra.join(", ")
+            )));
+        }
+        Ok(csr)
+    }
+}
+
+/// A name as the order holds it: an IP address canonical, a DNS name lower-case.
+fn canonical_name(name: &str) -> String {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => name.to_ascii_lowercase(),
     }
 }

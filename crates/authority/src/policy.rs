@@ -350,9 +350,11 @@ pub fn permit(
             }
         }
 
-        (Principal::AcmeAccount { .. }, _) => Err(AuthorityError::forbidden(
-            "an ACME account gets certificates through its ACME orders only",
-        )),
+        (Principal::AcmeAccount { .. } | Principal::AcmeKey { .. }, _) => {
+            Err(AuthorityError::forbidden(
+                "an ACME account gets certificates through its ACME orders only",
+            ))
+        }
 
         (Principal::Anonymous, Action::Issue) => Err(unauthenticated(
             bad_token,

@@ -18,6 +18,9 @@ pub enum Principal {
     /// An ACME account, authenticated by a JWS signed with its key (crate vcc-pki-acme). It gets
     /// certificates only by finalizing its own orders ([`crate::Authority::issue_for_order`]).
     AcmeAccount { account_id: String },
+    /// A request signed by a certificate's own key (ACME revokeCert, RFC 8555 §7.6), by the
+    /// key's RFC 7638 thumbprint.
+    AcmeKey { thumbprint: String },
     /// The server itself (its own TLS and OCSP certificates, scheduled work).
     System,
     /// Nobody: no credentials, or credentials that matched nothing.
@@ -32,6 +35,7 @@ impl Principal {
             Principal::Enrollment { .. } => "enrollment-token".into(),
             Principal::Service { certificate } => format!("service:{}", certificate.service_id),
             Principal::AcmeAccount { account_id } => format!("acme:{account_id}"),
+            Principal::AcmeKey { thumbprint } => format!("acme-key:{thumbprint}"),
             Principal::System => "system".into(),
             Principal::Anonymous => "anonymous".into(),
         }

@@ -41,7 +41,10 @@ impl Authority {
         const ACTION: &str = "service.register";
         if matches!(
             ctx.principal,
-            Principal::Anonymous | Principal::Enrollment { .. } | Principal::AcmeAccount { .. }
+            Principal::Anonymous
+                | Principal::Enrollment { .. }
+                | Principal::AcmeAccount { .. }
+                | Principal::AcmeKey { .. }
         ) {
             self.authorize(ctx, ACTION, Action::Register, "").await?;
         }

@@ -105,6 +105,55 @@ impl Authority {
             .audit(ACTION, "certificate")
             .target(target.unwrap_or_default())
             .details(serde_json::json!({ "reason": reason.as_str() }));
+        self.record_revocation(ctx, store_target, reason, audit)
+            .await
+    }
+
+    /// Revoke one certificate for an ACME revokeCert request (RFC 8555 §7.6). The ACME front end
+    /// has established `basis`: the account that ordered it, an account authorised for all its
+    /// names, or a request signed by the certificate's own key.
+    pub async fn revoke_for_acme(
+        &self,
+        ctx: &Requester,
+        serial: &Serial,
+        reason: RevocationReason,
+        basis: &str,
+    ) -> AuthorityResult<RevokeResponse> {
+        const ACTION: &str = "acme.certificate.revoke";
+        if !matches!(
+            ctx.principal,
+            crate::Principal::AcmeAccount { .. } | crate::Principal::AcmeKey { .. }
+        ) {
+            let refusal = AuthorityError::forbidden("ACME revocation needs an ACME requester");
+            return Err(ctx
+                .deny(&self.store, ACTION, Some(&serial.to_hex()), refusal)
+                .await);
+        }
+        if matches!(
+            reason,
+            RevocationReason::RemoveFromCrl | RevocationReason::CertificateHold
+        ) {
+            return Err(AuthorityError::malformed(format!(
+                "reason '{}' is not accepted: revocation here is permanent",
+                reason.as_str()
+            )));
+        }
+        let audit = ctx
+            .audit(ACTION, "certificate")
+            .target(serial.to_hex())
+            .details(serde_json::json!({ "reason": reason.as_str(), "basis": basis }));
+        self.record_revocation(ctx, RevocationTarget::Serial(serial.clone()), reason, audit)
+            .await
+    }
+
+    /// Store the revocation with its audit row, then tell OCSP and the CRL publisher.
+    async fn record_revocation(
+        &self,
+        ctx: &Requester,
+        store_target: RevocationTarget,
+        reason: RevocationReason,
+        audit: vcc_pki_store::AuditEntry,
+    ) -> AuthorityResult<RevokeResponse> {
         let revoked = self
             .store
             .revoke_certificates(&store_target, reason, &ctx.principal.actor(), &audit)
