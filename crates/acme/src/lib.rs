@@ -6,6 +6,7 @@
 //! Mounted by the server under `/acme/` on its HTTPS listener ([`router`]).
 mod account;
 mod directory;
+mod dns;
 mod jws;
 mod nonce;
 mod order;
@@ -48,6 +49,8 @@ pub struct AcmeConfig {
     pub caa_identities: Vec<String>,
     /// Longest a challenge validation may take.
     pub validation_timeout: Duration,
+    /// The DNS server validation asks (`--acme-dns-resolver HOST:PORT`); None: the system's.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl Default for AcmeConfig {
@@ -60,8 +63,18 @@ impl Default for AcmeConfig {
             website: None,
             caa_identities: Vec::new(),
             validation_timeout: Duration::from_secs(10),
+            dns_resolver: None,
         }
     }
+}
+
+/// Why the ACME front end could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeStartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the ACME validation resolver: {0}")]
+    Resolver(String),
 }
 
 /// Everything the ACME handlers share.
@@ -78,9 +91,9 @@ impl Acme {
         store: Store,
         authority: Arc<Authority>,
         config: AcmeConfig,
-    ) -> Result<Arc<Self>, StoreError> {
+    ) -> Result<Arc<Self>, AcmeStartError> {
         let nonces = Nonces::load(store.clone()).await?;
-        let validator = Validator::new(&config);
+        let validator = Validator::new(&config).map_err(AcmeStartError::Resolver)?;
         Ok(Arc::new(Self {
             store,
             authority,

@@ -121,7 +121,7 @@ pub(crate) async fn new_order(
                 identifier: identifier.clone(),
                 wildcard: false,
                 expires_at,
-                challenges: crate::validate::CHALLENGE_TYPES
+                challenges: crate::validate::challenge_types(identifier)
                     .iter()
                     .map(|kind| (new_id(), kind.to_string(), new_id()))
                     .collect(),

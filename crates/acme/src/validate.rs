@@ -1,34 +1,45 @@
 //! Challenge validation: proving control of an identifier (RFC 8555 §8). Failures say which
 //! address was tried and what was found.
+use crate::dns::DnsResolver;
 use crate::problem::{AcmeErrorType, AcmeProblem};
 use crate::AcmeConfig;
 use std::time::Duration;
 use vcc_pki_store::AcmeIdentifier;
 
-/// The challenge types offered for each new authorization.
-pub(crate) const CHALLENGE_TYPES: [&str; 1] = ["http-01"];
+/// The challenge types offered for a new authorization of `identifier` (RFC 8738: no dns-01
+/// for an IP address).
+pub(crate) fn challenge_types(identifier: &AcmeIdentifier) -> &'static [&'static str] {
+    match identifier.kind.as_str() {
+        "ip" => &["http-01"],
+        _ => &["http-01", "dns-01"],
+    }
+}
 /// Most of an http-01 response body read.
 const MAX_HTTP_BODY: usize = 8 * 1024;
 
 pub struct Validator {
     http: reqwest::Client,
+    dns: DnsResolver,
     http_port: u16,
     timeout: Duration,
 }
 
 impl Validator {
-    pub fn new(config: &AcmeConfig) -> Self {
+    pub fn new(config: &AcmeConfig) -> Result<Self, String> {
+        let dns = DnsResolver::new(config.dns_resolver)?;
         let http = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(dns.clone()))
             .redirect(reqwest::redirect::Policy::limited(10))
             .timeout(config.validation_timeout)
             .user_agent("vcc-pki-acme-validator")
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
             http,
+            dns,
             http_port: config.http_port,
             timeout: config.validation_timeout,
-        }
+        })
     }
 
     pub async fn validate(
@@ -40,6 +51,7 @@ impl Validator {
     ) -> Result<(), AcmeProblem> {
         match challenge_type {
             "http-01" => self.http_01(identifier, token, key_authorization).await,
+            "dns-01" => self.dns_01(identifier, key_authorization).await,
             other => Err(AcmeProblem::malformed(format!(
                 "challenge type '{other}' is not supported"
             ))),
@@ -106,6 +118,46 @@ impl Validator {
             ));
         }
         Ok(())
+    }
+}
+
+impl Validator {
+    /// RFC 8555 §8.4: a TXT record at `_acme-challenge.NAME` holding base64url(SHA-256(key authorization)).
+    async fn dns_01(
+        &self,
+        identifier: &AcmeIdentifier,
+        key_authorization: &str,
+    ) -> Result<(), AcmeProblem> {
+        if identifier.kind != "dns" {
+            return Err(AcmeProblem::malformed("dns-01 is for DNS names only"));
+        }
+        use base64::Engine;
+        use sha2::Digest;
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(key_authorization.as_bytes()));
+        let name = format!(
+            "_acme-challenge.{}",
+            identifier.value.trim_start_matches("*.")
+        );
+        let found = tokio::time::timeout(self.timeout, self.dns.txt(&name))
+            .await
+            .map_err(|_| {
+                AcmeProblem::new(
+                    AcmeErrorType::Dns,
+                    format!("TXT {name}: no answer within {} s", self.timeout.as_secs()),
+                )
+            })??;
+        if found.iter().any(|txt| txt.trim() == expected) {
+            return Ok(());
+        }
+        Err(AcmeProblem::unauthorized(format!(
+            "TXT {name} holds [{}], expected '{expected}'",
+            found
+                .iter()
+                .map(|t| excerpt(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }
 

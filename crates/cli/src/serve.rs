@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
     #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
     acme_http_port: Option<u16>,
+    /// DNS server (HOST:PORT) that ACME validation resolves names and reads dns-01 TXT records
+    /// through. [default: the system resolver]
+    #[arg(long, env = "VCC_PKI_ACME_DNS_RESOLVER")]
+    acme_dns_resolver: Option<String>,
 }
 
 /// The TOML file's keys: the same names as the flags.
@@ -75,6 +79,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AcmeFileConfig {
     http_port: Option<u16>,
+    dns_resolver: Option<String>,
     website: Option<String>,
     #[serde(default)]
     caa_identities: Vec<String>,
@@ -161,6 +166,11 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
     }
     if let Some(port) = args.acme_http_port.or(file.acme.http_port) {
         config.acme.http_port = port;
+    }
+    if let Some(resolver) = args.acme_dns_resolver.or(file.acme.dns_resolver) {
+        config.acme.dns_resolver = Some(resolver.parse().with_context(|| {
+            format!("--acme-dns-resolver '{resolver}' is not IP:PORT (e.g. 127.0.0.1:8053)")
+        })?);
     }
     config.acme.website = file.acme.website;
     config.acme.caa_identities = file.acme.caa_identities;

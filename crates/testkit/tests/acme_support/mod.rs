@@ -315,3 +315,86 @@ pub fn leaf_der(chain: &str) -> Vec<u8> {
         .decode(body)
         .unwrap()
 }
+
+/// Debian's `pebble-challtestsrv` as the DNS server validation asks: A queries answer 127.0.0.1,
+/// TXT and CNAME records are set through its management API. Stopped on drop.
+pub struct ChallTestSrv {
+    pub dns: std::net::SocketAddr,
+    management: String,
+    child: std::process::Child,
+}
+
+impl ChallTestSrv {
+    pub fn start() -> Self {
+        let dns_port = vcc_pki_testkit::free_port();
+        let management_port = vcc_pki_testkit::free_port();
+        let child = std::process::Command::new("pebble-challtestsrv")
+            .args([
+                "-dns01",
+                &format!("127.0.0.1:{dns_port}"),
+                "-management",
+                &format!("127.0.0.1:{management_port}"),
+                "-defaultIPv6",
+                "",
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pebble-challtestsrv (Debian package pebble) is installed");
+        let management = format!("http://127.0.0.1:{management_port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", management_port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            dns: format!("127.0.0.1:{dns_port}").parse().unwrap(),
+            management,
+            child,
+        }
+    }
+
+    async fn call(&self, path: &str, body: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/{path}", self.management))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "challtestsrv {path}: {}",
+            r.status()
+        );
+    }
+
+    pub async fn set_txt(&self, host: &str, value: &str) {
+        self.call(
+            "set-txt",
+            json!({"host": format!("{host}."), "value": value}),
+        )
+        .await;
+    }
+
+    pub async fn set_cname(&self, host: &str, target: &str) {
+        self.call(
+            "set-cname",
+            json!({"host": format!("{host}."), "target": format!("{target}.")}),
+        )
+        .await;
+    }
+}
+
+impl Drop for ChallTestSrv {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
