@@ -14,6 +14,7 @@ mod problem;
 mod request;
 mod resources;
 mod revoke;
+mod tls_alpn;
 mod validate;
 
 pub use directory::Directory;
@@ -37,6 +38,8 @@ use vcc_pki_store::{Store, StoreError};
 pub struct AcmeConfig {
     /// Port http-01 validation connects to (80; tests use another).
     pub http_port: u16,
+    /// Port tls-alpn-01 validation connects to (443; tests use another).
+    pub tls_port: u16,
     /// How long a new order (and its new authorizations) may stay unfinished.
     pub order_lifetime: time::Duration,
     /// How long a valid authorization is reused for new orders of the same account.
@@ -57,6 +60,7 @@ impl Default for AcmeConfig {
     fn default() -> Self {
         Self {
             http_port: 80,
+            tls_port: 443,
             order_lifetime: time::Duration::days(7),
             authorization_reuse: time::Duration::days(30),
             validity_days: vcc_pki_core::profile::validity::LEAF_DEFAULT_DAYS,

@@ -2,6 +2,7 @@
 //! address was tried and what was found.
 use crate::dns::DnsResolver;
 use crate::problem::{AcmeErrorType, AcmeProblem};
+use crate::tls_alpn::TlsAlpnValidator;
 use crate::AcmeConfig;
 use std::time::Duration;
 use vcc_pki_store::AcmeIdentifier;
@@ -10,8 +11,8 @@ use vcc_pki_store::AcmeIdentifier;
 /// for an IP address).
 pub(crate) fn challenge_types(identifier: &AcmeIdentifier) -> &'static [&'static str] {
     match identifier.kind.as_str() {
-        "ip" => &["http-01"],
-        _ => &["http-01", "dns-01"],
+        "ip" => &["http-01", "tls-alpn-01"],
+        _ => &["http-01", "dns-01", "tls-alpn-01"],
     }
 }
 /// Most of an http-01 response body read.
@@ -20,7 +21,9 @@ const MAX_HTTP_BODY: usize = 8 * 1024;
 pub struct Validator {
     http: reqwest::Client,
     dns: DnsResolver,
+    tls_alpn: TlsAlpnValidator,
     http_port: u16,
+    tls_port: u16,
     timeout: Duration,
 }
 
@@ -37,7 +40,9 @@ impl Validator {
         Ok(Self {
             http,
             dns,
+            tls_alpn: TlsAlpnValidator::new()?,
             http_port: config.http_port,
+            tls_port: config.tls_port,
             timeout: config.validation_timeout,
         })
     }
@@ -52,6 +57,7 @@ impl Validator {
         match challenge_type {
             "http-01" => self.http_01(identifier, token, key_authorization).await,
             "dns-01" => self.dns_01(identifier, key_authorization).await,
+            "tls-alpn-01" => self.tls_alpn_01(identifier, key_authorization).await,
             other => Err(AcmeProblem::malformed(format!(
                 "challenge type '{other}' is not supported"
             ))),
@@ -122,6 +128,42 @@ impl Validator {
 }
 
 impl Validator {
+    /// RFC 8737: each address of the identifier in turn until one answers.
+    async fn tls_alpn_01(
+        &self,
+        identifier: &AcmeIdentifier,
+        key_authorization: &str,
+    ) -> Result<(), AcmeProblem> {
+        let addresses = match identifier.kind.as_str() {
+            "ip" => vec![identifier
+                .value
+                .parse()
+                .map_err(|_| AcmeProblem::malformed("bad IP identifier"))?],
+            _ => self.dns.addresses(&identifier.value).await?,
+        };
+        let mut last = None;
+        for ip in addresses {
+            let addr = std::net::SocketAddr::new(ip, self.tls_port);
+            match self
+                .tls_alpn
+                .validate(
+                    &identifier.kind,
+                    &identifier.value,
+                    addr,
+                    key_authorization,
+                    self.timeout,
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                // A refused connection: try the next address; anything else is the answer.
+                Err(p) if p.error_type() == Some(AcmeErrorType::Connection) => last = Some(p),
+                Err(p) => return Err(p),
+            }
+        }
+        Err(last.unwrap_or_else(|| AcmeProblem::new(AcmeErrorType::Dns, "no address to try")))
+    }
+
     /// RFC 8555 §8.4: a TXT record at `_acme-challenge.NAME` holding base64url(SHA-256(key authorization)).
     async fn dns_01(
         &self,

@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
     #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
     acme_http_port: Option<u16>,
+    /// Port ACME tls-alpn-01 validation connects to on the identifier's host. [default: 443]
+    #[arg(long, env = "VCC_PKI_ACME_TLS_PORT")]
+    acme_tls_port: Option<u16>,
     /// DNS server (HOST:PORT) that ACME validation resolves names and reads dns-01 TXT records
     /// through. [default: the system resolver]
     #[arg(long, env = "VCC_PKI_ACME_DNS_RESOLVER")]
@@ -79,6 +82,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AcmeFileConfig {
     http_port: Option<u16>,
+    tls_port: Option<u16>,
     dns_resolver: Option<String>,
     website: Option<String>,
     #[serde(default)]
@@ -166,6 +170,9 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
     }
     if let Some(port) = args.acme_http_port.or(file.acme.http_port) {
         config.acme.http_port = port;
+    }
+    if let Some(port) = args.acme_tls_port.or(file.acme.tls_port) {
+        config.acme.tls_port = port;
     }
     if let Some(resolver) = args.acme_dns_resolver.or(file.acme.dns_resolver) {
         config.acme.dns_resolver = Some(resolver.parse().with_context(|| {

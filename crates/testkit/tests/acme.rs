@@ -198,3 +198,75 @@ async fn a_wrong_http01_answer_makes_the_authorization_and_order_invalid() {
         "the error names the URL tried and what was found: {error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instant_acme_gets_a_certificate_over_tls_alpn01_for_a_name_and_an_ip() {
+    let responder = TlsAlpnResponder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-tls-port".into(), responder.port.to_string()],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let account = account(&server).await;
+    let identifiers = [
+        Identifier::Dns("localhost".into()),
+        Identifier::Ip("127.0.0.1".parse().unwrap()),
+    ];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .unwrap();
+    {
+        let mut authorizations = order.authorizations();
+        while let Some(result) = authorizations.next().await {
+            let mut authz = result.unwrap();
+            let (sni, san) = match authz.identifier().identifier {
+                Identifier::Ip(_) => (
+                    "1.0.0.127.in-addr.arpa".to_string(),
+                    "127.0.0.1".to_string(),
+                ),
+                _ => ("localhost".to_string(), "localhost".to_string()),
+            };
+            let mut challenge = authz.challenge(ChallengeType::TlsAlpn01).unwrap();
+            responder.set(&sni, &san, challenge.key_authorization().as_str());
+            challenge.set_ready().await.unwrap();
+        }
+    }
+    let status = order.poll_ready(&retry()).await.unwrap();
+    assert_eq!(
+        status,
+        OrderStatus::Ready,
+        "{}",
+        server.sql(
+            "SELECT challenge_type, status, error FROM acme_challenges WHERE status <> 'pending'"
+        )
+    );
+    order.finalize().await.unwrap();
+    let chain = order.poll_certificate(&retry()).await.unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM acme_challenges WHERE challenge_type = 'tls-alpn-01' AND status = 'valid'"),
+        "2"
+    );
+
+    // A certificate for the wrong key authorization is refused, saying why (a new account: the
+    // first one's authorization for localhost is valid and would be reused).
+    let other = self::account(&server).await;
+    let mut order = other
+        .new_order(&NewOrder::new(&[Identifier::Dns("localhost".into())]))
+        .await
+        .unwrap();
+    {
+        let mut authorizations = order.authorizations();
+        let mut authz = authorizations.next().await.unwrap().unwrap();
+        let mut challenge = authz.challenge(ChallengeType::TlsAlpn01).unwrap();
+        responder.set("localhost", "localhost", "not-the-key-authorization");
+        challenge.set_ready().await.unwrap();
+    }
+    assert_eq!(
+        order.poll_ready(&retry()).await.unwrap(),
+        OrderStatus::Invalid
+    );
+    let error = server.sql("SELECT error FROM acme_challenges WHERE challenge_type = 'tls-alpn-01' AND status = 'invalid'");
+    assert!(error.contains("acmeIdentifier"), "{error}");
+}

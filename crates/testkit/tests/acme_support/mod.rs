@@ -398,3 +398,75 @@ impl Drop for ChallTestSrv {
         let _ = self.child.wait();
     }
 }
+
+/// A tls-alpn-01 responder (RFC 8737) on a loopback port: for each name set, a self-signed
+/// certificate with the acmeIdentifier extension, chosen by SNI, on ALPN `acme-tls/1` only.
+pub struct TlsAlpnResponder {
+    pub port: u16,
+    certs: Arc<Mutex<HashMap<String, Arc<rustls::sign::CertifiedKey>>>>,
+}
+
+#[derive(Debug)]
+struct BySni(Arc<Mutex<HashMap<String, Arc<rustls::sign::CertifiedKey>>>>);
+
+impl rustls::server::ResolvesServerCert for BySni {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name()?.to_string();
+        self.0.lock().unwrap().get(&name).cloned()
+    }
+}
+
+impl TlsAlpnResponder {
+    pub async fn start() -> Self {
+        let certs: Arc<Mutex<HashMap<String, Arc<rustls::sign::CertifiedKey>>>> =
+            Default::default();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(BySni(certs.clone())));
+        config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // The validator only needs the handshake.
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        use tokio::io::AsyncWriteExt;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        Self { port, certs }
+    }
+
+    /// Answer for `sni` (a DNS name, or an IP's reverse name) with a certificate naming `san`.
+    pub fn set(&self, sni: &str, san: &str, key_authorization: &str) {
+        use sha2::Digest;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![san.to_string()]).unwrap();
+        let digest = sha2::Sha256::digest(key_authorization.as_bytes());
+        params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(&digest)];
+        let cert = params.self_signed(&key).unwrap();
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let signing_key = provider
+            .key_provider
+            .load_private_key(rustls_pki_types::PrivateKeyDer::Pkcs8(
+                key.serialize_der().into(),
+            ))
+            .unwrap();
+        let certified = rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing_key);
+        self.certs
+            .lock()
+            .unwrap()
+            .insert(sni.to_string(), Arc::new(certified));
+    }
+}
