@@ -1,0 +1,148 @@
+//! The README's certbot and lego blocks, run exactly as written against the real server:
+//! certbot (PyPI) over http-01 and revocation with a reason; lego (Debian) over http-01 with an
+//! EC key and tls-alpn-01 with an RSA key, and revocation. Checked against the store afterwards.
+use std::path::Path;
+use std::process::Command;
+use vcc_pki_testkit::*;
+
+/// The shell block after `<!-- acme-client-test: NAME -->` in the README.
+fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let marker = format!("<!-- acme-client-test: {name} -->");
+    let after = readme
+        .split(&marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {marker} in README.md"));
+    let start = after.find("```sh\n").expect("a sh block after the marker") + "```sh\n".len();
+    let end = after[start..].find("```").expect("the block ends");
+    after[start..start + end].to_string()
+}
+
+fn tool(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn run_block(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)]) -> String {
+    let root = write(server.dir.path(), "readme-root.pem", server.root_pem());
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", block])
+        .current_dir(cwd)
+        .env("PKI", &server.url)
+        .env("PKI_ROOT", &root)
+        .env("NAME", "localhost");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the README block failed:\n{block}\n---\n{text}"
+    );
+    text
+}
+
+fn revoked_reasons(server: &TestServer) -> String {
+    server.sql(
+        "SELECT r.reason FROM revoked_certificates r JOIN certificates c ON c.id = r.certificate_id
+         WHERE c.service_id LIKE 'acme-%' ORDER BY r.id",
+    )
+}
+
+#[test]
+fn certbot_as_the_readme_says() {
+    assert!(
+        tool("certbot"),
+        "certbot is installed by scripts/test-all.sh (pip install certbot)"
+    );
+    let http01 = free_port();
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-http-port".into(), http01.to_string()],
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(server.create_ca("ecdsa-p256", "ecdsa-p256"));
+    // certbot's directories, through its own config file (the README's commands take no paths).
+    let home = server.dir.path().join("certbot");
+    let config_dir = home.join("config");
+    std::fs::create_dir_all(home.join("xdg/letsencrypt")).unwrap();
+    std::fs::write(
+        home.join("xdg/letsencrypt/cli.ini"),
+        format!(
+            "config-dir = {}\nwork-dir = {}\nlogs-dir = {}\n",
+            config_dir.display(),
+            home.join("work").display(),
+            home.join("logs").display()
+        ),
+    )
+    .unwrap();
+    run_block(
+        &server,
+        &readme_block("certbot"),
+        server.dir.path(),
+        &[
+            ("HTTP01_PORT", http01.to_string()),
+            ("XDG_CONFIG_HOME", home.join("xdg").display().to_string()),
+            (
+                "CERTBOT_LIVE",
+                config_dir.join("live").display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(revoked_reasons(&server), "keyCompromise");
+    // certbot made an RS256 account.
+    let jwk = server.sql("SELECT jwk FROM acme_accounts");
+    assert!(jwk.contains("\"kty\":\"RSA\""), "{jwk}");
+}
+
+#[test]
+fn lego_as_the_readme_says() {
+    assert!(
+        tool("lego"),
+        "lego is installed by scripts/test-all.sh (apt-get install lego)"
+    );
+    let http01 = free_port();
+    let tls = free_port();
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec![
+            "--acme-http-port".into(),
+            http01.to_string(),
+            "--acme-tls-port".into(),
+            tls.to_string(),
+        ],
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(server.create_ca("ecdsa-p256", "ecdsa-p256"));
+    let cwd = server.dir.path().join("lego-run");
+    std::fs::create_dir_all(&cwd).unwrap();
+    run_block(
+        &server,
+        &readme_block("lego"),
+        &cwd,
+        &[
+            ("HTTP01_PORT", http01.to_string()),
+            ("TLS_PORT", tls.to_string()),
+        ],
+    );
+    assert_eq!(
+        server.sql("SELECT key_type FROM certificates WHERE service_id LIKE 'acme-%' ORDER BY id"),
+        "ecdsa-p256\nrsa-2048"
+    );
+    assert_eq!(
+        server.sql("SELECT challenge_type FROM acme_challenges WHERE status = 'valid' ORDER BY validated_at"),
+        "http-01\ntls-alpn-01"
+    );
+    assert_eq!(revoked_reasons(&server), "superseded");
+}
