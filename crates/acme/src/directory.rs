@@ -37,6 +37,7 @@ impl Directory {
             "newAccount": url("new-account"),
             "newOrder": url("new-order"),
             "revokeCert": url("revoke-cert"),
+            "renewalInfo": url("renewal-info"),
             "meta": meta,
         })
     }

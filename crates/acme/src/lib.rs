@@ -11,6 +11,7 @@ mod jws;
 mod nonce;
 mod order;
 mod problem;
+mod renewal_info;
 mod request;
 mod resources;
 mod revoke;
@@ -21,6 +22,7 @@ pub use directory::Directory;
 pub use jws::{thumbprint, ALGORITHMS};
 pub use nonce::{NonceError, Nonces, NONCE_LIFETIME};
 pub use problem::{AcmeErrorType, AcmeProblem};
+pub use renewal_info::suggested_window;
 pub use validate::Validator;
 
 use axum::http::{header, HeaderValue, Request, StatusCode};
@@ -149,6 +151,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(acme: Arc<Acme>) -> Router<S> {
             post(order::certificate).get(order::certificate_get),
         )
         .route("/acme/revoke-cert", post(revoke::revoke_cert))
+        .route(
+            "/acme/renewal-info/{cert_id}",
+            get(renewal_info::renewal_info),
+        )
         .route("/acme/{*unknown}", axum::routing::any(unknown_resource))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

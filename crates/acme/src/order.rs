@@ -36,6 +36,9 @@ struct NewOrder {
     not_after: Option<String>,
     #[serde(default)]
     profile: Option<String>,
+    /// RFC 9773 §5: the certID of the certificate this order replaces.
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 fn with_retry_after(mut response: Response) -> Response {
@@ -105,6 +108,12 @@ pub(crate) async fn new_order(
         ));
     }
     let identifiers = normalise(&body.identifiers)?;
+    let replaces = match &body.replaces {
+        Some(cert_id) => Some(
+            crate::renewal_info::check_replaces(&acme, &account.id, cert_id, &identifiers).await?,
+        ),
+        None => None,
+    };
     let now = acme.authority.now();
     let expires_at = now + acme.config.order_lifetime;
     let mut links = Vec::with_capacity(identifiers.len());
@@ -136,13 +145,19 @@ pub(crate) async fn new_order(
         not_before: None,
         not_after: None,
         expires_at,
-        replaces: None,
+        replaces,
     };
     let audit = signed
         .audit(&account.id, "acme.order.create", "acme_order")
         .target(order.id.clone())
-        .details(json!({ "identifiers": identifiers, "profile": order.profile }));
-    acme.store.insert_acme_order(&order, &links, &audit).await?;
+        .details(json!({ "identifiers": identifiers, "profile": order.profile, "replaces": order.replaces }));
+    match acme.store.insert_acme_order(&order, &links, &audit).await {
+        Ok(()) => {}
+        Err(vcc_pki_store::StoreError::Conflict(detail)) => {
+            return Err(AcmeProblem::new(AcmeErrorType::AlreadyReplaced, detail))
+        }
+        Err(e) => return Err(e.into()),
+    }
     let (stored, authorizations) = load_order(&acme, &order.id, &account.id).await?;
     let url = order_url(&signed.base, &order.id);
     let body = order_json(&signed.base, &stored, &authorizations, now);

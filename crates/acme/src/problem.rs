@@ -10,6 +10,7 @@ use vcc_pki_store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcmeErrorType {
     AccountDoesNotExist,
+    AlreadyReplaced,
     AlreadyRevoked,
     BadRevocationReason,
     BadCsr,
@@ -34,6 +35,7 @@ impl AcmeErrorType {
     pub fn urn(self) -> &'static str {
         match self {
             Self::AccountDoesNotExist => "urn:ietf:params:acme:error:accountDoesNotExist",
+            Self::AlreadyReplaced => "urn:ietf:params:acme:error:alreadyReplaced",
             Self::AlreadyRevoked => "urn:ietf:params:acme:error:alreadyRevoked",
             Self::BadRevocationReason => "urn:ietf:params:acme:error:badRevocationReason",
             Self::BadCsr => "urn:ietf:params:acme:error:badCSR",
@@ -61,6 +63,7 @@ impl AcmeErrorType {
             Self::Unauthorized => StatusCode::FORBIDDEN,
             Self::ServerInternal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::OrderNotReady => StatusCode::FORBIDDEN,
+            Self::AlreadyReplaced => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

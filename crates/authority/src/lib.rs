@@ -23,6 +23,7 @@ mod ocsp;
 mod ocsp_presign;
 mod order_issuance;
 mod registry;
+mod renewal_windows;
 mod revocation;
 mod server_tls;
 mod tokens;

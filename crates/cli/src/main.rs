@@ -91,6 +91,9 @@ enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Token(commands::system::TokenCommand),
+    /// The ACME server's admin side (renewal windows).
+    #[command(subcommand)]
+    Acme(commands::acme::AcmeCommand),
     /// Trust a remote server by its root CA fingerprint and remember it.
     #[command(
         after_help = "Example:\n  vcc-pki bootstrap --server https://pki.internal:8443 --fingerprint 3f9a…e1 --token vccadm_…"
@@ -197,6 +200,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Db(c) => commands::system::db(c, global).await,
         Command::Audit(c) => commands::system::audit(c, global).await,
         Command::Token(c) => commands::system::token(c, global).await,
+        Command::Acme(c) => commands::acme::run(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
         Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
         #[cfg(feature = "bench")]

@@ -153,3 +153,23 @@ pub struct ServiceListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
+
+/// `POST /api/acme/renewal-windows/move`: pull the ACME renewal windows (RFC 9773) of chosen
+/// certificates to now. Exactly one of `serial_numbers`, `service_id`, `issued_before`, `all`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenewalWindowMoveRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serial_numbers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// RFC 3339: certificates whose notBefore is earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_before: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// Shown to ARI clients as `explanationURL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_url: Option<String>,
+}

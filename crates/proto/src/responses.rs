@@ -258,3 +258,11 @@ pub struct AuditVerification {
     pub first_broken_id: Option<i64>,
     pub head_hash: String,
 }
+
+/// `POST /api/acme/renewal-windows/move`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenewalWindowMoveResponse {
+    /// Active, unexpired certificates whose window now lies in the past.
+    pub moved: u64,
+}

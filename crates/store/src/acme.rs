@@ -388,6 +388,20 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let now = format_time(OffsetDateTime::now_utc());
+        if let Some(replaces) = &order.replaces {
+            // RFC 9773 §5: a certificate is replaced by one order (that did not fail).
+            let (taken,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM acme_orders WHERE replaces = $1 AND status <> 'invalid'",
+            )
+            .bind(replaces)
+            .fetch_one(&mut *tx)
+            .await?;
+            if taken > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "certificate {replaces} has already been replaced by another order"
+                )));
+            }
+        }
         let identifiers = serde_json::to_string(&order.identifiers)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(

@@ -5,6 +5,7 @@
 //! Every state change writes its audit row in the same transaction as the change.
 
 mod acme;
+mod acme_renewal;
 mod audit;
 mod batch_insert;
 #[cfg(feature = "bench")]
@@ -41,6 +42,7 @@ pub use acme::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
     AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization, NewAcmeOrder,
 };
+pub use acme_renewal::{RenewalOverride, RenewalSelection};
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateFilter, CertificatePage, CertificateRecord, CertificateStatus, IssueEffects,

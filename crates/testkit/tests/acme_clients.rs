@@ -51,6 +51,12 @@ fn run_block(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)
     text
 }
 
+/// PATH with the directory of the `vcc-pki` under test first.
+fn path_with_vcc_pki() -> String {
+    let dir = Path::new(bin()).parent().unwrap().display().to_string();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
 fn revoked_reasons(server: &TestServer) -> String {
     server.sql(
         "SELECT r.reason FROM revoked_certificates r JOIN certificates c ON c.id = r.certificate_id
@@ -97,7 +103,26 @@ fn certbot_as_the_readme_says() {
                 "CERTBOT_LIVE",
                 config_dir.join("live").display().to_string(),
             ),
+            // `vcc-pki` on the CA's host finds the admin token and the root in its data dir.
+            ("PATH", path_with_vcc_pki()),
+            ("VCC_PKI_SERVER", server.url.clone()),
+            ("VCC_PKI_DATA_DIR", server.data_dir().display().to_string()),
         ],
+    );
+    // The first renew found nothing due; the second, after the move, replaced the certificate.
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM certificates WHERE service_id LIKE 'acme-%'"),
+        "2"
+    );
+    // certbot asked for the renewal window before renewing.
+    // (certbot keeps one log per run: letsencrypt.log, .log.1, …)
+    let renewal_info_asked: String = std::fs::read_dir(home.join("logs"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(
+        renewal_info_asked.contains("/acme/renewal-info/"),
+        "certbot did not ask for ARI"
     );
     assert_eq!(revoked_reasons(&server), "keyCompromise");
     // certbot made an RS256 account.

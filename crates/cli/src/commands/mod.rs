@@ -1,4 +1,5 @@
 //! The admin commands of SPEC §3, each a thin layer over the REST API.
+pub mod acme;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod bootstrap;

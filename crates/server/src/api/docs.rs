@@ -39,6 +39,7 @@ use utoipa::OpenApi;
         super::tokens::create,
         super::tokens::list,
         super::tokens::revoke,
+        super::acme::move_renewal_windows,
         crate::ocsp::post,
         crate::ocsp::get,
         crate::ocsp::get_empty,

@@ -1,4 +1,5 @@
 //! The REST API with the seed's paths (SPEC §5).
+mod acme;
 mod ca;
 mod certificates;
 mod docs;
@@ -40,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ca/export", get(ca::export))
         .route("/api/tokens", get(tokens::list).post(tokens::create))
         .route("/api/tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/api/acme/renewal-windows/move",
+            post(acme::move_renewal_windows),
+        )
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(public_routes())

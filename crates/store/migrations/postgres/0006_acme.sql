@@ -71,3 +71,13 @@ CREATE TABLE acme_challenges (
     error            TEXT
 );
 CREATE INDEX idx_acme_challenges_authorization ON acme_challenges(authorization_id);
+
+-- ACME Renewal Information (RFC 9773): windows pulled forward by an admin (`vcc-pki acme ari move`).
+CREATE TABLE acme_renewal_overrides (
+    serial_number   TEXT PRIMARY KEY,
+    window_start    TEXT NOT NULL,
+    window_end      TEXT NOT NULL,
+    explanation_url TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX idx_acme_orders_replaces ON acme_orders(replaces) WHERE replaces IS NOT NULL AND status <> 'invalid';
