@@ -1,11 +1,12 @@
 //! Accounts (RFC 8555 §7.3): newAccount, update and deactivation, the orders list.
+use crate::jws::thumbprint;
 use crate::problem::{AcmeErrorType, AcmeProblem};
 use crate::request::{AcmeRequest, KeyRef, Signer};
 use crate::resources::{account_json, account_url, order_url};
 use crate::{json_response, new_id, Acme};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -239,4 +240,92 @@ pub(crate) async fn orders(
         }
     }
     Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyChange {
+    account: String,
+    old_key: serde_json::Value,
+}
+
+/// keyChange (RFC 8555 §7.3.5): the outer JWS is signed by the account's key (kid), its payload
+/// an inner JWS signed by the new key (jwk) naming the account and the old key.
+pub(crate) async fn key_change(
+    State(acme): State<Arc<Acme>>,
+    request: AcmeRequest,
+) -> Result<Response, AcmeProblem> {
+    let url = request.url.clone();
+    let signed = request.verify(&acme, KeyRef::Kid).await?;
+    let account = signed.account()?.clone();
+    let inner = crate::jws::Jws::parse(&signed.payload)?;
+    let new_jwk = inner
+        .protected
+        .jwk
+        .as_ref()
+        .map(crate::jws::public_jwk)
+        .ok_or_else(|| AcmeProblem::malformed("the inner JWS must carry the new key as jwk"))?;
+    if inner.protected.url.as_deref() != Some(url.as_str()) {
+        return Err(AcmeProblem::malformed(
+            "the inner JWS must have the same url as the outer one",
+        ));
+    }
+    let payload = inner.verify(&new_jwk)?;
+    let change: KeyChange = serde_json::from_slice(&payload)
+        .map_err(|e| AcmeProblem::malformed(format!("the inner payload: {e}")))?;
+    if change.account != account_url(&signed.base, &account.id) {
+        return Err(AcmeProblem::unauthorized(
+            "the inner payload names another account",
+        ));
+    }
+    let old = thumbprint(&change.old_key)?;
+    if old != account.key_thumbprint {
+        return Err(AcmeProblem::unauthorized(
+            "oldKey is not the account's current key",
+        ));
+    }
+    let new_thumbprint = thumbprint(&new_jwk)?;
+    if new_thumbprint == account.key_thumbprint {
+        return Err(AcmeProblem::malformed(
+            "the new key is the account's current key",
+        ));
+    }
+    let audit = signed
+        .audit(&account.id, "acme.account.key_change", "acme_account")
+        .target(account.id.clone())
+        .details(json!({ "old_key_thumbprint": old, "new_key_thumbprint": new_thumbprint }));
+    match acme
+        .store
+        .change_acme_account_key(&account.id, &new_thumbprint, &new_jwk.to_string(), &audit)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            // RFC 8555 §7.3.5: 409 with the Location of the account that holds the key.
+            let holder = acme
+                .store
+                .acme_account_by_thumbprint(&new_thumbprint)
+                .await?;
+            let mut response = AcmeProblem::malformed("another account already uses the new key")
+                .with_status(StatusCode::CONFLICT)
+                .into_response();
+            if let Some(location) =
+                holder.and_then(|h| HeaderValue::from_str(&account_url(&signed.base, &h.id)).ok())
+            {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let updated = acme
+        .store
+        .acme_account(&account.id)
+        .await?
+        .ok_or_else(AcmeProblem::internal)?;
+    Ok(json_response(
+        StatusCode::OK,
+        None,
+        &account_json(&signed.base, &updated),
+    ))
 }

@@ -38,6 +38,7 @@ impl Directory {
             "newOrder": url("new-order"),
             "revokeCert": url("revoke-cert"),
             "renewalInfo": url("renewal-info"),
+            "keyChange": url("key-change"),
             "meta": meta,
         })
     }

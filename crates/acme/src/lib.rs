@@ -151,6 +151,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(acme: Arc<Acme>) -> Router<S> {
             post(order::certificate).get(order::certificate_get),
         )
         .route("/acme/revoke-cert", post(revoke::revoke_cert))
+        .route("/acme/key-change", post(account::key_change))
         .route(
             "/acme/renewal-info/{cert_id}",
             get(renewal_info::renewal_info),

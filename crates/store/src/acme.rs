@@ -355,6 +355,42 @@ impl Store {
         Ok(true)
     }
 
+    /// Replace a valid account's key (keyChange). [`StoreError::Conflict`] if another account
+    /// has the new key.
+    pub async fn change_acme_account_key(
+        &self,
+        id: &str,
+        thumbprint: &str,
+        jwk: &str,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let (taken,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM acme_accounts WHERE key_thumbprint = $1")
+                .bind(thumbprint)
+                .fetch_one(&mut *tx)
+                .await?;
+        if taken > 0 {
+            return Err(StoreError::Conflict("another account has this key".into()));
+        }
+        let done = sqlx::query(
+            "UPDATE acme_accounts SET key_thumbprint = $1, jwk = $2, updated_at = $3
+             WHERE id = $4 AND status = 'valid'",
+        )
+        .bind(thumbprint)
+        .bind(jwk)
+        .bind(format_time(OffsetDateTime::now_utc()))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!("valid account {id}")));
+        }
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A valid, unexpired authorization of `account_id` for `identifier` that a new order may reuse.
     pub async fn acme_reusable_authorization(
         &self,

@@ -270,3 +270,55 @@ async fn instant_acme_gets_a_certificate_over_tls_alpn01_for_a_name_and_an_ip() 
     let error = server.sql("SELECT error FROM acme_challenges WHERE challenge_type = 'tls-alpn-01' AND status = 'invalid'");
     assert!(error.contains("acmeIdentifier"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_change_moves_the_account_to_a_new_key() {
+    let responder = Http01Responder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-http-port".into(), responder.port.to_string()],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
+    let (mut account, old_credentials) = Account::builder_with_root(&root)
+        .unwrap()
+        .create(
+            &NewAccount {
+                contact: &[],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            format!("{}/acme/directory", server.url),
+            None,
+        )
+        .await
+        .unwrap();
+    let old_thumbprint = server.sql("SELECT key_thumbprint FROM acme_accounts");
+    let _new_credentials = account.update_key().await.expect("keyChange");
+    let new_thumbprint = server.sql("SELECT key_thumbprint FROM acme_accounts");
+    assert_ne!(old_thumbprint, new_thumbprint);
+    assert_eq!(new_thumbprint, account.key_thumbprint());
+    // The account works with the new key …
+    let identifiers = [Identifier::Dns("localhost".into())];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .unwrap();
+    assert_eq!(solve_http01(&mut order, &responder).await, 1);
+    assert_eq!(
+        order.poll_ready(&retry()).await.unwrap(),
+        OrderStatus::Ready
+    );
+    // … and no longer with the old one.
+    let old = Account::builder_with_root(&root)
+        .unwrap()
+        .from_credentials(old_credentials)
+        .await
+        .unwrap();
+    let refused = old.new_order(&NewOrder::new(&identifiers)).await;
+    assert!(refused.is_err(), "the old key still signs for the account");
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM audit_log WHERE action = 'acme.account.key_change'"),
+        "1"
+    );
+}

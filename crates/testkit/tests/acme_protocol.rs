@@ -37,17 +37,11 @@ async fn every_response_carries_a_nonce_and_the_index_link_and_nonces_are_single
         "newOrder",
         "revokeCert",
         "renewalInfo",
+        "keyChange",
     ] {
         assert!(
             body[key].as_str().unwrap().starts_with(&server.url),
             "{key}: {body}"
-        );
-    }
-    // Only what is built is advertised.
-    for key in ["keyChange"] {
-        assert!(
-            body.get(key).is_none(),
-            "{key} is advertised but not built: {body}"
         );
     }
     assert_eq!(body["meta"]["externalAccountRequired"], false);
@@ -478,4 +472,41 @@ async fn revocation_by_account_by_authorized_account_and_by_certificate_key() {
 fn hex_serial(raw: &[u8]) -> String {
     let trimmed: Vec<u8> = raw.iter().skip_while(|b| **b == 0).copied().collect();
     trimmed.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_change_refuses_a_key_that_another_account_holds() {
+    let (server, _responder) = started().await;
+    let mut first = RawAcme::new(server.client(), &server.url);
+    let first_url = first.new_account().await.location();
+    let mut second = RawAcme::new(server.client(), &server.url);
+    second.new_account().await;
+    let url = second.url("key-change");
+    // The inner JWS is signed by the first account's key: the key is taken.
+    let inner = first.jws(
+        &url,
+        Some(&json!({"account": second.kid.clone().unwrap(), "oldKey": second.jwk()})),
+        "unused",
+        true,
+    );
+    let inner: serde_json::Value = serde_json::from_str(&inner).unwrap();
+    let answer = second.post(&url, Some(inner)).await;
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(answer.location(), first_url);
+    // An inner JWS naming another account is refused too.
+    let fresh = RawAcme::new(server.client(), &server.url);
+    let inner = fresh.jws(
+        &url,
+        Some(&json!({"account": first_url, "oldKey": second.jwk()})),
+        "unused",
+        true,
+    );
+    let answer = second
+        .post(&url, Some(serde_json::from_str(&inner).unwrap()))
+        .await;
+    assert_eq!(answer.problem(), "unauthorized", "{}", answer.text);
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM audit_log WHERE action = 'acme.account.key_change'"),
+        "0"
+    );
 }
