@@ -195,9 +195,21 @@ impl TestServer {
         token: Option<&str>,
         owner: bool,
     ) -> Self {
+        Self::start_on_with(password, database_url, token, owner, Vec::new())
+    }
+
+    /// As [`TestServer::start_on`], with extra `serve` flags.
+    pub fn start_on_with(
+        password: Option<&str>,
+        database_url: &str,
+        token: Option<&str>,
+        owner: bool,
+        extra: Vec<String>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let args = vec!["--database-url".to_string(), database_url.to_string()];
+        let mut args = vec!["--database-url".to_string(), database_url.to_string()];
+        args.extend(extra);
         let (child, url) = spawn(&data, password, &args);
         let token = match token {
             Some(t) => t.to_string(),

@@ -351,3 +351,102 @@ async fn two_replicas_a_ca_created_through_one_is_used_by_the_other_within_5_s()
         .await;
     assert_eq!(s, 201, "{p}");
 }
+
+/// A TCP forwarder that sends each new connection to the next backend in turn (a load
+/// balancer with no affinity); counts connections per backend.
+async fn alternating_proxy(
+    backends: Vec<std::net::SocketAddr>,
+) -> (u16, std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = std::sync::Arc::new(
+        backends
+            .iter()
+            .map(|_| AtomicUsize::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let seen = counts.clone();
+    tokio::spawn(async move {
+        let mut next = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let i = next % backends.len();
+            next += 1;
+            seen[i].fetch_add(1, Ordering::SeqCst);
+            let target = backends[i];
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, counts)
+}
+
+mod acme_support;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_serve_one_acme_flow_alternately() {
+    let db = new_postgres_database();
+    let responder = acme_support::Http01Responder::start().await;
+    let args = vec!["--acme-http-port".to_string(), responder.port.to_string()];
+    let a = TestServer::start_on_with(Some(PASSWORD), &db, None, true, args.clone());
+    a.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let b = TestServer::start_on_with(Some(PASSWORD), &db, Some(&a.token), false, args);
+    std::fs::copy(a.data_dir().join("root.crt"), b.data_dir().join("root.crt")).unwrap();
+    // B must serve a certificate from the shared intermediate before the client trusts it.
+    let (s, _) = b.admin("GET", "/api/ca/info", None).await;
+    assert_eq!(s, 200);
+    let addr = |s: &TestServer| {
+        s.url
+            .trim_start_matches("https://")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+    };
+    let (port, counts) = alternating_proxy(vec![addr(&a), addr(&b)]).await;
+    let root = reqwest::Certificate::from_pem(a.root_pem().as_bytes()).unwrap();
+    // One connection per request, so that consecutive requests go to different replicas.
+    let http = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let mut client = acme_support::RawAcme::new(http, &base);
+    client.new_account().await;
+    let (order_url, order) = client
+        .ready_order(json!([{"type": "dns", "value": "localhost"}]), &responder)
+        .await;
+    let (csr, _) = acme_support::csr_for(&["localhost"]);
+    let finalized = client.finalize(&order, &csr).await;
+    assert_eq!(finalized.status, 200, "{}", finalized.text);
+    let chain = client.certificate(&order_url).await;
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+    let used: Vec<usize> = counts
+        .iter()
+        .map(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    assert!(
+        used.iter().all(|n| *n >= 5),
+        "both replicas served the flow: {used:?}"
+    );
+    // A nonce handed out by one replica is refused by the other once it was used.
+    let nonce = client.nonce().await;
+    let url = client.url("new-account");
+    let body = client.jws(
+        &url,
+        Some(&json!({"onlyReturnExisting": true})),
+        &nonce,
+        true,
+    );
+    let once = client
+        .send(&url, body.clone(), "application/jose+json")
+        .await;
+    assert_eq!(once.status, 200, "{}", once.text);
+    let twice = client.send(&url, body, "application/jose+json").await;
+    assert_eq!(twice.problem(), "badNonce", "{}", twice.text);
+    let (status, verified) = a.admin("GET", "/api/audit/verify", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(verified["intact"], true, "{verified}");
+}
