@@ -9,20 +9,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The profiles offered (draft-ietf-acme-profiles), name → description.
-pub const PROFILES: [(&str, &str); 1] = [(
-    "classic",
-    "The default: server and client authentication, the first identifier as subject CN",
-)];
-
 pub struct Directory;
 
 impl Directory {
     pub fn render(base: &str, acme: &Acme) -> Value {
         let url = |path: &str| format!("{base}/acme/{path}");
-        let profiles: serde_json::Map<String, Value> = PROFILES
+        let profiles: serde_json::Map<String, Value> = acme
+            .profiles
             .iter()
-            .map(|(name, text)| (name.to_string(), Value::String(text.to_string())))
+            .map(|p| (p.name.clone(), Value::String(p.description.clone())))
             .collect();
         let mut meta = json!({
             "externalAccountRequired": false,

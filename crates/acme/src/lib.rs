@@ -11,6 +11,7 @@ mod jws;
 mod nonce;
 mod order;
 mod problem;
+mod profiles;
 mod renewal_info;
 mod request;
 mod resources;
@@ -22,6 +23,7 @@ pub use directory::Directory;
 pub use jws::{thumbprint, ALGORITHMS};
 pub use nonce::{NonceError, Nonces, NONCE_LIFETIME};
 pub use problem::{AcmeErrorType, AcmeProblem};
+pub use profiles::{AcmeProfile, DEFAULT_PROFILE};
 pub use renewal_info::suggested_window;
 pub use validate::Validator;
 
@@ -90,6 +92,7 @@ pub struct Acme {
     pub(crate) nonces: Nonces,
     pub(crate) config: AcmeConfig,
     pub(crate) validator: Validator,
+    pub(crate) profiles: Vec<AcmeProfile>,
 }
 
 impl Acme {
@@ -100,13 +103,20 @@ impl Acme {
     ) -> Result<Arc<Self>, AcmeStartError> {
         let nonces = Nonces::load(store.clone()).await?;
         let validator = Validator::new(&config).map_err(AcmeStartError::Resolver)?;
+        let profiles = AcmeProfile::built_in(config.validity_days);
         Ok(Arc::new(Self {
+            profiles,
             store,
             authority,
             nonces,
             config,
             validator,
         }))
+    }
+
+    /// The profile named `name`, if offered.
+    pub fn profile(&self, name: &str) -> Option<&AcmeProfile> {
+        self.profiles.iter().find(|p| p.name == name)
     }
 
     pub fn nonces(&self) -> &Nonces {

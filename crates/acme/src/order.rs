@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vcc_pki_authority::policy::Names;
 use vcc_pki_authority::{acme_service_id, OrderIssueRequest};
-use vcc_pki_core::{LeafProfile, Serial};
+use vcc_pki_core::Serial;
 use vcc_pki_store::{
     AcmeIdentifier, AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization,
     NewAcmeOrder,
@@ -97,11 +97,10 @@ pub(crate) async fn new_order(
             "notBefore/notAfter are not supported: the profile sets the validity",
         ));
     }
-    let profile = body.profile.unwrap_or_else(|| "classic".into());
-    if !crate::directory::PROFILES
-        .iter()
-        .any(|(p, _)| *p == profile)
-    {
+    let profile = body
+        .profile
+        .unwrap_or_else(|| crate::DEFAULT_PROFILE.into());
+    if acme.profile(&profile).is_none() {
         return Err(AcmeProblem::new(
             AcmeErrorType::InvalidProfile,
             format!("profile '{profile}' is not offered (see the directory's meta.profiles)"),
@@ -255,6 +254,12 @@ pub(crate) async fn finalize(
         .decode(body.csr.trim_end_matches('=').as_bytes())
         .map_err(|_| AcmeProblem::new(AcmeErrorType::BadCsr, "csr is not base64url DER"))?;
     let (order, authz) = load_order(&acme, &id, &account.id).await?;
+    let profile = acme.profile(&order.profile).cloned().ok_or_else(|| {
+        AcmeProblem::new(
+            AcmeErrorType::InvalidProfile,
+            format!("profile '{}' is no longer offered", order.profile),
+        )
+    })?;
     let now = acme.authority.now();
     let status = order_status(&order, &authz, now);
     if status != "ready" {
@@ -279,9 +284,9 @@ pub(crate) async fn finalize(
             .filter_map(|i| i.value.parse::<IpAddr>().ok())
             .collect(),
         csr_der,
-        profile: LeafProfile::ServerClient,
-        common_name: true,
-        validity_days: acme.config.validity_days,
+        profile: profile.certificate,
+        common_name: profile.certificate.has_common_name(),
+        validity_days: profile.validity_days,
     };
     // A CSR that does not suit the order is refused here and leaves the order ready.
     vcc_pki_authority::Authority::check_order_csr(&request)?;

@@ -111,7 +111,16 @@ pub enum LeafProfile {
     Client,
     #[default]
     ServerClient,
+    /// A TLS server certificate shaped as the CA/Browser Forum Baseline Requirements' subscriber
+    /// profile (§7.1.2.7): serverAuth only, an empty subject (all names in a critical SAN),
+    /// certificatePolicies with the domain-validated policy 2.23.140.1.2.1, at most 398 days.
+    TlsServer,
 }
+
+/// The CA/B Forum domain-validated certificate policy (BR §7.1.6.1).
+pub const CABF_DOMAIN_VALIDATED: &str = "2.23.140.1.2.1";
+/// Longest validity of a `tlsserver` certificate (BR §6.3.2), days.
+pub const TLS_SERVER_MAX_DAYS: u32 = 398;
 
 impl LeafProfile {
     pub fn parse(s: &str) -> Result<Self, CoreError> {
@@ -119,8 +128,9 @@ impl LeafProfile {
             "server" => Ok(Self::Server),
             "client" => Ok(Self::Client),
             "server_client" | "server-client" => Ok(Self::ServerClient),
+            "tlsserver" => Ok(Self::TlsServer),
             other => Err(CoreError::InvalidSubject(format!(
-                "unknown profile '{other}' (expected server, client or server_client)"
+                "unknown profile '{other}' (expected server, client, server_client or tlsserver)"
             ))),
         }
     }
@@ -130,7 +140,13 @@ impl LeafProfile {
             Self::Server => "server",
             Self::Client => "client",
             Self::ServerClient => "server_client",
+            Self::TlsServer => "tlsserver",
         }
+    }
+
+    /// Whether the subject carries a common name (every profile but `tlsserver`).
+    pub fn has_common_name(self) -> bool {
+        !matches!(self, Self::TlsServer)
     }
 }
 
@@ -251,13 +267,32 @@ pub(crate) fn leaf_params(
     let not_after = request.not_after.min(issuer_not_after);
     let mut params = base_params(&request.serial, request.not_before, not_after)?;
     let cn = request.common_name.trim();
-    if cn.is_empty() || cn.len() > 64 {
-        return Err(CoreError::InvalidSubject(
-            "common name must be 1 to 64 characters".into(),
-        ));
-    }
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+    if request.profile.has_common_name() {
+        if cn.is_empty() || cn.len() > 64 {
+            return Err(CoreError::InvalidSubject(
+                "common name must be 1 to 64 characters".into(),
+            ));
+        }
+        dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+    } else {
+        if !cn.is_empty() {
+            return Err(CoreError::InvalidSubject(format!(
+                "profile {} has an empty subject: no common name",
+                request.profile.as_str()
+            )));
+        }
+        if request.not_after - request.not_before
+            > time::Duration::days(i64::from(TLS_SERVER_MAX_DAYS))
+        {
+            return Err(CoreError::InvalidSubject(format!(
+                "profile tlsserver allows at most {TLS_SERVER_MAX_DAYS} days"
+            )));
+        }
+        params
+            .custom_extensions
+            .push(certificate_policies(CABF_DOMAIN_VALIDATED));
+    }
     params.distinguished_name = dn;
 
     // The SAN holds every name, the CN included (RFC 6125: clients ignore the CN).
@@ -293,7 +328,7 @@ pub(crate) fn leaf_params(
         vec![KeyUsagePurpose::DigitalSignature]
     };
     params.extended_key_usages = match request.profile {
-        LeafProfile::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        LeafProfile::Server | LeafProfile::TlsServer => vec![ExtendedKeyUsagePurpose::ServerAuth],
         LeafProfile::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
         LeafProfile::ServerClient => vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -315,6 +350,28 @@ pub(crate) fn leaf_params(
     let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.subject_public_key_info)
         .map_err(|e| CoreError::UnsupportedKey(e.to_string()))?;
     Ok((params, spki))
+}
+
+/// certificatePolicies (RFC 5280 §4.2.1.4) with one policy and no qualifiers:
+/// SEQUENCE { SEQUENCE { policyIdentifier OID } }.
+fn certificate_policies(policy: &str) -> CustomExtension {
+    use der::asn1::ObjectIdentifier;
+    use der::{Encode, Sequence};
+
+    #[derive(Sequence)]
+    struct PolicyInformation {
+        policy_identifier: ObjectIdentifier,
+    }
+    let policies = ObjectIdentifier::new(policy)
+        .map(|oid| {
+            vec![PolicyInformation {
+                policy_identifier: oid,
+            }]
+        })
+        .unwrap_or_default();
+    let content = policies.to_der().unwrap_or_default();
+    // id-ce-certificatePolicies 2.5.29.32
+    CustomExtension::from_oid_content(&[2, 5, 29, 32], content)
 }
 
 /// AuthorityInfoAccess (RFC 5280 §4.2.2.1): SEQUENCE OF AccessDescription { accessMethod OID,

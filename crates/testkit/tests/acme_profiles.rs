@@ -1,0 +1,122 @@
+//! ACME profiles (draft-ietf-acme-profiles) with instant-acme: the directory lists them, an
+//! order names one, and a `tlsserver` leaf lints clean under pkilint's CA/B Forum serverauth
+//! linter (ignoring only cabf.internal_domain_name for test names) and PKIX.
+mod acme_support;
+
+use acme_support::*;
+use instant_acme::{
+    Account, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+};
+use std::time::Duration;
+use vcc_pki_testkit::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tlsserver_certificate_lints_clean_as_cabf_serverauth() {
+    let responder = Http01Responder::start().await;
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec![
+            "--http-port".into(),
+            port.to_string(),
+            "--public-url".into(),
+            public,
+            "--acme-http-port".into(),
+            responder.port.to_string(),
+        ],
+    );
+    server.create_ca("ecdsa-p384", "ecdsa-p256").await;
+    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
+    let (account, _) = Account::builder_with_root(&root)
+        .unwrap()
+        .create(
+            &NewAccount {
+                contact: &[],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            format!("{}/acme/directory", server.url),
+            None,
+        )
+        .await
+        .unwrap();
+    let offered: Vec<String> = account.profiles().map(|p| p.name.to_string()).collect();
+    assert!(
+        offered.contains(&"classic".to_string()) && offered.contains(&"tlsserver".to_string()),
+        "{offered:?}"
+    );
+
+    let identifiers = [Identifier::Dns("localhost".into())];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers).profile("tlsserver"))
+        .await
+        .unwrap();
+    {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.unwrap();
+            let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
+            responder.set(&challenge.token, challenge.key_authorization().as_str());
+            challenge.set_ready().await.unwrap();
+        }
+    }
+    let retry = RetryPolicy::new()
+        .initial_delay(Duration::from_millis(100))
+        .timeout(Duration::from_secs(30));
+    assert_eq!(order.poll_ready(&retry).await.unwrap(), OrderStatus::Ready);
+    order.finalize().await.unwrap();
+    let chain = order.poll_certificate(&retry).await.unwrap();
+    let leaf = first_pem(&chain);
+    let dir = server.dir.path();
+    let file = write(dir, "tlsserver.pem", &leaf);
+    let (_, text) = run("openssl", &["x509", "-in", &file, "-noout", "-text"]);
+    assert!(
+        text.contains("Subject: \n")
+            || text.contains("Subject:\n")
+            || !text.contains("Subject: CN"),
+        "no CN: {text}"
+    );
+    assert!(text.contains("2.23.140.1.2.1"), "{text}");
+    assert!(
+        text.contains("TLS Web Server Authentication")
+            && !text.contains("TLS Web Client Authentication"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 Subject Alternative Name: critical"),
+        "{text}"
+    );
+
+    let all = pkilint_errors(
+        dir,
+        "lint_cabf_serverauth_cert",
+        &["-d"],
+        leaf.as_bytes(),
+        "tlsserver-lint.pem",
+    );
+    // The serverauth linter did run: it flags the test name `localhost` as internal, the one
+    // finding the issue allows.
+    assert!(
+        all.iter().any(|f| f.contains("cabf.internal_domain_name")),
+        "{all:#?}"
+    );
+    let cabf: Vec<String> = all
+        .into_iter()
+        .filter(|f| !f.contains("cabf.internal_domain_name"))
+        .collect();
+    assert!(cabf.is_empty(), "CA/B Forum serverauth findings: {cabf:#?}");
+    let pkix = pkilint_errors(
+        dir,
+        "lint_pkix_cert",
+        &[],
+        leaf.as_bytes(),
+        "tlsserver-pkix.pem",
+    );
+    assert!(pkix.is_empty(), "PKIX findings: {pkix:#?}");
+    assert_eq!(server.sql("SELECT profile FROM acme_orders"), "tlsserver");
+    assert_eq!(
+        server.sql("SELECT profile, common_name FROM certificates WHERE service_id LIKE 'acme-%'"),
+        "tlsserver|"
+    );
+}
