@@ -66,6 +66,7 @@ pub(crate) async fn new_account(
     State(acme): State<Arc<Acme>>,
     request: AcmeRequest,
 ) -> Result<Response, AcmeProblem> {
+    let url = request.url.clone();
     let signed = request.verify(&acme, KeyRef::Jwk).await?;
     let Signer::Key { jwk, thumbprint } = &signed.signer else {
         return Err(AcmeProblem::internal());
@@ -86,11 +87,21 @@ pub(crate) async fn new_account(
             "no account exists for this key",
         ));
     }
-    if body.external_account_binding.is_some() {
-        return Err(AcmeProblem::malformed(
-            "external account binding is not enabled on this server",
-        ));
-    }
+    let eab_kid = match &body.external_account_binding {
+        Some(binding) => Some(
+            crate::eab::verify_binding(&acme, binding, jwk, &url)
+                .await?
+                .kid,
+        ),
+        None if acme.config.eab_required => {
+            return Err(AcmeProblem::new(
+                AcmeErrorType::ExternalAccountRequired,
+                "this server needs an externalAccountBinding: ask its admin for a key \
+                 (vcc-pki acme eab create)",
+            ))
+        }
+        None => None,
+    };
     let _ = body.terms_of_service_agreed;
     let contact = body.contact.unwrap_or_default();
     check_contacts(&contact)?;
@@ -100,7 +111,7 @@ pub(crate) async fn new_account(
         jwk: jwk.to_string(),
         contact,
         status: "valid".into(),
-        eab_kid: None,
+        eab_kid,
         created_at: acme.authority.now(),
     };
     let audit = signed
@@ -119,7 +130,10 @@ pub(crate) async fn new_account(
                     &account_json(&signed.base, &existing),
                 ));
             }
-            return Err(AcmeProblem::internal());
+            // The external account key was used by a concurrent newAccount meanwhile.
+            return Err(AcmeProblem::unauthorized(
+                "the external account key is used, revoked or expired",
+            ));
         }
         Err(e) => return Err(e.into()),
     }

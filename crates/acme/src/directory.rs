@@ -20,7 +20,7 @@ impl Directory {
             .map(|p| (p.name.clone(), Value::String(p.description.clone())))
             .collect();
         let mut meta = json!({
-            "externalAccountRequired": false,
+            "externalAccountRequired": acme.config.eab_required,
             "caaIdentities": acme.config.caa_identities,
             "profiles": profiles,
         });

@@ -7,6 +7,7 @@
 mod account;
 mod directory;
 mod dns;
+mod eab;
 mod jws;
 mod nonce;
 mod order;
@@ -56,6 +57,8 @@ pub struct AcmeConfig {
     pub caa_identities: Vec<String>,
     /// Longest a challenge validation may take.
     pub validation_timeout: Duration,
+    /// newAccount must carry an External Account Binding (`--acme-eab-required`).
+    pub eab_required: bool,
     /// The DNS server validation asks (`--acme-dns-resolver HOST:PORT`); None: the system's.
     pub dns_resolver: Option<std::net::SocketAddr>,
 }
@@ -72,6 +75,7 @@ impl Default for AcmeConfig {
             caa_identities: Vec::new(),
             validation_timeout: Duration::from_secs(10),
             dns_resolver: None,
+            eab_required: false,
         }
     }
 }

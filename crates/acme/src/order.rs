@@ -107,6 +107,14 @@ pub(crate) async fn new_order(
         ));
     }
     let identifiers = normalise(&body.identifiers)?;
+    if let Some(kid) = &account.eab_kid {
+        let key = acme
+            .store
+            .eab_key(kid)
+            .await?
+            .ok_or_else(AcmeProblem::internal)?;
+        crate::eab::check_order(&key, &identifiers, &profile)?;
+    }
     let replaces = match &body.replaces {
         Some(cert_id) => Some(
             crate::renewal_info::check_replaces(&acme, &account.id, cert_id, &identifiers).await?,

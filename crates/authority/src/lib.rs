@@ -18,6 +18,7 @@ mod ca_setup;
 mod clock_tests;
 mod crl_worker;
 mod custody;
+mod eab;
 mod issuance;
 mod ocsp;
 mod ocsp_presign;
@@ -30,6 +31,7 @@ mod tokens;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
 pub use crl_worker::CrlPublisher;
+pub use eab::{cidr_contains, dns_allowed, parse_cidr, CreatedEabKey, EabKeyRequest};
 pub use issuance::{IssueRequest, IssuedCertificate, RenewRequest};
 pub use ocsp::{
     OcspAnswer, OcspService, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE,

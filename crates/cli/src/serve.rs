@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Port ACME tls-alpn-01 validation connects to on the identifier's host. [default: 443]
     #[arg(long, env = "VCC_PKI_ACME_TLS_PORT")]
     acme_tls_port: Option<u16>,
+    /// ACME newAccount requires an External Account Binding (keys from `vcc-pki acme eab create`).
+    #[arg(long, env = "VCC_PKI_ACME_EAB_REQUIRED")]
+    acme_eab_required: bool,
     /// DNS server (HOST:PORT) that ACME validation resolves names and reads dns-01 TXT records
     /// through. [default: the system resolver]
     #[arg(long, env = "VCC_PKI_ACME_DNS_RESOLVER")]
@@ -82,6 +85,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AcmeFileConfig {
     http_port: Option<u16>,
+    eab_required: Option<bool>,
     tls_port: Option<u16>,
     dns_resolver: Option<String>,
     website: Option<String>,
@@ -179,6 +183,7 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
             format!("--acme-dns-resolver '{resolver}' is not IP:PORT (e.g. 127.0.0.1:8053)")
         })?);
     }
+    config.acme.eab_required = args.acme_eab_required || file.acme.eab_required.unwrap_or(false);
     config.acme.website = file.acme.website;
     config.acme.caa_identities = file.acme.caa_identities;
     let log_format = args

@@ -173,3 +173,25 @@ pub struct RenewalWindowMoveRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation_url: Option<String>,
 }
+
+/// `POST /api/acme/eab`: a new External Account Binding key for ACME (SPEC §9).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EabKeyCreateRequest {
+    /// DNS suffixes the key's accounts may order (none: any name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_dns: Vec<String>,
+    /// IP ranges (ADDR/PREFIX) the key's accounts may order (none: any address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ip: Vec<String>,
+    /// ACME profiles the key's accounts may order (none: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
+    /// Usable for more than one account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reusable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub expires_in_seconds: Option<i64>,
+}

@@ -266,3 +266,37 @@ pub struct RenewalWindowMoveResponse {
     /// Active, unexpired certificates whose window now lies in the past.
     pub moved: u64,
 }
+
+/// An External Account Binding key (`GET /api/acme/eab`); the HMAC key is shown only at creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EabKeyInfo {
+    pub kid: String,
+    pub allowed_dns: Vec<String>,
+    pub allowed_ip: Vec<String>,
+    pub profiles: Vec<String>,
+    pub reusable: bool,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub used_at: Option<String>,
+}
+
+/// `POST /api/acme/eab`: the key's id and its HMAC key (base64url), shown once.
+/// No `Debug`: it carries the HMAC key.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EabKeyCreated {
+    pub kid: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub hmac_key: Zeroizing<String>,
+    #[serde(flatten)]
+    pub key: EabKeyInfo,
+}
+
+/// `GET /api/acme/eab`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EabKeyList {
+    pub keys: Vec<EabKeyInfo>,
+}

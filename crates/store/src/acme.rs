@@ -287,6 +287,9 @@ impl Store {
                 "an account exists for this key".into(),
             ));
         }
+        if let Some(kid) = &account.eab_kid {
+            crate::acme_eab::use_eab_key_in(&mut tx, kid).await?;
+        }
         append(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

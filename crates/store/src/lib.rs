@@ -5,6 +5,7 @@
 //! Every state change writes its audit row in the same transaction as the change.
 
 mod acme;
+mod acme_eab;
 mod acme_renewal;
 mod audit;
 mod batch_insert;
@@ -42,6 +43,7 @@ pub use acme::{
     AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
     AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization, NewAcmeOrder,
 };
+pub use acme_eab::EabKeyRecord;
 pub use acme_renewal::{RenewalOverride, RenewalSelection};
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{

@@ -4,9 +4,14 @@ use crate::auth::RequestContext;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::Path;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
-use vcc_pki_proto::{Problem, RenewalWindowMoveRequest, RenewalWindowMoveResponse};
+use vcc_pki_proto::{
+    EabKeyCreateRequest, EabKeyCreated, EabKeyInfo, EabKeyList, Problem, RenewalWindowMoveRequest,
+    RenewalWindowMoveResponse,
+};
 use vcc_pki_store::RenewalSelection;
 
 #[utoipa::path(post, path = "/api/acme/renewal-windows/move", tag = "acme",
@@ -58,4 +63,112 @@ pub async fn move_renewal_windows(
         .move_renewal_windows(&ctx, selection, req.explanation_url)
         .await?;
     Ok(Json(RenewalWindowMoveResponse { moved }))
+}
+
+fn eab_info(record: &vcc_pki_store::EabKeyRecord) -> EabKeyInfo {
+    let time = |t: Option<time::OffsetDateTime>| t.map(vcc_pki_store::format_time);
+    EabKeyInfo {
+        kid: record.kid.clone(),
+        allowed_dns: record.allowed_dns.clone(),
+        allowed_ip: record.allowed_ip.clone(),
+        profiles: record.profiles.clone(),
+        reusable: record.reusable,
+        expires_at: time(record.expires_at),
+        created_at: vcc_pki_store::format_time(record.created_at),
+        revoked_at: time(record.revoked_at),
+        used_at: time(record.used_at),
+    }
+}
+
+#[utoipa::path(post, path = "/api/acme/eab", tag = "acme",
+    request_body = EabKeyCreateRequest,
+    responses(
+        (status = 201, description = "Created; the HMAC key is shown only now", body = EabKeyCreated),
+        (status = "4XX", description = "Refused or malformed; nothing created", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_eab_key(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    body: Result<Json<EabKeyCreateRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<EabKeyCreated>)> {
+    ctx.require_admin(&state.store, "acme.eab.create", None)
+        .await?;
+    let Json(req) = body?;
+    if let Some(unknown) = req
+        .profiles
+        .iter()
+        .find(|p| state.acme.profile(p).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "profile '{unknown}' is not an ACME profile of this server"
+        )));
+    }
+    let expires_in = match req.expires_in_seconds {
+        Some(s) if s <= 0 => {
+            return Err(ApiError::bad_request("expires_in_seconds must be positive"))
+        }
+        Some(s) => Some(time::Duration::seconds(s)),
+        None => None,
+    };
+    let created = state
+        .authority
+        .create_eab_key(
+            &ctx,
+            vcc_pki_authority::EabKeyRequest {
+                allowed_dns: req.allowed_dns,
+                allowed_ip: req.allowed_ip,
+                profiles: req.profiles,
+                reusable: req.reusable,
+                expires_in,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EabKeyCreated {
+            kid: created.kid,
+            hmac_key: created.hmac_key,
+            key: eab_info(&created.record),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/acme/eab", tag = "acme",
+    responses(
+        (status = 200, description = "Every key, without its HMAC key", body = EabKeyList),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_eab_keys(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> ApiResult<Json<EabKeyList>> {
+    let keys = state.authority.eab_keys(&ctx).await?;
+    Ok(Json(EabKeyList {
+        keys: keys.iter().map(eab_info).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/acme/eab/{kid}/revoke", tag = "acme",
+    params(("kid" = String, Path, description = "The key id")),
+    responses(
+        (status = 200, description = "Revoked: no new account can use it", body = EabKeyList),
+        (status = "4XX", description = "Refused or unknown", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_eab_key(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(kid): Path<String>,
+) -> ApiResult<Json<EabKeyList>> {
+    state.authority.revoke_eab_key(&ctx, &kid).await?;
+    let keys = state
+        .store
+        .eab_key(&kid)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(EabKeyList {
+        keys: keys.iter().map(eab_info).collect(),
+    }))
 }

@@ -45,6 +45,11 @@ pub fn router(state: AppState) -> Router {
             "/api/acme/renewal-windows/move",
             post(acme::move_renewal_windows),
         )
+        .route(
+            "/api/acme/eab",
+            get(acme::list_eab_keys).post(acme::create_eab_key),
+        )
+        .route("/api/acme/eab/{kid}/revoke", post(acme::revoke_eab_key))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(public_routes())

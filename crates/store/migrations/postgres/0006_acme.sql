@@ -81,3 +81,18 @@ CREATE TABLE acme_renewal_overrides (
     created_at      TEXT NOT NULL
 );
 CREATE UNIQUE INDEX idx_acme_orders_replaces ON acme_orders(replaces) WHERE replaces IS NOT NULL AND status <> 'invalid';
+
+-- External Account Binding keys (RFC 8555 §7.3.4), made by `vcc-pki acme eab create`. The policy
+-- (allowed DNS suffixes, IP ranges, profiles) binds every account created with the key.
+CREATE TABLE acme_eab_keys (
+    kid          TEXT PRIMARY KEY,
+    hmac_key     TEXT NOT NULL,
+    allowed_dns  TEXT NOT NULL DEFAULT '[]',
+    allowed_ip   TEXT NOT NULL DEFAULT '[]',
+    profiles     TEXT NOT NULL DEFAULT '[]',
+    reusable     BIGINT NOT NULL DEFAULT 0,
+    expires_at   TEXT,
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT,
+    used_at      TEXT
+);
