@@ -87,6 +87,7 @@ pub(crate) async fn new_account(
             "no account exists for this key",
         ));
     }
+    crate::limits::check_new_account(&acme, signed.source_ip.as_deref()).await?;
     let eab_kid = match &body.external_account_binding {
         Some(binding) => Some(
             crate::eab::verify_binding(&acme, binding, jwk, &url)
@@ -112,6 +113,7 @@ pub(crate) async fn new_account(
         contact,
         status: "valid".into(),
         eab_kid,
+        created_from: signed.source_ip.clone(),
         created_at: acme.authority.now(),
     };
     let audit = signed

@@ -9,6 +9,7 @@ mod directory;
 mod dns;
 mod eab;
 mod jws;
+mod limits;
 mod nonce;
 mod order;
 mod problem;
@@ -22,6 +23,7 @@ mod validate;
 
 pub use directory::Directory;
 pub use jws::{thumbprint, ALGORITHMS};
+pub use limits::RateLimits;
 pub use nonce::{NonceError, Nonces, NONCE_LIFETIME};
 pub use problem::{AcmeErrorType, AcmeProblem};
 pub use profiles::{AcmeProfile, DEFAULT_PROFILE};
@@ -57,6 +59,11 @@ pub struct AcmeConfig {
     pub caa_identities: Vec<String>,
     /// Longest a challenge validation may take.
     pub validation_timeout: Duration,
+    /// DNS suffixes ACME may issue for (empty, and `allow_ip` empty: every name that validates).
+    pub allow_dns: Vec<String>,
+    /// IP ranges (ADDR/PREFIX) ACME may issue for.
+    pub allow_ip: Vec<String>,
+    pub rate_limits: RateLimits,
     /// newAccount must carry an External Account Binding (`--acme-eab-required`).
     pub eab_required: bool,
     /// The DNS server validation asks (`--acme-dns-resolver HOST:PORT`); None: the system's.
@@ -76,6 +83,9 @@ impl Default for AcmeConfig {
             validation_timeout: Duration::from_secs(10),
             dns_resolver: None,
             eab_required: false,
+            allow_dns: Vec::new(),
+            allow_ip: Vec::new(),
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -107,6 +107,10 @@ pub(crate) async fn new_order(
         ));
     }
     let identifiers = normalise(&body.identifiers)?;
+    crate::limits::check_identifiers(&acme, &identifiers)?;
+    if body.replaces.is_none() {
+        crate::limits::check_new_order(&acme, &account.id).await?;
+    }
     if let Some(kid) = &account.eab_kid {
         let key = acme
             .store
@@ -424,6 +428,7 @@ pub(crate) async fn challenge(
         .ok_or_else(|| AcmeProblem::not_found("challenge"))?;
     let up = |uri: &str| format!("<{uri}>;rel=\"up\"");
     if !signed.is_post_as_get() {
+        crate::limits::check_validation(&acme, &account.id).await?;
         let audit = signed
             .audit(&account.id, "acme.challenge.start", "acme_challenge")
             .target(id.clone())

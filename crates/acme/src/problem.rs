@@ -25,6 +25,7 @@ pub enum AcmeErrorType {
     InvalidProfile,
     Malformed,
     OrderNotReady,
+    RateLimited,
     RejectedIdentifier,
     ServerInternal,
     Unauthorized,
@@ -51,6 +52,7 @@ impl AcmeErrorType {
             Self::InvalidProfile => "urn:ietf:params:acme:error:invalidProfile",
             Self::Malformed => "urn:ietf:params:acme:error:malformed",
             Self::OrderNotReady => "urn:ietf:params:acme:error:orderNotReady",
+            Self::RateLimited => "urn:ietf:params:acme:error:rateLimited",
             Self::RejectedIdentifier => "urn:ietf:params:acme:error:rejectedIdentifier",
             Self::ServerInternal => "urn:ietf:params:acme:error:serverInternal",
             Self::Unauthorized => "urn:ietf:params:acme:error:unauthorized",
@@ -79,6 +81,8 @@ pub struct AcmeProblem {
     pub status: u16,
     #[serde(skip)]
     error_type: Option<AcmeErrorType>,
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 impl AcmeProblem {
@@ -88,11 +92,18 @@ impl AcmeProblem {
             detail: detail.into(),
             status: kind.default_status().as_u16(),
             error_type: Some(kind),
+            retry_after: None,
         }
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status.as_u16();
+        self
+    }
+
+    /// With `Retry-After` (seconds) on the answer.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -134,6 +145,12 @@ impl IntoResponse for AcmeProblem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         response
     }
 }

@@ -51,6 +51,21 @@ pub struct ServeArgs {
     /// Port ACME tls-alpn-01 validation connects to on the identifier's host. [default: 443]
     #[arg(long, env = "VCC_PKI_ACME_TLS_PORT")]
     acme_tls_port: Option<u16>,
+    /// DNS suffixes ACME may issue for (repeatable; default: every name that validates).
+    #[arg(long = "acme-allow-dns")]
+    acme_allow_dns: Vec<String>,
+    /// IP ranges (ADDR/PREFIX) ACME may issue for (repeatable).
+    #[arg(long = "acme-allow-ip")]
+    acme_allow_ip: Vec<String>,
+    /// New ACME accounts per source address per hour. [default: 50]
+    #[arg(long)]
+    acme_new_accounts_per_hour: Option<u32>,
+    /// New ACME orders per account per hour (ARI replacements not counted). [default: 300]
+    #[arg(long)]
+    acme_new_orders_per_hour: Option<u32>,
+    /// Failed ACME validations per account per hour. [default: 60]
+    #[arg(long)]
+    acme_failed_validations_per_hour: Option<u32>,
     /// ACME newAccount requires an External Account Binding (keys from `vcc-pki acme eab create`).
     #[arg(long, env = "VCC_PKI_ACME_EAB_REQUIRED")]
     acme_eab_required: bool,
@@ -85,6 +100,13 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AcmeFileConfig {
     http_port: Option<u16>,
+    #[serde(default)]
+    allow_dns: Vec<String>,
+    #[serde(default)]
+    allow_ip: Vec<String>,
+    new_accounts_per_hour: Option<u32>,
+    new_orders_per_hour: Option<u32>,
+    failed_validations_per_hour: Option<u32>,
     eab_required: Option<bool>,
     tls_port: Option<u16>,
     dns_resolver: Option<String>,
@@ -184,6 +206,39 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         })?);
     }
     config.acme.eab_required = args.acme_eab_required || file.acme.eab_required.unwrap_or(false);
+    config.acme.allow_dns = if args.acme_allow_dns.is_empty() {
+        file.acme.allow_dns
+    } else {
+        args.acme_allow_dns
+    };
+    config.acme.allow_ip = if args.acme_allow_ip.is_empty() {
+        file.acme.allow_ip
+    } else {
+        args.acme_allow_ip
+    };
+    for range in &config.acme.allow_ip {
+        vcc_pki_authority::parse_cidr(range)
+            .map_err(|e| anyhow::anyhow!("--acme-allow-ip '{range}': {e}"))?;
+    }
+    let limits = &mut config.acme.rate_limits;
+    if let Some(n) = args
+        .acme_new_accounts_per_hour
+        .or(file.acme.new_accounts_per_hour)
+    {
+        limits.accounts_per_address = n;
+    }
+    if let Some(n) = args
+        .acme_new_orders_per_hour
+        .or(file.acme.new_orders_per_hour)
+    {
+        limits.orders_per_account = n;
+    }
+    if let Some(n) = args
+        .acme_failed_validations_per_hour
+        .or(file.acme.failed_validations_per_hour)
+    {
+        limits.failed_validations_per_account = n;
+    }
     config.acme.website = file.acme.website;
     config.acme.caa_identities = file.acme.caa_identities;
     let log_format = args

@@ -24,6 +24,8 @@ pub struct AcmeAccountRecord {
     /// valid | deactivated | revoked
     pub status: String,
     pub eab_kid: Option<String>,
+    /// The source address of the newAccount request (for the per-address rate limit).
+    pub created_from: Option<String>,
     pub created_at: OffsetDateTime,
 }
 
@@ -102,14 +104,16 @@ type AccountRow = (
     String,
     String,
     Option<String>,
+    Option<String>,
     String,
 );
-const ACCOUNT_COLUMNS: &str = "id, key_thumbprint, jwk, contact, status, eab_kid, created_at";
+const ACCOUNT_COLUMNS: &str =
+    "id, key_thumbprint, jwk, contact, status, eab_kid, created_from, created_at";
 
 impl TryFrom<AccountRow> for AcmeAccountRecord {
     type Error = StoreError;
     fn try_from(
-        (id, key_thumbprint, jwk, contact, status, eab_kid, created_at): AccountRow,
+        (id, key_thumbprint, jwk, contact, status, eab_kid, created_from, created_at): AccountRow,
     ) -> Result<Self> {
         Ok(Self {
             id,
@@ -118,6 +122,7 @@ impl TryFrom<AccountRow> for AcmeAccountRecord {
             contact: parse_json_list(&contact),
             status,
             eab_kid,
+            created_from,
             created_at: parse_time(&created_at)?,
         })
     }
@@ -270,8 +275,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let now = format_time(account.created_at);
         let inserted = sqlx::query(
-            "INSERT INTO acme_accounts (id, key_thumbprint, jwk, contact, status, eab_kid, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (key_thumbprint) DO NOTHING",
+            "INSERT INTO acme_accounts (id, key_thumbprint, jwk, contact, status, eab_kid, created_from, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (key_thumbprint) DO NOTHING",
         )
         .bind(&account.id)
         .bind(&account.key_thumbprint)
@@ -279,6 +284,7 @@ impl Store {
         .bind(crate::json_list(&account.contact))
         .bind(&account.status)
         .bind(&account.eab_kid)
+        .bind(&account.created_from)
         .bind(&now)
         .execute(&mut *tx)
         .await?;
@@ -724,6 +730,49 @@ impl Store {
         append(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// What the ACME rate limits count, over the window since `since`.
+impl Store {
+    /// Accounts made from `source` since then.
+    pub async fn acme_accounts_from(&self, source: &str, since: OffsetDateTime) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM acme_accounts WHERE created_from = $1 AND created_at > $2",
+        )
+        .bind(source)
+        .bind(format_time(since))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
+    /// Orders of `account_id` since then, replacement orders (ARI `replaces`) not counted.
+    pub async fn acme_orders_since(&self, account_id: &str, since: OffsetDateTime) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM acme_orders WHERE account_id = $1 AND created_at > $2 AND replaces IS NULL",
+        )
+        .bind(account_id)
+        .bind(format_time(since))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
+    /// Authorizations of `account_id` made since then whose validation failed.
+    pub async fn acme_failed_validations_since(
+        &self,
+        account_id: &str,
+        since: OffsetDateTime,
+    ) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM acme_authorizations WHERE account_id = $1 AND status = 'invalid' AND created_at > $2",
+        )
+        .bind(account_id)
+        .bind(format_time(since))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
     }
 }
 

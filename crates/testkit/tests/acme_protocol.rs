@@ -510,3 +510,111 @@ async fn key_change_refuses_a_key_that_another_account_holds() {
         "0"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_lists_and_rate_limits_refuse_with_their_error_types() {
+    let responder = Http01Responder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        [
+            "--acme-http-port",
+            &responder.port.to_string(),
+            "--acme-allow-dns",
+            "localhost",
+            "--acme-allow-ip",
+            "127.0.0.0/8",
+            "--acme-new-accounts-per-hour",
+            "2",
+            "--acme-new-orders-per-hour",
+            "2",
+            "--acme-failed-validations-per-hour",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let mut a = RawAcme::new(server.client(), &server.url);
+    a.new_account().await;
+    let new_order = a.url("new-order");
+    let order = |value: &str, kind: &str| json!({"identifiers": [{"type": kind, "value": value}]});
+
+    // Outside the server's allow lists.
+    let refused = a
+        .post(&new_order, Some(order("other.example", "dns")))
+        .await;
+    assert_eq!(refused.problem(), "rejectedIdentifier", "{}", refused.text);
+    let refused = a.post(&new_order, Some(order("10.0.0.1", "ip"))).await;
+    assert_eq!(refused.problem(), "rejectedIdentifier", "{}", refused.text);
+    // Two orders an hour, then rateLimited with Retry-After.
+    assert_eq!(
+        a.post(&new_order, Some(order("localhost", "dns")))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        a.post(&new_order, Some(order("127.0.0.1", "ip")))
+            .await
+            .status,
+        201
+    );
+    let limited = a.post(&new_order, Some(order("localhost", "dns"))).await;
+    assert_eq!(
+        (limited.status, limited.problem()),
+        (429, "rateLimited".into()),
+        "{}",
+        limited.text
+    );
+    assert_eq!(limited.header("retry-after"), "3600");
+    assert_eq!(server.sql("SELECT COUNT(*) FROM acme_orders"), "2");
+
+    // One failed validation an hour: the next challenge is refused.
+    let mut b = RawAcme::new(server.client(), &server.url);
+    b.new_account().await;
+    for attempt in 0..2 {
+        let created = b.post(&new_order, Some(order("localhost", "dns"))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let authz_url = created.json()["authorizations"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let authz = b.post(&authz_url, None).await.json();
+        let challenge = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "http-01")
+            .unwrap()
+            .clone();
+        responder.set(challenge["token"].as_str().unwrap(), "wrong");
+        let started = b
+            .post(challenge["url"].as_str().unwrap(), Some(json!({})))
+            .await;
+        if attempt == 0 {
+            assert_eq!(started.status, 200, "{}", started.text);
+            for _ in 0..100 {
+                if b.post(&authz_url, None).await.json()["status"] == "invalid" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        } else {
+            assert_eq!(started.problem(), "rateLimited", "{}", started.text);
+        }
+    }
+
+    // Two accounts an hour from one address.
+    let c = RawAcme::new(server.client(), &server.url);
+    let refused = c
+        .post_jwk(&c.url("new-account"), json!({"termsOfServiceAgreed": true}))
+        .await;
+    assert_eq!(
+        (refused.status, refused.problem()),
+        (429, "rateLimited".into()),
+        "{}",
+        refused.text
+    );
+    assert_eq!(server.count("acme_accounts"), 2);
+}

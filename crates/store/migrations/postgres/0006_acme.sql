@@ -20,9 +20,12 @@ CREATE TABLE acme_accounts (
     contact        TEXT NOT NULL DEFAULT '[]',
     status         TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
     eab_kid        TEXT,
+    created_from   TEXT,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 );
+
+CREATE INDEX idx_acme_accounts_source ON acme_accounts(created_from, created_at);
 
 CREATE TABLE acme_orders (
     id                 TEXT PRIMARY KEY,
@@ -51,6 +54,7 @@ CREATE TABLE acme_authorizations (
     expires_at       TEXT NOT NULL,
     created_at       TEXT NOT NULL
 );
+CREATE INDEX idx_acme_authorizations_failures ON acme_authorizations(account_id, status, created_at);
 CREATE INDEX idx_acme_authorizations_reuse
     ON acme_authorizations(account_id, identifier_type, identifier_value, status, expires_at);
 
