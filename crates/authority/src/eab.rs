@@ -133,6 +133,29 @@ impl Authority {
         })
     }
 
+    /// ACME accounts, newest first (admin).
+    pub async fn acme_accounts(
+        &self,
+        ctx: &Requester,
+        limit: i64,
+    ) -> AuthorityResult<Vec<vcc_pki_store::AcmeAccountRecord>> {
+        ctx.require_admin(&self.store, "acme.account.list", None)
+            .await?;
+        Ok(self.store.acme_accounts(limit).await?)
+    }
+
+    /// ACME orders, of one account or all, newest first (admin).
+    pub async fn acme_orders(
+        &self,
+        ctx: &Requester,
+        account_id: Option<&str>,
+        limit: i64,
+    ) -> AuthorityResult<Vec<vcc_pki_store::AcmeOrderRecord>> {
+        ctx.require_admin(&self.store, "acme.order.list", account_id)
+            .await?;
+        Ok(self.store.acme_orders(account_id, limit).await?)
+    }
+
     pub async fn eab_keys(&self, ctx: &Requester) -> AuthorityResult<Vec<EabKeyRecord>> {
         ctx.require_admin(&self.store, "acme.eab.list", None)
             .await?;

@@ -195,3 +195,16 @@ pub struct EabKeyCreateRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub expires_in_seconds: Option<i64>,
 }
+
+/// `GET /api/acme/accounts` and `GET /api/acme/orders`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct AcmeListQuery {
+    /// Orders of this account only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// At most this many, newest first (1–1000, default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}

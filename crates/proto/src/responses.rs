@@ -300,3 +300,46 @@ pub struct EabKeyCreated {
 pub struct EabKeyList {
     pub keys: Vec<EabKeyInfo>,
 }
+
+/// An ACME account as an admin sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcmeAccountInfo {
+    pub id: String,
+    pub status: String,
+    pub contact: Vec<String>,
+    pub key_thumbprint: String,
+    pub eab_kid: Option<String>,
+    pub created_from: Option<String>,
+    pub created_at: String,
+}
+
+/// An ACME order as an admin sees it (status as stored: pending, processing, valid, invalid).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcmeOrderInfo {
+    pub id: String,
+    pub account_id: String,
+    pub status: String,
+    /// `type:value` of each identifier.
+    pub identifiers: Vec<String>,
+    pub profile: String,
+    pub certificate_serial: Option<String>,
+    pub replaces: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// `GET /api/acme/accounts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcmeAccountList {
+    pub accounts: Vec<AcmeAccountInfo>,
+}
+
+/// `GET /api/acme/orders`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcmeOrderList {
+    pub orders: Vec<AcmeOrderInfo>,
+}

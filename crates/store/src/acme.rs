@@ -733,6 +733,52 @@ impl Store {
     }
 }
 
+/// Listings for an admin (`vcc-pki acme accounts|orders`), newest first.
+impl Store {
+    pub async fn acme_accounts(&self, limit: i64) -> Result<Vec<AcmeAccountRecord>> {
+        sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM acme_accounts ORDER BY created_at DESC, id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .into_iter()
+        .map(AcmeAccountRecord::try_from)
+        .collect()
+    }
+
+    /// Orders (without their authorization ids), of one account or of all.
+    pub async fn acme_orders(
+        &self,
+        account_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AcmeOrderRecord>> {
+        let rows = match account_id {
+            Some(account) => {
+                sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ORDER_COLUMNS} FROM acme_orders WHERE account_id = $1
+                     ORDER BY created_at DESC, id LIMIT $2"
+                )))
+                .bind(account)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+            None => {
+                sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ORDER_COLUMNS} FROM acme_orders ORDER BY created_at DESC, id LIMIT $1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        rows.into_iter()
+            .map(|row| order_from_row(row, Vec::new()))
+            .collect()
+    }
+}
+
 /// What the ACME rate limits count, over the window since `since`.
 impl Store {
     /// Accounts made from `source` since then.

@@ -13,6 +13,23 @@ pub enum AcmeCommand {
     /// server requires it (`serve --acme-eab-required`), and the policy bound to it.
     #[command(subcommand)]
     Eab(EabCommand),
+    /// ACME accounts, newest first.
+    #[command(after_help = "Example:\n  vcc-pki acme accounts --output json")]
+    Accounts {
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// ACME orders, newest first.
+    #[command(after_help = "Example:\n  vcc-pki acme orders --account 3FzD7I_Ug0NYKBfEIMORVQ")]
+    Orders {
+        /// Orders of this account only.
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +124,94 @@ pub async fn run(cmd: AcmeCommand, g: &GlobalArgs) -> anyhow::Result<()> {
     let out = g.output();
     let client = g.client()?;
     match cmd {
+        AcmeCommand::Accounts { limit } => {
+            let list = client
+                .get(&format!("/api/acme/accounts?limit={limit}"))
+                .await?;
+            if out.json() {
+                out.print_json(&list);
+            } else {
+                let rows = list["accounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        vec![
+                            text(a, "id"),
+                            text(a, "status"),
+                            a["contact"]
+                                .as_array()
+                                .map(|c| {
+                                    c.iter()
+                                        .filter_map(|x| x.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                })
+                                .unwrap_or_default(),
+                            text(a, "eab_kid"),
+                            text(a, "created_at"),
+                        ]
+                    })
+                    .collect();
+                out.table(
+                    &["Account", "Status", "Contact", "EAB key", "Created"],
+                    rows,
+                );
+            }
+        }
+        AcmeCommand::Orders { account, limit } => {
+            let mut path = format!("/api/acme/orders?limit={limit}");
+            if let Some(account) = account {
+                if !account
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    anyhow::bail!("--account '{account}' is not an ACME account id");
+                }
+                path.push_str(&format!("&account_id={account}"));
+            }
+            let list = client.get(&path).await?;
+            if out.json() {
+                out.print_json(&list);
+            } else {
+                let rows = list["orders"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| {
+                        vec![
+                            text(o, "id"),
+                            text(o, "account_id"),
+                            text(o, "status"),
+                            o["identifiers"]
+                                .as_array()
+                                .map(|c| {
+                                    c.iter()
+                                        .filter_map(|x| x.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                })
+                                .unwrap_or_default(),
+                            text(o, "profile"),
+                            text(o, "certificate_serial"),
+                            text(o, "created_at"),
+                        ]
+                    })
+                    .collect();
+                out.table(
+                    &[
+                        "Order",
+                        "Account",
+                        "Status",
+                        "Identifiers",
+                        "Profile",
+                        "Serial",
+                        "Created",
+                    ],
+                    rows,
+                );
+            }
+        }
         AcmeCommand::Eab(EabCommand::Create {
             allowed_dns,
             allowed_ip,

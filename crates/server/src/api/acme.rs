@@ -4,11 +4,13 @@ use crate::auth::RequestContext;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::Path;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::State;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::Json;
 use vcc_pki_proto::{
+    AcmeAccountInfo, AcmeAccountList, AcmeListQuery, AcmeOrderInfo, AcmeOrderList,
     EabKeyCreateRequest, EabKeyCreated, EabKeyInfo, EabKeyList, Problem, RenewalWindowMoveRequest,
     RenewalWindowMoveResponse,
 };
@@ -170,5 +172,90 @@ pub async fn revoke_eab_key(
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(EabKeyList {
         keys: keys.iter().map(eab_info).collect(),
+    }))
+}
+
+fn limit_of(query: &AcmeListQuery) -> ApiResult<i64> {
+    match query.limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("limit must be between 1 and 1000")),
+    }
+}
+
+#[utoipa::path(get, path = "/api/acme/accounts", tag = "acme",
+    params(AcmeListQuery),
+    responses(
+        (status = 200, description = "ACME accounts, newest first", body = AcmeAccountList),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    query: Result<Query<AcmeListQuery>, QueryRejection>,
+) -> ApiResult<Json<AcmeAccountList>> {
+    ctx.require_admin(&state.store, "acme.account.list", None)
+        .await?;
+    let Query(query) = query?;
+    let accounts = state
+        .authority
+        .acme_accounts(&ctx, limit_of(&query)?)
+        .await?;
+    Ok(Json(AcmeAccountList {
+        accounts: accounts
+            .into_iter()
+            .map(|a| AcmeAccountInfo {
+                id: a.id,
+                status: a.status,
+                contact: a.contact,
+                key_thumbprint: a.key_thumbprint,
+                eab_kid: a.eab_kid,
+                created_from: a.created_from,
+                created_at: vcc_pki_store::format_time(a.created_at),
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/acme/orders", tag = "acme",
+    params(AcmeListQuery),
+    responses(
+        (status = 200, description = "ACME orders, newest first", body = AcmeOrderList),
+        (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    query: Result<Query<AcmeListQuery>, QueryRejection>,
+) -> ApiResult<Json<AcmeOrderList>> {
+    ctx.require_admin(&state.store, "acme.order.list", None)
+        .await?;
+    let Query(query) = query?;
+    let limit = limit_of(&query)?;
+    let orders = state
+        .authority
+        .acme_orders(&ctx, query.account_id.as_deref(), limit)
+        .await?;
+    Ok(Json(AcmeOrderList {
+        orders: orders
+            .into_iter()
+            .map(|o| AcmeOrderInfo {
+                id: o.id,
+                account_id: o.account_id,
+                status: o.status,
+                identifiers: o
+                    .identifiers
+                    .iter()
+                    .map(|i| format!("{}:{}", i.kind, i.value))
+                    .collect(),
+                profile: o.profile,
+                certificate_serial: o.certificate_serial,
+                replaces: o.replaces,
+                created_at: vcc_pki_store::format_time(o.created_at),
+                expires_at: vcc_pki_store::format_time(o.expires_at),
+            })
+            .collect(),
     }))
 }

@@ -43,6 +43,8 @@ use utoipa::OpenApi;
         super::acme::create_eab_key,
         super::acme::list_eab_keys,
         super::acme::revoke_eab_key,
+        super::acme::list_accounts,
+        super::acme::list_orders,
         crate::ocsp::post,
         crate::ocsp::get,
         crate::ocsp::get_empty,

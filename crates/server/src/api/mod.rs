@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router {
             get(acme::list_eab_keys).post(acme::create_eab_key),
         )
         .route("/api/acme/eab/{kid}/revoke", post(acme::revoke_eab_key))
+        .route("/api/acme/accounts", get(acme::list_accounts))
+        .route("/api/acme/orders", get(acme::list_orders))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(public_routes())
