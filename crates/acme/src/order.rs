@@ -23,6 +23,8 @@ use vcc_pki_store::{
 
 /// How long finalize waits for the issuance before answering `processing` with `Retry-After`.
 const FINALIZE_WAIT: Duration = Duration::from_secs(5);
+/// How long a challenge POST waits for its validation before answering `processing`.
+const VALIDATION_WAIT: Duration = Duration::from_secs(2);
 /// `Retry-After` while an order or challenge is being worked on, seconds.
 const RETRY_AFTER_SECS: u64 = 1;
 
@@ -171,14 +173,10 @@ pub(crate) async fn new_order(
     }
     let (stored, authorizations) = load_order(&acme, &order.id, &account.id).await?;
     let url = order_url(&signed.base, &order.id);
+    // No Retry-After here: the client has challenges to answer first (clients that honour it
+    // would wait for nothing). Polls of a pending order carry one.
     let body = order_json(&signed.base, &stored, &authorizations, now);
-    let pending = body["status"] == "pending";
-    let response = json_response(StatusCode::CREATED, Some(&url), &body);
-    Ok(if pending {
-        with_retry_after(response)
-    } else {
-        response
-    })
+    Ok(json_response(StatusCode::CREATED, Some(&url), &body))
 }
 
 /// An order of `account_id` with its authorizations; another account's is "not found".
@@ -434,13 +432,16 @@ pub(crate) async fn challenge(
             .target(id.clone())
             .details(json!({ "type": challenge.challenge_type, "identifier": authz.identifier }));
         if acme.store.start_acme_challenge(&id, &audit).await? {
-            spawn_validation(
+            let validation = spawn_validation(
                 acme.clone(),
                 &signed,
                 account.jwk.clone(),
                 authz.clone(),
                 challenge.clone(),
             );
+            // Most validations take milliseconds: answer with their outcome rather than make the
+            // client wait out a Retry-After; a slow one goes on and is answered `processing`.
+            let _ = tokio::time::timeout(VALIDATION_WAIT, validation).await;
         }
     }
     let current = acme
@@ -472,7 +473,7 @@ fn spawn_validation(
     account_jwk: String,
     authz: vcc_pki_store::AcmeAuthorizationRecord,
     challenge: vcc_pki_store::AcmeChallengeRecord,
-) {
+) -> tokio::task::JoinHandle<()> {
     let requester = signed.requester(&authz.account_id);
     tokio::spawn(async move {
         let key_authorization = match serde_json::from_str(&account_jwk)
@@ -515,7 +516,7 @@ fn spawn_validation(
         {
             tracing::error!(error = %e, challenge = %challenge.id, "could not store a validation result");
         }
-    });
+    })
 }
 
 /// The certificate chain of an account's order (POST-as-GET).

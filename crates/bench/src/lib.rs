@@ -7,6 +7,7 @@
 //! through the server's own authority on a store filled directly.
 //!
 //! The crate measures and returns a [`Summary`]; the CLI prints it.
+mod acme;
 mod floor;
 mod http;
 mod load;
@@ -77,7 +78,8 @@ const EXAMPLES: &str = "Examples:
   vcc-pki bench issue-csr --spawn --ca-key ecdsa-p256          # throwaway server, P-256 CA, 64 clients, 10 s
   vcc-pki bench issue-csr --spawn --ca-key rsa-2048 --csr-key rsa-2048
   vcc-pki bench renew --server https://pki.internal:8443 --token vccadm_… --ca-bundle root.crt
-  vcc-pki bench crl --spawn --concurrency 16 --duration 5 --output json";
+  vcc-pki bench crl --spawn --concurrency 16 --duration 5 --output json
+  vcc-pki bench acme --spawn --concurrency 8                   # complete ACME orders per second";
 
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
@@ -154,6 +156,12 @@ pub fn run(args: BenchArgs, server: Option<Connection>) -> anyhow::Result<Summar
     }
     if args.plain_http && !matches!(args.scenario, Scenario::Ocsp | Scenario::Crl) {
         bail!("--plain-http is for the ocsp and crl scenarios (the API is HTTPS only)");
+    }
+    if args.scenario == Scenario::Acme {
+        if server.is_some() {
+            bail!("bench acme runs with --spawn only (leave out --server)");
+        }
+        return acme::run(&args);
     }
     if args.spawn == server.is_some() {
         bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER), or give one without --spawn");
@@ -268,7 +276,7 @@ async fn bench(
         }),
         // No signature per request: revocation is a durable write (the CRL is rebuilt in the
         // background), the CRL and OCSP answers are pre-signed.
-        Scenario::Revoke | Scenario::Crl | Scenario::Ocsp => None,
+        Scenario::Revoke | Scenario::Crl | Scenario::Ocsp | Scenario::Acme => None,
     };
     let floor_secs = args.floor_secs;
     let floor = match work {

@@ -30,6 +30,8 @@ pub enum Scenario {
     Crl,
     /// POST /ocsp with a pre-built RFC 6960 request for a pre-issued certificate.
     Ocsp,
+    /// Complete ACME orders (newOrder → http-01 → finalize → download), with --spawn.
+    Acme,
 }
 
 impl Scenario {
@@ -41,6 +43,7 @@ impl Scenario {
             Self::Revoke => "revoke",
             Self::Crl => "crl",
             Self::Ocsp => "ocsp",
+            Self::Acme => "acme",
         }
     }
 }
@@ -264,6 +267,7 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
     let auth = target.auth()?;
     let mut notes = Vec::new();
     let (path, expect, kind) = match scenario {
+        Scenario::Acme => bail!("the acme scenario runs in its own module (acme.rs)"),
         Scenario::IssueCsr => {
             let n = o.concurrency.clamp(1, MAX_CSRS);
             let key = o.csr_key;

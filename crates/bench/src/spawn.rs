@@ -53,6 +53,11 @@ pub fn read_rss(pid: u32) -> anyhow::Result<Rss> {
 impl SpawnedServer {
     /// Start `vcc-pki serve --port 0` from this very binary and wait for its "listening on" line.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// As [`SpawnedServer::start`], with extra `serve` flags.
+    pub fn start_with(extra: &[String]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("vcc-pki-bench-")
             .tempdir()
@@ -74,6 +79,7 @@ impl SpawnedServer {
                 "--data-dir",
             ])
             .arg(&data)
+            .args(extra)
             .env("VCC_CA_PASSWORD", hex::encode(password))
             .env("VCC_PKI_LOG", "warn")
             .env_remove("VCC_PKI_DATABASE_URL")

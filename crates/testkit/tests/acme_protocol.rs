@@ -251,7 +251,17 @@ async fn orders_identifiers_profiles_finalize_and_the_orders_list() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.json()["status"], "pending");
-    assert_eq!(created.header("retry-after"), "1");
+    assert_eq!(
+        created.header("retry-after"),
+        "",
+        "nothing to wait for before the challenges"
+    );
+    let polled = client.post(&created.location(), None).await;
+    assert_eq!(
+        polled.header("retry-after"),
+        "1",
+        "a pending order's poll says when to ask again"
+    );
     let (csr, _) = csr_for(&["localhost"]);
     let early = client.finalize(&created.json(), &csr).await;
     assert_eq!(
