@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
-use vcc_pki_authority::{cidr_contains, dns_allowed, parse_cidr};
 use vcc_pki_store::{AcmeIdentifier, EabKeyRecord};
 
 #[derive(Deserialize)]
@@ -131,25 +130,8 @@ pub(crate) fn check_order(
             ),
         ));
     }
-    if key.allowed_dns.is_empty() && key.allowed_ip.is_empty() {
-        return Ok(());
-    }
-    let ranges: Vec<_> = key
-        .allowed_ip
-        .iter()
-        .filter_map(|r| parse_cidr(r).ok())
-        .collect();
-    let outside: Vec<String> = identifiers
-        .iter()
-        .filter(|i| match i.kind.as_str() {
-            "ip" => !i
-                .value
-                .parse()
-                .is_ok_and(|ip| ranges.iter().any(|r| cidr_contains(*r, ip))),
-            _ => !dns_allowed(&key.allowed_dns, &i.value),
-        })
-        .map(|i| i.value.clone())
-        .collect();
+    let outside =
+        crate::limits::outside_allow_lists(&key.allowed_dns, &key.allowed_ip, identifiers);
     if outside.is_empty() {
         Ok(())
     } else {

@@ -73,17 +73,19 @@ pub(crate) async fn check_validation(acme: &Acme, account_id: &str) -> Result<()
     Ok(())
 }
 
-/// The server-wide allow lists: with none, every name that passes validation may be issued.
-pub(crate) fn check_identifiers(
-    acme: &Acme,
+/// The identifiers outside allow lists of DNS suffixes and IP ranges. With both lists empty
+/// nothing is outside; with either set, an identifier must match its type's list. One rule for
+/// the server-wide policy and for EAB keys.
+pub(crate) fn outside_allow_lists(
+    dns: &[String],
+    ip: &[String],
     identifiers: &[AcmeIdentifier],
-) -> Result<(), AcmeProblem> {
-    let (dns, ip) = (&acme.config.allow_dns, &acme.config.allow_ip);
+) -> Vec<String> {
     if dns.is_empty() && ip.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
     let ranges: Vec<_> = ip.iter().filter_map(|r| parse_cidr(r).ok()).collect();
-    let outside: Vec<&str> = identifiers
+    identifiers
         .iter()
         .filter(|i| match i.kind.as_str() {
             "ip" => !i
@@ -92,8 +94,16 @@ pub(crate) fn check_identifiers(
                 .is_ok_and(|a| ranges.iter().any(|r| cidr_contains(*r, a))),
             _ => !dns_allowed(dns, &i.value),
         })
-        .map(|i| i.value.as_str())
-        .collect();
+        .map(|i| i.value.clone())
+        .collect()
+}
+
+/// The server-wide allow lists: with none, every name that passes validation may be issued.
+pub(crate) fn check_identifiers(
+    acme: &Acme,
+    identifiers: &[AcmeIdentifier],
+) -> Result<(), AcmeProblem> {
+    let outside = outside_allow_lists(&acme.config.allow_dns, &acme.config.allow_ip, identifiers);
     if outside.is_empty() {
         Ok(())
     } else {

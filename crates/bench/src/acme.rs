@@ -100,6 +100,34 @@ async fn one_order(account: &Account, tokens: &Tokens, ip: IpAddr) -> Result<(),
     Ok(())
 }
 
+/// An HTTPS client for instant-acme trusting `root_pem`, with TCP_NODELAY: instant-acme's own
+/// client leaves Nagle on, and each small request then waits out the peer's delayed ACK (~40 ms)
+/// — a client artefact (certbot, lego and reqwest set NODELAY), not the server's cost.
+fn nodelay_client(root_pem: &[u8]) -> anyhow::Result<Box<dyn instant_acme::HttpClient>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(root_pem) {
+        roots.add(cert.map_err(|e| anyhow!("root certificate: {e}"))?)?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, instant_acme::BodyWrapper<bytes::Bytes>>(https);
+    Ok(Box::new(client))
+}
+
 pub fn run(args: &BenchArgs) -> anyhow::Result<Summary> {
     if !args.spawn {
         bail!(
@@ -132,12 +160,12 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Summary> {
         idle: Some(server.rss()?),
         ..Default::default()
     };
-    let root = server.data_dir().join("root.crt");
+    let root = std::fs::read(server.data_dir().join("root.crt"))
+        .context("the spawned server's root.crt")?;
     let directory = format!("{}/acme/directory", server.url);
     let mut accounts = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
-        let (account, _) = Account::builder_with_root(&root)
-            .map_err(|e| anyhow!("ACME client: {e}"))?
+        let (account, _) = Account::builder_with_http(nodelay_client(&root)?)
             .create(
                 &NewAccount {
                     contact: &[],
@@ -204,7 +232,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Summary> {
         ca_key_type: args.ca_key.as_str().into(),
         csr_key_type: Some(KeyType::EcdsaP256.as_str().into()),
         machine: Machine::detect(),
-        protocol: "instant-acme (hyper, HTTP/1.1 or h2 by ALPN)".into(),
+        protocol: "instant-acme over hyper with TCP_NODELAY (HTTP/1.1 or h2 by ALPN)".into(),
         prepared,
         issued: None,
         revoked: None,

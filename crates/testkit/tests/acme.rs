@@ -17,21 +17,7 @@ fn retry() -> RetryPolicy {
 }
 
 async fn account(server: &TestServer) -> Account {
-    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
-    let (account, _credentials) = Account::builder_with_root(&root)
-        .unwrap()
-        .create(
-            &NewAccount {
-                contact: &["mailto:ops@example.com"],
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            format!("{}/acme/directory", server.url),
-            None,
-        )
-        .await
-        .expect("new account");
-    account
+    instant_account(server).await
 }
 
 /// Answer every pending authorization of `order` over http-01 through `responder`.

@@ -65,19 +65,7 @@ async fn renewal_windows_move_and_replacement_orders() {
     );
     server.create_ca("ecdsa-p256", "ecdsa-p256").await;
     let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
-    let (account, _) = Account::builder_with_root(&root)
-        .unwrap()
-        .create(
-            &NewAccount {
-                contact: &[],
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            format!("{}/acme/directory", server.url),
-            None,
-        )
-        .await
-        .unwrap();
+    let account = instant_account(&server).await;
 
     let first = obtain(&account, &responder, None).await.unwrap();
     let first_der = CertificateDer::from(first.clone());
@@ -192,19 +180,7 @@ async fn renewal_windows_move_and_replacement_orders() {
     assert!(revoked.suggested_window.end < time::OffsetDateTime::now_utc());
 
     // Another account may not name this account's certificate in `replaces`.
-    let (other, _) = Account::builder_with_root(&root)
-        .unwrap()
-        .create(
-            &NewAccount {
-                contact: &[],
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            format!("{}/acme/directory", server.url),
-            None,
-        )
-        .await
-        .unwrap();
+    let other = instant_account(&server).await;
     let refused = other
         .new_order(&NewOrder::new(&[Identifier::Dns("localhost".into())]).replaces(second_id))
         .await;

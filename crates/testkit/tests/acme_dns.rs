@@ -30,20 +30,7 @@ async fn dns01_with_a_followed_cname_and_http01_resolved_by_the_same_resolver() 
         ],
     );
     server.create_ca("ecdsa-p256", "ecdsa-p256").await;
-    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
-    let (account, _) = Account::builder_with_root(&root)
-        .unwrap()
-        .create(
-            &NewAccount {
-                contact: &[],
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            format!("{}/acme/directory", server.url),
-            None,
-        )
-        .await
-        .unwrap();
+    let account = instant_account(&server).await;
 
     // app.test by dns-01 directly; alias.test by dns-01 through a CNAME; web.test by http-01
     // (its A record comes from the test DNS server, not /etc/hosts).

@@ -27,20 +27,7 @@ async fn a_tlsserver_certificate_lints_clean_as_cabf_serverauth() {
         ],
     );
     server.create_ca("ecdsa-p384", "ecdsa-p256").await;
-    let root = write(server.dir.path(), "acme-root.pem", server.root_pem());
-    let (account, _) = Account::builder_with_root(&root)
-        .unwrap()
-        .create(
-            &NewAccount {
-                contact: &[],
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            format!("{}/acme/directory", server.url),
-            None,
-        )
-        .await
-        .unwrap();
+    let account = instant_account(&server).await;
     let offered: Vec<String> = account.profiles().map(|p| p.name.to_string()).collect();
     assert!(
         offered.contains(&"classic".to_string()) && offered.contains(&"tlsserver".to_string()),

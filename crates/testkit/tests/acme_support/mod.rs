@@ -470,3 +470,22 @@ impl TlsAlpnResponder {
             .insert(sni.to_string(), Arc::new(certified));
     }
 }
+
+/// A new instant-acme account (ES256) on `server`, trusting its root.
+pub async fn instant_account(server: &vcc_pki_testkit::TestServer) -> instant_acme::Account {
+    let root = vcc_pki_testkit::write(server.dir.path(), "acme-root.pem", server.root_pem());
+    let (account, _credentials) = instant_acme::Account::builder_with_root(&root)
+        .unwrap()
+        .create(
+            &instant_acme::NewAccount {
+                contact: &["mailto:ops@example.com"],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            format!("{}/acme/directory", server.url),
+            None,
+        )
+        .await
+        .expect("new account");
+    account
+}
