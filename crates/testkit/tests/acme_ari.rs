@@ -4,8 +4,7 @@ mod acme_support;
 
 use acme_support::*;
 use instant_acme::{
-    Account, CertificateIdentifier, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
-    RetryPolicy,
+    Account, CertificateIdentifier, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy,
 };
 use rustls_pki_types::CertificateDer;
 use std::time::Duration;

@@ -4,8 +4,7 @@ mod acme_support;
 
 use acme_support::*;
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
-    RetryPolicy,
+    AuthorizationStatus, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy,
 };
 use std::time::Duration;
 use vcc_pki_testkit::*;

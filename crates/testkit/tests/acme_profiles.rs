@@ -4,9 +4,7 @@
 mod acme_support;
 
 use acme_support::*;
-use instant_acme::{
-    Account, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
-};
+use instant_acme::{ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy};
 use std::time::Duration;
 use vcc_pki_testkit::*;
 
