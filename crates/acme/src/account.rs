@@ -73,6 +73,12 @@ pub(crate) async fn new_account(
     };
     let body: NewAccount = signed.json()?;
     if let Some(existing) = acme.store.acme_account_by_thumbprint(thumbprint).await? {
+        if existing.status != "valid" {
+            return Err(AcmeProblem::unauthorized(format!(
+                "the account of this key is {}",
+                existing.status
+            )));
+        }
         // RFC 8555 §7.3.1: the existing account, 200, with its URL.
         let url = account_url(&signed.base, &existing.id);
         return Ok(json_response(

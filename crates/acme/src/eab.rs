@@ -121,6 +121,13 @@ pub(crate) fn check_order(
     identifiers: &[AcmeIdentifier],
     profile: &str,
 ) -> Result<(), AcmeProblem> {
+    // Revoking a key (a leak, a team gone) stops its accounts too; expiry only ends its use for
+    // new accounts.
+    if key.revoked_at.is_some() {
+        return Err(AcmeProblem::unauthorized(
+            "this account's external account key is revoked",
+        ));
+    }
     if !key.profiles.is_empty() && !key.profiles.iter().any(|p| p == profile) {
         return Err(AcmeProblem::new(
             AcmeErrorType::InvalidProfile,

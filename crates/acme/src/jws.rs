@@ -117,7 +117,11 @@ fn check_key(alg: &str, jwk: &Value) -> Result<Algorithm, AcmeProblem> {
         "EdDSA" => mismatch("an OKP Ed25519 key"),
         "RS256" if field("kty") == "RSA" => {
             let n = B64.decode(field("n")).unwrap_or_default();
-            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            let significant: Vec<u8> = n.iter().skip_while(|b| **b == 0).copied().collect();
+            let bits = significant
+                .first()
+                .map(|top| (significant.len() - 1) * 8 + (8 - top.leading_zeros() as usize))
+                .unwrap_or(0);
             if bits < MIN_RSA_BITS {
                 return Err(AcmeProblem::new(
                     AcmeErrorType::BadPublicKey,

@@ -426,6 +426,11 @@ pub(crate) async fn challenge(
         .ok_or_else(|| AcmeProblem::not_found("challenge"))?;
     let up = |uri: &str| format!("<{uri}>;rel=\"up\"");
     if !signed.is_post_as_get() {
+        if authz.expires_at <= acme.authority.now() {
+            return Err(AcmeProblem::malformed(
+                "the authorization has expired; make a new order",
+            ));
+        }
         crate::limits::check_validation(&acme, &account.id).await?;
         let audit = signed
             .audit(&account.id, "acme.challenge.start", "acme_challenge")

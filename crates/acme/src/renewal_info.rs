@@ -19,7 +19,6 @@ pub const RETRY_AFTER_SECS: u64 = 6 * 3600;
 
 /// A parsed certID: base64url(AKI keyIdentifier) "." base64url(serial DER content octets).
 pub(crate) struct CertId {
-    pub text: String,
     key_identifier: Vec<u8>,
     serial: Serial,
 }
@@ -37,7 +36,6 @@ pub(crate) fn parse_cert_id(text: &str) -> Result<CertId, AcmeProblem> {
         return Err(malformed());
     }
     Ok(CertId {
-        text: text.to_string(),
         key_identifier,
         serial: Serial::from_bytes(&serial_bytes),
     })
@@ -138,5 +136,13 @@ pub(crate) async fn check_replaces(
             "the order shares no identifier with the certificate it replaces",
         ));
     }
-    Ok(id.text)
+    // The certID as the certificate itself spells it (a client may pad the serial with leading
+    // zeros): one spelling per certificate, so "replaced once" cannot be dodged.
+    let (_, cert) =
+        X509Certificate::from_der(&record.certificate_der).map_err(|_| AcmeProblem::internal())?;
+    Ok(format!(
+        "{}.{}",
+        B64.encode(&id.key_identifier),
+        B64.encode(cert.raw_serial())
+    ))
 }

@@ -50,7 +50,13 @@ impl FromRequest<Arc<Acme>> for AcmeRequest {
 
     async fn from_request(req: Request, state: &Arc<Acme>) -> Result<Self, Self::Rejection> {
         let base = base_url(req.headers(), req.uri())?;
-        let url = format!("{base}{}", req.uri().path());
+        let url = format!(
+            "{base}{}",
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or_else(|| req.uri().path())
+        );
         let source_ip = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()

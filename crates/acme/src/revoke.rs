@@ -60,6 +60,9 @@ fn certificate_jwk(cert: &X509Certificate<'_>) -> Option<serde_json::Value> {
                 "kty": "RSA", "n": B64.encode(strip(rsa.modulus)), "e": B64.encode(strip(rsa.exponent)),
             }))
         }
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => Some(json!({
+            "kty": "OKP", "crv": "Ed25519", "x": B64.encode(spki.subject_public_key.data.as_ref()),
+        })),
         _ => None,
     }
 }
@@ -119,7 +122,14 @@ pub(crate) async fn revoke_cert(
         Signer::Account(account) => {
             let basis = if record.service_id == acme_service_id(&account.id) {
                 "ordering-account"
-            } else if authorised_for_all(&acme, &account.id, &record).await? {
+            } else if record.service_id.starts_with("acme-")
+                && reason != RevocationReason::KeyCompromise
+                && authorised_for_all(&acme, &account.id, &record).await?
+            {
+                // Another ACME account that controls every name, as RFC 8555 §7.6 allows — but not
+                // for keyCompromise (it blocks the key wherever it is used: only the ordering
+                // account or the key itself may say so), and never for certificates issued
+                // outside ACME.
                 "authorized-account"
             } else {
                 return Err(AcmeProblem::unauthorized(
@@ -150,6 +160,10 @@ async fn authorised_for_all(
     record: &vcc_pki_store::CertificateRecord,
 ) -> Result<bool, AcmeProblem> {
     let now = acme.authority.now();
+    if record.san_dns.is_empty() && record.san_ip.is_empty() {
+        // No names (e.g. the OCSP responder's certificate): nobody is authorised by names.
+        return Ok(false);
+    }
     let names = record
         .san_dns
         .iter()

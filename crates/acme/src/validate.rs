@@ -30,9 +30,34 @@ pub struct Validator {
 impl Validator {
     pub fn new(config: &AcmeConfig) -> Result<Self, String> {
         let dns = DnsResolver::new(config.dns_resolver)?;
+        let http_port = config.http_port;
+        // RFC 8555 §8.3 lets the validator follow redirects; here only to the same host, over
+        // http on the validation port or https on 443, at most 10: a redirect cannot point the
+        // CA at another internal service and read its answer back in the challenge's error.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let first_host = attempt
+                .previous()
+                .first()
+                .and_then(|u| u.host_str().map(str::to_string));
+            let url = attempt.url().clone();
+            let port_ok = match url.scheme() {
+                "http" => url.port_or_known_default() == Some(http_port),
+                "https" => url.port_or_known_default() == Some(443),
+                _ => false,
+            };
+            if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else if !port_ok || url.host_str().map(str::to_string) != first_host {
+                attempt.error(format!(
+                    "redirect to {url} refused: only the same host, http on port {http_port} or https on 443"
+                ))
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .dns_resolver(std::sync::Arc::new(dns.clone()))
-            .redirect(reqwest::redirect::Policy::limited(10))
+            .redirect(redirects)
             .timeout(config.validation_timeout)
             .user_agent("vcc-pki-acme-validator")
             .build()

@@ -138,6 +138,19 @@ impl Authority {
                 reason.as_str()
             )));
         }
+        // The server's own certificates (TLS, OCSP responder) are never revoked through ACME.
+        if let Some(record) = self.store.certificate_by_serial(serial).await? {
+            if record.service_id == crate::SERVER_SERVICE_ID
+                || record.service_id == crate::OCSP_SERVICE_ID
+            {
+                let refusal = AuthorityError::forbidden(
+                    "the server's own certificates are not revoked through ACME",
+                );
+                return Err(ctx
+                    .deny(&self.store, ACTION, Some(&serial.to_hex()), refusal)
+                    .await);
+            }
+        }
         let audit = ctx
             .audit(ACTION, "certificate")
             .target(serial.to_hex())

@@ -435,10 +435,20 @@ impl Store {
         let now = format_time(OffsetDateTime::now_utc());
         if let Some(replaces) = &order.replaces {
             // RFC 9773 §5: a certificate is replaced by one order (that did not fail).
+            // Taken by an order that has or may still get its certificate: valid, processing, or
+            // pending, unexpired and with no failed authorization. A failed or abandoned
+            // replacement does not block the next try.
             let (taken,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM acme_orders WHERE replaces = $1 AND status <> 'invalid'",
+                "SELECT COUNT(*) FROM acme_orders o WHERE o.replaces = $1
+                   AND (o.status IN ('valid', 'processing')
+                        OR (o.status = 'pending' AND o.expires_at > $2
+                            AND NOT EXISTS (SELECT 1 FROM acme_order_authorizations l
+                                            JOIN acme_authorizations a ON a.id = l.authorization_id
+                                            WHERE l.order_id = o.id
+                                              AND (a.status NOT IN ('pending', 'valid') OR a.expires_at <= $2))))",
             )
             .bind(replaces)
+            .bind(&now)
             .fetch_one(&mut *tx)
             .await?;
             if taken > 0 {

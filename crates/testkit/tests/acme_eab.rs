@@ -129,6 +129,13 @@ async fn accounts_need_a_key_when_required_and_the_key_binds_their_orders() {
         problem(account.new_order(&NewOrder::new(&name)).await),
         "accepted"
     );
+    // Revoking the key stops the accounts made with it.
+    let (ok, out) = cli(&server, &["acme", "eab", "revoke", &kid]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        problem(account.new_order(&NewOrder::new(&name)).await),
+        "unauthorized"
+    );
 
     // A reusable key makes several accounts until it is revoked.
     let (reusable, key) = create_key(&server, &["--reusable"]);
@@ -155,5 +162,8 @@ async fn accounts_need_a_key_when_required_and_the_key_binds_their_orders() {
     assert_eq!(list["keys"].as_array().unwrap().len(), 2);
     let audit =
         server.sql("SELECT action FROM audit_log WHERE action LIKE 'acme.eab.%' ORDER BY id");
-    assert_eq!(audit, "acme.eab.create\nacme.eab.create\nacme.eab.revoke");
+    assert_eq!(
+        audit,
+        "acme.eab.create\nacme.eab.revoke\nacme.eab.create\nacme.eab.revoke"
+    );
 }

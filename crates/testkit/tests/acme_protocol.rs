@@ -628,3 +628,89 @@ async fn allow_lists_and_rate_limits_refuse_with_their_error_types() {
     );
     assert_eq!(server.count("acme_accounts"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_certificates_and_other_hosts_are_out_of_reach() {
+    let (server, responder) = started().await;
+    let mut client = RawAcme::new(server.client(), &server.url);
+    client.new_account().await;
+    // This account controls every name of the server's TLS certificate …
+    client
+        .ready_order(
+            json!([{"type": "dns", "value": "localhost"}, {"type": "ip", "value": "127.0.0.1"}]),
+            &responder,
+        )
+        .await;
+    let addr = server.url.trim_start_matches("https://").to_string();
+    let (_, shown) = run(
+        "sh",
+        &[
+            "-c",
+            &format!("openssl s_client -connect {addr} -showcerts </dev/null 2>/dev/null"),
+        ],
+    );
+    assert!(
+        shown.contains("BEGIN CERTIFICATE"),
+        "openssl s_client: {shown}"
+    );
+    let begin = shown.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let der = leaf_der(&first_pem(&shown[begin..]));
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der);
+    // … and still may not revoke it: it was not issued through ACME.
+    for reason in [0, 1] {
+        let refused = client
+            .post(
+                &client.url("revoke-cert"),
+                Some(json!({"certificate": b64, "reason": reason})),
+            )
+            .await;
+        assert_eq!(refused.problem(), "unauthorized", "{}", refused.text);
+    }
+    assert_eq!(server.sql("SELECT COUNT(*) FROM revoked_certificates"), "0");
+
+    // http-01 follows a redirect only to the same host on the validation port: not to another
+    // service, whose answer would come back in the challenge's error.
+    let mut other = RawAcme::new(server.client(), &server.url);
+    other.new_account().await;
+    let created = other
+        .post(
+            &other.url("new-order"),
+            Some(json!({"identifiers": [{"type": "dns", "value": "localhost"}]})),
+        )
+        .await;
+    let authz_url = created.json()["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let authz = other.post(&authz_url, None).await.json();
+    let challenge = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let api_port = server.url.rsplit(':').next().unwrap().to_string();
+    responder.set(
+        challenge["token"].as_str().unwrap(),
+        &format!("REDIRECT http://localhost:{api_port}/api/health"),
+    );
+    other
+        .post(challenge["url"].as_str().unwrap(), Some(json!({})))
+        .await;
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        last = other.post(&authz_url, None).await.json();
+        if last["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["status"], "invalid", "{last}");
+    let error = server.sql("SELECT error FROM acme_challenges WHERE status = 'invalid'");
+    assert!(
+        error.contains("redirect") && error.contains("refused"),
+        "{error}"
+    );
+}

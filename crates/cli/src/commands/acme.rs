@@ -58,7 +58,7 @@ pub enum EabCommand {
     /// Every key (never the HMAC key).
     #[command(after_help = "Example:\n  vcc-pki acme eab list --output json")]
     List,
-    /// Revoke a key: no new account can use it (accounts made with it stay).
+    /// Revoke a key: no new account can use it, and the accounts made with it can make no new orders.
     #[command(after_help = "Example:\n  vcc-pki acme eab revoke eab-3kTq…")]
     Revoke { kid: String },
 }

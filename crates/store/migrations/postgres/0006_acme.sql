@@ -84,7 +84,7 @@ CREATE TABLE acme_renewal_overrides (
     explanation_url TEXT,
     created_at      TEXT NOT NULL
 );
-CREATE UNIQUE INDEX idx_acme_orders_replaces ON acme_orders(replaces) WHERE replaces IS NOT NULL AND status <> 'invalid';
+CREATE INDEX idx_acme_orders_replaces ON acme_orders(replaces);
 
 -- External Account Binding keys (RFC 8555 §7.3.4), made by `vcc-pki acme eab create`. The policy
 -- (allowed DNS suffixes, IP ranges, profiles) binds every account created with the key.

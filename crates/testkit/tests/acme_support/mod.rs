@@ -20,14 +20,23 @@ pub struct Http01Responder {
     tokens: Arc<Tokens>,
 }
 
+/// The answer set for a token; one set to `REDIRECT url` answers 302 to that URL.
 async fn answer(
     State(tokens): State<Arc<Tokens>>,
     Path(token): Path<String>,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     tokens.hits.fetch_add(1, Ordering::SeqCst);
     match tokens.answers.lock().unwrap().get(&token) {
-        Some(answer) => (StatusCode::OK, answer.clone()),
-        None => (StatusCode::NOT_FOUND, "no such token".into()),
+        Some(answer) => match answer.strip_prefix("REDIRECT ") {
+            Some(url) => (
+                StatusCode::FOUND,
+                [(axum::http::header::LOCATION, url.to_string())],
+            )
+                .into_response(),
+            None => (StatusCode::OK, answer.clone()).into_response(),
+        },
+        None => (StatusCode::NOT_FOUND, "no such token").into_response(),
     }
 }
 
