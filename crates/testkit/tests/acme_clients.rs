@@ -171,3 +171,100 @@ fn lego_as_the_readme_says() {
     );
     assert_eq!(revoked_reasons(&server), "superseded");
 }
+
+#[path = "acme_support/mod.rs"]
+mod acme_support;
+
+#[test]
+fn certbot_over_dns01_with_manual_hooks_writing_into_the_test_dns_server() {
+    assert!(
+        tool("certbot"),
+        "certbot is installed by scripts/test-all.sh"
+    );
+    let dns = acme_support::ChallTestSrv::start();
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-dns-resolver".into(), dns.dns.to_string()],
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(server.create_ca("ecdsa-p256", "ecdsa-p256"));
+    let home = server.dir.path().join("certbot-dns");
+    std::fs::create_dir_all(&home).unwrap();
+    // certbot's manual hooks get CERTBOT_DOMAIN and CERTBOT_VALIDATION; these write the TXT
+    // record into pebble-challtestsrv's management API, as a real hook would call a DNS API.
+    let auth = home.join("auth-hook.sh");
+    std::fs::write(
+        &auth,
+        format!(
+            "#!/bin/sh\nexec curl -sf -d \"{{\\\"host\\\":\\\"_acme-challenge.$CERTBOT_DOMAIN.\\\",\\\"value\\\":\\\"$CERTBOT_VALIDATION\\\"}}\" {}/set-txt\n",
+            dns.management_url()
+        ),
+    )
+    .unwrap();
+    let cleanup = home.join("cleanup-hook.sh");
+    std::fs::write(
+        &cleanup,
+        format!(
+            "#!/bin/sh\nexec curl -sf -d \"{{\\\"host\\\":\\\"_acme-challenge.$CERTBOT_DOMAIN.\\\"}}\" {}/clear-txt\n",
+            dns.management_url()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for hook in [&auth, &cleanup] {
+        std::fs::set_permissions(hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = write(server.dir.path(), "dns-root.pem", server.root_pem());
+    let out = Command::new("certbot")
+        .args([
+            "certonly",
+            "--manual",
+            "--preferred-challenges",
+            "dns",
+            "--manual-auth-hook",
+            auth.to_str().unwrap(),
+            "--manual-cleanup-hook",
+            cleanup.to_str().unwrap(),
+            "--server",
+            &format!("{}/acme/directory", server.url),
+            "-d",
+            "dns01.test",
+            "--register-unsafely-without-email",
+            "--agree-tos",
+            "--non-interactive",
+            "--config-dir",
+            home.join("config").to_str().unwrap(),
+            "--work-dir",
+            home.join("work").to_str().unwrap(),
+            "--logs-dir",
+            home.join("logs").to_str().unwrap(),
+        ])
+        .env("REQUESTS_CA_BUNDLE", &root)
+        .output()
+        .expect("certbot");
+    assert!(
+        out.status.success(),
+        "certbot dns-01: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, text) = run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            home.join("config/live/dns01.test/cert.pem")
+                .to_str()
+                .unwrap(),
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(ok && text.contains("DNS:dns01.test"), "{text}");
+    assert_eq!(
+        server.sql("SELECT challenge_type FROM acme_challenges WHERE status = 'valid'"),
+        "dns-01"
+    );
+}

@@ -384,6 +384,11 @@ impl ChallTestSrv {
         );
     }
 
+    /// The management API's base URL (`/set-txt`, `/clear-txt`, `/set-cname`).
+    pub fn management_url(&self) -> String {
+        self.management.clone()
+    }
+
     pub async fn set_txt(&self, host: &str, value: &str) {
         self.call(
             "set-txt",
