@@ -553,7 +553,7 @@ async fn chain_response(
         .store
         .certificate_by_serial(&serial)
         .await?
-        .filter(|c| c.service_id.starts_with("acme-"))
+        .filter(|c| vcc_pki_authority::is_acme_service_id(&c.service_id))
         .filter(|c| owner.is_none_or(|o| c.service_id == o))
         .ok_or_else(|| AcmeProblem::not_found("certificate"))?;
     let pem = format!(

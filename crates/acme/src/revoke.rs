@@ -122,7 +122,7 @@ pub(crate) async fn revoke_cert(
         Signer::Account(account) => {
             let basis = if record.service_id == acme_service_id(&account.id) {
                 "ordering-account"
-            } else if record.service_id.starts_with("acme-")
+            } else if vcc_pki_authority::is_acme_service_id(&record.service_id)
                 && reason != RevocationReason::KeyCompromise
                 && authorised_for_all(&acme, &account.id, &record).await?
             {

@@ -37,7 +37,7 @@ pub use ocsp::{
     OcspAnswer, OcspService, SignedOcspResponse, OCSP_SERVICE_ID, OCSP_SIGNING_PROFILE,
     RESPONDER_LIFETIME, RESPONSE_LIFETIME,
 };
-pub use order_issuance::{acme_service_id, OrderIssueRequest};
+pub use order_issuance::{acme_service_id, is_acme_service_id, OrderIssueRequest};
 pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};

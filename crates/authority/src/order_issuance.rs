@@ -40,6 +40,11 @@ pub fn acme_service_id(account_id: &str) -> String {
     format!("acme-{short}")
 }
 
+/// Whether a certificate's service id is an ACME account's (the one rule for "issued through ACME").
+pub fn is_acme_service_id(service_id: &str) -> bool {
+    service_id.starts_with("acme-")
+}
+
 impl Authority {
     /// Sign the CSR of a finalized order. The CSR must name exactly the order's identifiers (as
     /// CN and/or SANs); only its public key is used.
