@@ -26,7 +26,7 @@ pub use jws::{thumbprint, ALGORITHMS};
 pub use limits::RateLimits;
 pub use nonce::{NonceError, Nonces, NONCE_LIFETIME};
 pub use problem::{AcmeErrorType, AcmeProblem};
-pub use profiles::{AcmeProfile, DEFAULT_PROFILE};
+pub use profiles::{AcmeProfile, ProfileSettings, DEFAULT_PROFILE};
 pub use renewal_info::suggested_window;
 pub use validate::Validator;
 
@@ -68,6 +68,11 @@ pub struct AcmeConfig {
     pub eab_required: bool,
     /// The DNS server validation asks (`--acme-dns-resolver HOST:PORT`); None: the system's.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Wildcard identifiers (`*.example.com`, validated over dns-01 only) are issued
+    /// (`--acme-allow-wildcards`); off by default.
+    pub allow_wildcards: bool,
+    /// `[acme.profiles.NAME]`: profiles added to, or replacing, the built-in ones.
+    pub profiles: Vec<(String, ProfileSettings)>,
 }
 
 impl Default for AcmeConfig {
@@ -86,6 +91,8 @@ impl Default for AcmeConfig {
             allow_dns: Vec::new(),
             allow_ip: Vec::new(),
             rate_limits: RateLimits::default(),
+            allow_wildcards: false,
+            profiles: Vec::new(),
         }
     }
 }
@@ -97,6 +104,8 @@ pub enum AcmeStartError {
     Store(#[from] StoreError),
     #[error("the ACME validation resolver: {0}")]
     Resolver(String),
+    #[error("{0}")]
+    Profile(String),
 }
 
 /// Everything the ACME handlers share.
@@ -117,7 +126,8 @@ impl Acme {
     ) -> Result<Arc<Self>, AcmeStartError> {
         let nonces = Nonces::load(store.clone()).await?;
         let validator = Validator::new(&config).map_err(AcmeStartError::Resolver)?;
-        let profiles = AcmeProfile::built_in(config.validity_days);
+        let profiles = AcmeProfile::offered(config.validity_days, &config.profiles)
+            .map_err(AcmeStartError::Profile)?;
         Ok(Arc::new(Self {
             profiles,
             store,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vcc_pki_authority::policy::Names;
 use vcc_pki_authority::{acme_service_id, OrderIssueRequest};
+use vcc_pki_core::names::wildcard_base;
 use vcc_pki_core::Serial;
 use vcc_pki_store::{
     AcmeIdentifier, AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization,
@@ -50,8 +51,12 @@ fn with_retry_after(mut response: Response) -> Response {
     response
 }
 
-/// The order's identifiers, validated and normalised (DNS names lower-case, IPs canonical).
-fn normalise(identifiers: &[AcmeIdentifier]) -> Result<Vec<AcmeIdentifier>, AcmeProblem> {
+/// The order's identifiers, validated and normalised (DNS names lower-case, IPs canonical);
+/// a wildcard `*.name` only where the server issues them (`--acme-allow-wildcards`).
+fn normalise(
+    identifiers: &[AcmeIdentifier],
+    allow_wildcards: bool,
+) -> Result<Vec<AcmeIdentifier>, AcmeProblem> {
     if identifiers.is_empty() {
         return Err(AcmeProblem::malformed(
             "an order needs at least one identifier",
@@ -61,7 +66,18 @@ fn normalise(identifiers: &[AcmeIdentifier]) -> Result<Vec<AcmeIdentifier>, Acme
     let mut ips = Vec::new();
     for id in identifiers {
         match id.kind.as_str() {
-            "dns" => dns.push(id.value.clone()),
+            "dns" => {
+                if wildcard_base(&id.value).is_some() && !allow_wildcards {
+                    return Err(AcmeProblem::new(
+                        AcmeErrorType::RejectedIdentifier,
+                        format!(
+                            "{}: this CA does not issue wildcard certificates (--acme-allow-wildcards)",
+                            id.value
+                        ),
+                    ));
+                }
+                dns.push(id.value.clone())
+            }
             "ip" => ips.push(id.value.clone()),
             other => {
                 return Err(AcmeProblem::new(
@@ -71,8 +87,7 @@ fn normalise(identifiers: &[AcmeIdentifier]) -> Result<Vec<AcmeIdentifier>, Acme
             }
         }
     }
-    let first = dns.first().or(ips.first()).cloned().unwrap_or_default();
-    let names = Names::from_request(&first, &dns, &ips)?;
+    let names = Names::from_identifiers(&dns, &ips)?;
     Ok(names
         .dns
         .iter()
@@ -85,6 +100,21 @@ fn normalise(identifiers: &[AcmeIdentifier]) -> Result<Vec<AcmeIdentifier>, Acme
             value: ip.to_string(),
         }))
         .collect())
+}
+
+/// The identifier an authorization proves control of for an order's identifier: a wildcard's
+/// base name (RFC 8555 §7.1.3: the authorization says `wildcard: true`), else the identifier.
+pub(crate) fn authorization_identifier(identifier: &AcmeIdentifier) -> (AcmeIdentifier, bool) {
+    match wildcard_base(&identifier.value).filter(|_| identifier.kind == "dns") {
+        Some(base) => (
+            AcmeIdentifier {
+                kind: "dns".into(),
+                value: base.to_string(),
+            },
+            true,
+        ),
+        None => (identifier.clone(), false),
+    }
 }
 
 pub(crate) async fn new_order(
@@ -108,7 +138,10 @@ pub(crate) async fn new_order(
             format!("profile '{profile}' is not offered (see the directory's meta.profiles)"),
         ));
     }
-    let identifiers = normalise(&body.identifiers)?;
+    let identifiers = normalise(&body.identifiers, acme.config.allow_wildcards)?;
+    if let Some(why) = acme.profile(&profile).and_then(|p| p.refuses(&identifiers)) {
+        return Err(AcmeProblem::new(AcmeErrorType::RejectedIdentifier, why));
+    }
     crate::limits::check_identifiers(&acme, &identifiers)?;
     if body.replaces.is_none() {
         crate::limits::check_new_order(&acme, &account.id).await?;
@@ -131,22 +164,23 @@ pub(crate) async fn new_order(
     let expires_at = now + acme.config.order_lifetime;
     let mut links = Vec::with_capacity(identifiers.len());
     for identifier in &identifiers {
+        let (identifier, wildcard) = authorization_identifier(identifier);
         // Reuse a valid authorization that outlives the new order (RFC 8555 §7.1.3).
         match acme
             .store
-            .acme_reusable_authorization(&account.id, identifier, false, expires_at)
+            .acme_reusable_authorization(&account.id, &identifier, wildcard, expires_at)
             .await?
         {
             Some(id) => links.push(AuthorizationLink::Reuse(id)),
             None => links.push(AuthorizationLink::New(NewAcmeAuthorization {
                 id: new_id(),
-                identifier: identifier.clone(),
-                wildcard: false,
-                expires_at,
-                challenges: crate::validate::challenge_types(identifier)
+                challenges: crate::validate::challenge_types(&identifier, wildcard)
                     .iter()
                     .map(|kind| (new_id(), kind.to_string(), new_id()))
                     .collect(),
+                identifier,
+                wildcard,
+                expires_at,
             })),
         }
     }
@@ -295,7 +329,7 @@ pub(crate) async fn finalize(
             .collect(),
         csr_der,
         profile: profile.certificate,
-        common_name: profile.certificate.has_common_name(),
+        common_name: profile.common_name,
         validity_days: profile.validity_days,
     };
     // A CSR that does not suit the order is refused here and leaves the order ready.

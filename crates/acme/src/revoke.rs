@@ -170,13 +170,13 @@ async fn authorised_for_all(
         .map(|d| ("dns", d.clone()))
         .chain(record.san_ip.iter().map(|i| ("ip", i.clone())));
     for (kind, value) in names {
-        let identifier = AcmeIdentifier {
+        let (identifier, wildcard) = crate::order::authorization_identifier(&AcmeIdentifier {
             kind: kind.into(),
             value,
-        };
+        });
         if acme
             .store
-            .acme_reusable_authorization(account_id, &identifier, false, now)
+            .acme_reusable_authorization(account_id, &identifier, wildcard, now)
             .await?
             .is_none()
         {

@@ -8,10 +8,15 @@ use std::time::Duration;
 use vcc_pki_store::AcmeIdentifier;
 
 /// The challenge types offered for a new authorization of `identifier` (RFC 8738: no dns-01
-/// for an IP address).
-pub(crate) fn challenge_types(identifier: &AcmeIdentifier) -> &'static [&'static str] {
+/// for an IP address; RFC 8555 §7.1.3 and Boulder: a wildcard's only through dns-01, since
+/// serving a file or a certificate on one host proves nothing about its siblings).
+pub(crate) fn challenge_types(
+    identifier: &AcmeIdentifier,
+    wildcard: bool,
+) -> &'static [&'static str] {
     match identifier.kind.as_str() {
         "ip" => &["http-01", "tls-alpn-01"],
+        _ if wildcard => &["dns-01"],
         _ => &["http-01", "dns-01", "tls-alpn-01"],
     }
 }

@@ -16,12 +16,14 @@
 //! - A renewal re-permits every name. A service whose allowed list no longer holds a name of its
 //!   certificate is refused (an admin re-issues or re-registers); a service created by an admin's
 //!   issuance and never registered has no list, and renews the names the admin chose.
+//! - Wildcard names (`*.example.com`) only through an ACME order ([`Names::from_identifiers`]),
+//!   validated over dns-01; REST requests and CSRs name services one by one.
 //! - Nobody else may do anything but read public data.
 use crate::{AuthorityError, AuthorityResult, Principal};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
-use vcc_pki_core::names::{normalize_dns_name, parse_ip};
+use vcc_pki_core::names::{normalize_dns_name, normalize_san_dns_name, parse_ip};
 use vcc_pki_store::{CertificateRecord, ServiceRecord};
 
 /// At most this many names (CN included) in one certificate.
@@ -83,24 +85,47 @@ impl Names {
                 out.dns.push(out.common_name.clone());
             }
         }
+        out.add(dns, ips, normalize_dns_name)?;
+        Ok(out)
+    }
+
+    /// The identifiers of an ACME order: DNS names, where a wildcard `*.name` is allowed in form
+    /// (the ACME front end decides whether it issues them and validates them over dns-01 only),
+    /// and IP addresses; de-duplicated, at most [`MAX_NAMES`]. No common name: the ACME profile
+    /// decides whether the certificate gets one.
+    pub fn from_identifiers(dns: &[String], ips: &[String]) -> AuthorityResult<Self> {
+        let mut out = Names::default();
+        out.add(dns, ips, normalize_san_dns_name)?;
+        if out.dns.is_empty() && out.ips.is_empty() {
+            return Err(AuthorityError::malformed("at least one name is required"));
+        }
+        Ok(out)
+    }
+
+    fn add(
+        &mut self,
+        dns: &[String],
+        ips: &[String],
+        normalize: fn(&str) -> Result<String, vcc_pki_core::CoreError>,
+    ) -> AuthorityResult<()> {
         for d in dns {
-            let d = normalize_dns_name(d)?;
-            if !out.dns.contains(&d) {
-                out.dns.push(d);
+            let d = normalize(d)?;
+            if !self.dns.contains(&d) {
+                self.dns.push(d);
             }
         }
         for ip in ips {
             let ip = parse_ip(ip)?;
-            if !out.ips.contains(&ip) {
-                out.ips.push(ip);
+            if !self.ips.contains(&ip) {
+                self.ips.push(ip);
             }
         }
-        if out.dns.len() + out.ips.len() > MAX_NAMES {
+        if self.dns.len() + self.ips.len() > MAX_NAMES {
             return Err(AuthorityError::malformed(format!(
                 "at most {MAX_NAMES} names per certificate"
             )));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Every name, as text.

@@ -484,6 +484,33 @@ fn names_are_normalised_and_the_cn_is_the_checked_name() {
 }
 
 #[test]
+fn wildcards_only_in_order_identifiers() {
+    assert!(Names::from_request("*.example.com", &[], &[]).is_err());
+    assert!(Names::from_request("a.example.com", &["*.example.com".into()], &[]).is_err());
+    let n = Names::from_identifiers(
+        &[
+            "*.Example.com".into(),
+            "example.com".into(),
+            "*.example.com".into(),
+        ],
+        &["10.0.0.1".into()],
+    )
+    .unwrap();
+    assert_eq!(n.common_name, "");
+    assert_eq!(n.dns, vec!["*.example.com", "example.com"]);
+    assert_eq!(n.ips.len(), 1);
+    for bad in ["*.com", "a.*.example.com", "*"] {
+        assert!(
+            Names::from_identifiers(&[bad.into()], &[]).is_err(),
+            "{bad}"
+        );
+    }
+    assert!(Names::from_identifiers(&[], &[]).is_err());
+    let many: Vec<String> = (0..=MAX_NAMES).map(|i| format!("n{i}.example")).collect();
+    assert!(Names::from_identifiers(&many, &[]).is_err());
+}
+
+#[test]
 fn registration_defaults_to_the_service_naming_itself() {
     let (dns, ips) = allowed_names("Billing", &[], &[]).unwrap();
     assert_eq!((dns, ips), (vec!["billing".to_string()], vec![]));

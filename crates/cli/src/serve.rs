@@ -73,6 +73,9 @@ pub struct ServeArgs {
     /// through. [default: the system resolver]
     #[arg(long, env = "VCC_PKI_ACME_DNS_RESOLVER")]
     acme_dns_resolver: Option<String>,
+    /// ACME issues wildcard identifiers (`*.example.com`), validated over dns-01 only.
+    #[arg(long, env = "VCC_PKI_ACME_ALLOW_WILDCARDS")]
+    acme_allow_wildcards: bool,
 }
 
 /// The TOML file's keys: the same names as the flags.
@@ -113,6 +116,10 @@ struct AcmeFileConfig {
     website: Option<String>,
     #[serde(default)]
     caa_identities: Vec<String>,
+    allow_wildcards: Option<bool>,
+    /// `[acme.profiles.NAME]`.
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, vcc_pki_acme::ProfileSettings>,
 }
 
 fn init_logging(json: bool) {
@@ -206,6 +213,12 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         })?);
     }
     config.acme.eab_required = args.acme_eab_required || file.acme.eab_required.unwrap_or(false);
+    config.acme.allow_wildcards =
+        args.acme_allow_wildcards || file.acme.allow_wildcards.unwrap_or(false);
+    config.acme.profiles = file.acme.profiles.into_iter().collect();
+    // A bad profile stops here, before the data directory or the database is touched.
+    vcc_pki_acme::AcmeProfile::offered(config.acme.validity_days, &config.acme.profiles)
+        .map_err(anyhow::Error::msg)?;
     config.acme.allow_dns = if args.acme_allow_dns.is_empty() {
         file.acme.allow_dns
     } else {

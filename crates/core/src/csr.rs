@@ -1,6 +1,6 @@
 //! Certificate signing requests: parsed and verified with x509-parser, then reduced to the
 //! few facts policy may use. Nothing else in a CSR is trusted or copied (rcgen would copy requested extensions, CA:TRUE included).
-use crate::names::normalize_dns_name;
+use crate::names::normalize_san_dns_name;
 use crate::{CoreError, KeyType};
 use std::net::IpAddr;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -73,7 +73,7 @@ pub fn verify_csr_der(der: &[u8]) -> Result<VerifiedCsr, CoreError> {
                 ParsedExtension::SubjectAlternativeName(san) => {
                     for name in &san.general_names {
                         match name {
-                            GeneralName::DNSName(d) => dns_names.push(normalize_dns_name(d)?),
+                            GeneralName::DNSName(d) => dns_names.push(normalize_san_dns_name(d)?),
                             GeneralName::IPAddress(bytes) => ip_addresses.push(ip_from_bytes(bytes)?),
                             other => {
                                 return Err(CoreError::InvalidCsr(format!(

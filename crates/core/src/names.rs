@@ -29,6 +29,28 @@ pub fn normalize_dns_name(name: &str) -> Result<String, CoreError> {
     Ok(lower)
 }
 
+/// A DNS name as a certificate's SAN may hold it: a name of [`normalize_dns_name`], or a
+/// wildcard `*.` followed by one with at least two labels (RFC 6125 §6.4.3: only the whole
+/// leftmost label; `*.com` and `a.*.com` are refused). Which names may be wildcards is policy
+/// (the authority's), not syntax: here only the form is checked.
+pub fn normalize_san_dns_name(name: &str) -> Result<String, CoreError> {
+    match name.strip_prefix("*.") {
+        Some(base) => {
+            let base = normalize_dns_name(base)?;
+            if !base.contains('.') {
+                return Err(CoreError::InvalidDnsName(name.to_string()));
+            }
+            Ok(format!("*.{base}"))
+        }
+        None => normalize_dns_name(name),
+    }
+}
+
+/// The name a wildcard covers the children of (`*.example.com` → `example.com`), if `name` is one.
+pub fn wildcard_base(name: &str) -> Option<&str> {
+    name.strip_prefix("*.")
+}
+
 pub fn parse_ip(ip: &str) -> Result<IpAddr, CoreError> {
     ip.trim()
         .parse::<IpAddr>()
@@ -63,6 +85,28 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(normalize_dns_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn san_dns_names_allow_only_a_whole_leftmost_wildcard() {
+        assert_eq!(
+            normalize_san_dns_name("*.Example.COM.").unwrap(),
+            "*.example.com"
+        );
+        assert_eq!(normalize_san_dns_name("a.example").unwrap(), "a.example");
+        assert_eq!(wildcard_base("*.example.com"), Some("example.com"));
+        assert_eq!(wildcard_base("example.com"), None);
+        for bad in [
+            "*",
+            "*.",
+            "*.com",
+            "a.*.com",
+            "*.*.example.com",
+            "x*.example.com",
+            "*example.com",
+        ] {
+            assert!(normalize_san_dns_name(bad).is_err(), "{bad} accepted");
         }
     }
 

@@ -67,6 +67,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
              validation may be issued"
         );
     }
+    if config.acme.allow_wildcards {
+        tracing::info!("ACME issues wildcard identifiers (validated over dns-01 only)");
+    }
 
     let state = AppState {
         store,

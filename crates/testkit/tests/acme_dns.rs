@@ -172,3 +172,93 @@ async fn a_missing_txt_record_is_reported_with_what_was_asked_and_found() {
         .collect();
     assert!(!types.contains(&serde_json::json!("dns-01")), "{ip_authz}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_is_validated_over_dns01_only_and_issued_beside_its_base_name() {
+    let dns = ChallTestSrv::start();
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec![
+            "--acme-dns-resolver".into(),
+            dns.dns.to_string(),
+            "--acme-allow-wildcards".into(),
+        ],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let account = instant_account(&server).await;
+    let identifiers = [
+        Identifier::Dns("*.Wild.test".into()),
+        Identifier::Dns("wild.test".into()),
+    ];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    {
+        let mut authorizations = order.authorizations();
+        while let Some(result) = authorizations.next().await {
+            let mut authz = result.unwrap();
+            let name = authz.identifier().to_string();
+            let types: Vec<ChallengeType> =
+                authz.challenges.iter().map(|c| c.r#type.clone()).collect();
+            if authz.wildcard {
+                // The authorization names the base; only dns-01 can prove a wildcard.
+                assert_eq!(name, "*.wild.test");
+                assert_eq!(types, vec![ChallengeType::Dns01]);
+            } else {
+                assert!(types.contains(&ChallengeType::Http01), "{types:?}");
+            }
+            seen.push(name);
+            // Both authorizations put their TXT value at the same name.
+            let mut challenge = authz.challenge(ChallengeType::Dns01).unwrap();
+            dns.set_txt(
+                "_acme-challenge.wild.test",
+                &challenge.key_authorization().dns_value(),
+            )
+            .await;
+            challenge.set_ready().await.unwrap();
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["*.wild.test", "wild.test"]);
+    assert_eq!(
+        order.poll_ready(&retry()).await.unwrap(),
+        OrderStatus::Ready
+    );
+    order.finalize().await.unwrap();
+    let chain = order.poll_certificate(&retry()).await.unwrap();
+    let dir = server.dir.path();
+    let leaf = first_pem(&chain);
+    let file = write(dir, "wild-leaf.pem", &leaf);
+    let (_, text) = run(
+        "openssl",
+        &["x509", "-in", &file, "-noout", "-ext", "subjectAltName"],
+    );
+    assert!(
+        text.contains("DNS:*.wild.test") && text.contains("DNS:wild.test"),
+        "{text}"
+    );
+    let end = "-----END CERTIFICATE-----";
+    let intermediate = &chain[chain.find(end).unwrap() + end.len()..];
+    let (ok, out) = openssl_verify(
+        dir,
+        &server.root_pem(),
+        intermediate.trim_start(),
+        &leaf,
+        None,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        server.sql(
+            "SELECT identifier_value || ':' || wildcard FROM acme_authorizations ORDER BY wildcard"
+        ),
+        "wild.test:0\nwild.test:1"
+    );
+    // The same account's next wildcard order reuses the wildcard authorization, not the base's.
+    let mut again = account
+        .new_order(&NewOrder::new(&[Identifier::Dns("*.wild.test".into())]))
+        .await
+        .unwrap();
+    assert_eq!(again.state().status, OrderStatus::Ready);
+}

@@ -232,6 +232,15 @@ async fn orders_identifiers_profiles_finalize_and_the_orders_list() {
         )
         .await;
     assert_eq!(answer.problem(), "rejectedIdentifier", "{}", answer.text);
+    // Wildcards are off unless --acme-allow-wildcards.
+    let answer = client
+        .post(
+            &new_order,
+            Some(json!({"identifiers": [{"type": "dns", "value": "*.example.test"}]})),
+        )
+        .await;
+    assert_eq!(answer.problem(), "rejectedIdentifier", "{}", answer.text);
+    assert!(answer.text.contains("wildcard"), "{}", answer.text);
     let answer = client
         .post(&new_order, Some(json!({"identifiers": [{"type": "dns", "value": "localhost"}], "profile": "nonesuch"})))
         .await;

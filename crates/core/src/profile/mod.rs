@@ -6,7 +6,7 @@ pub mod validity;
 pub(crate) use checks::{check_ca_template, check_leaf_template, check_ocsp_responder_template};
 pub use validity::{renewal_due, DistributionUrls, Validity};
 
-use crate::names::normalize_dns_name;
+use crate::names::normalize_san_dns_name;
 use crate::{CoreError, KeyType, Serial};
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
@@ -144,7 +144,8 @@ impl LeafProfile {
         }
     }
 
-    /// Whether the subject carries a common name (every profile but `tlsserver`).
+    /// Whether the subject may carry a common name (every profile but `tlsserver`, whose subject
+    /// is always empty).
     pub fn has_common_name(self) -> bool {
         !matches!(self, Self::TlsServer)
     }
@@ -269,12 +270,16 @@ pub(crate) fn leaf_params(
     let cn = request.common_name.trim();
     let mut dn = DistinguishedName::new();
     if request.profile.has_common_name() {
-        if cn.is_empty() || cn.len() > 64 {
+        // An empty common name gives an empty subject: every name is in the SAN, which rcgen
+        // then marks critical (RFC 5280 §4.2.1.6). ACME profiles without a CN use it.
+        if cn.len() > 64 {
             return Err(CoreError::InvalidSubject(
-                "common name must be 1 to 64 characters".into(),
+                "common name must be at most 64 characters".into(),
             ));
         }
-        dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+        if !cn.is_empty() {
+            dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+        }
     } else {
         if !cn.is_empty() {
             return Err(CoreError::InvalidSubject(format!(
@@ -298,7 +303,7 @@ pub(crate) fn leaf_params(
     // The SAN holds every name, the CN included (RFC 6125: clients ignore the CN).
     let mut sans: Vec<SanType> = Vec::new();
     for name in &request.dns_names {
-        let name = normalize_dns_name(name)?;
+        let name = normalize_san_dns_name(name)?;
         let ia5 = rcgen::string::Ia5String::try_from(name.as_str())
             .map_err(|_| CoreError::InvalidDnsName(name.clone()))?;
         let san = SanType::DnsName(ia5);
