@@ -18,6 +18,7 @@ mod renewal_info;
 mod request;
 mod resources;
 mod revoke;
+mod sweeper;
 mod tls_alpn;
 mod validate;
 

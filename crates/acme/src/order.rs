@@ -1,6 +1,6 @@
 //! Orders, authorizations, challenges, finalize and certificate download (RFC 8555 §7.4–§7.5).
 use crate::problem::{AcmeErrorType, AcmeProblem};
-use crate::request::{AcmeRequest, KeyRef, Signed};
+use crate::request::{AcmeRequest, KeyRef};
 use crate::resources::{authorization_json, challenge_json, order_json, order_status, order_url};
 use crate::{json_response, new_id, Acme};
 use axum::extract::{Path, State};
@@ -473,7 +473,7 @@ pub(crate) async fn challenge(
         if acme.store.start_acme_challenge(&id, &audit).await? {
             let validation = spawn_validation(
                 acme.clone(),
-                &signed,
+                signed.requester(&account.id),
                 account.jwk.clone(),
                 authz.clone(),
                 challenge.clone(),
@@ -506,14 +506,15 @@ pub(crate) async fn challenge(
     })
 }
 
-fn spawn_validation(
+/// Validate a challenge that is `processing` on its own task and store the outcome (the
+/// challenge and its authorization together), audited as `requester`.
+pub(crate) fn spawn_validation(
     acme: Arc<Acme>,
-    signed: &Signed,
+    requester: vcc_pki_authority::Requester,
     account_jwk: String,
     authz: vcc_pki_store::AcmeAuthorizationRecord,
     challenge: vcc_pki_store::AcmeChallengeRecord,
 ) -> tokio::task::JoinHandle<()> {
-    let requester = signed.requester(&authz.account_id);
     tokio::spawn(async move {
         let key_authorization = match serde_json::from_str(&account_jwk)
             .map_err(|_| AcmeProblem::internal())

@@ -61,6 +61,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("cannot start the ACME front end")?;
     vcc_pki_acme::Acme::start_nonce_purger(&acme);
+    vcc_pki_acme::Acme::start_sweeper(&acme);
     if config.acme.allow_dns.is_empty() && config.acme.allow_ip.is_empty() {
         tracing::warn!(
             "ACME has no allow list (--acme-allow-dns, --acme-allow-ip): every name that passes \

@@ -623,11 +623,12 @@ impl Store {
     pub async fn start_acme_challenge(&self, id: &str, audit: &AuditEntry) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE acme_challenges SET status = 'processing'
+            "UPDATE acme_challenges SET status = 'processing', started_at = $2
              WHERE id = $1 AND status = 'pending'
                AND authorization_id IN (SELECT id FROM acme_authorizations WHERE status = 'pending')",
         )
         .bind(id)
+        .bind(format_time(OffsetDateTime::now_utc()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

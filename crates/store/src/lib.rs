@@ -7,6 +7,7 @@
 mod acme;
 mod acme_eab;
 mod acme_renewal;
+mod acme_sweep;
 mod audit;
 mod batch_insert;
 #[cfg(feature = "bench")]

@@ -313,3 +313,118 @@ async fn key_change_moves_the_account_to_a_new_key() {
         "1"
     );
 }
+
+/// What a crash leaves: a challenge whose validation began and an order whose issuance began,
+/// both `processing` with nothing running. After a restart the challenge is validated again and
+/// the order is failed (no certificate exists for it), each audited; the client goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_cut_off_by_a_restart_is_picked_up() {
+    let responder = Http01Responder::start().await;
+    // A fixed address, so that the account and order URLs survive the restart.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec![
+            "--listen".into(),
+            listen,
+            "--acme-http-port".into(),
+            responder.port.to_string(),
+        ],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let mut client = RawAcme::new(server.client(), &server.url);
+    client.new_account().await;
+
+    // Order A: its http-01 challenge "was being validated" when the server died.
+    let created = client
+        .post(
+            &client.url("new-order"),
+            Some(serde_json::json!({"identifiers": [{"type": "dns", "value": "localhost"}]})),
+        )
+        .await;
+    let authz_url = created.json()["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let authz = client.post(&authz_url, None).await.json();
+    let challenge = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = challenge["token"].as_str().unwrap();
+    responder.set(token, &format!("{token}.{}", client.thumbprint()));
+    let challenge_id = challenge["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    server.sql(&format!(
+        "UPDATE acme_challenges SET status = 'processing', started_at = '2020-01-01T00:00:00Z' WHERE id = '{challenge_id}'"
+    ));
+
+    // Order B: ready, and its issuance "had begun" when the server died.
+    let (order_b, _) = client
+        .ready_order(
+            serde_json::json!([{"type": "ip", "value": "127.0.0.1"}]),
+            &responder,
+        )
+        .await;
+    let order_b_id = order_b.rsplit('/').next().unwrap();
+    server.sql(&format!(
+        "UPDATE acme_orders SET status = 'processing', updated_at = '2020-01-01T00:00:00Z' WHERE id = '{order_b_id}'"
+    ));
+    let hits_before = responder.hits();
+
+    server.restart(Some("acme-test-pass"));
+    let mut authz_after = serde_json::Value::Null;
+    let mut order_after = serde_json::Value::Null;
+    for _ in 0..200 {
+        authz_after = client.post(&authz_url, None).await.json();
+        order_after = client.post(&order_b, None).await.json();
+        if authz_after["status"] != "pending" && order_after["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(authz_after["status"], "valid", "{authz_after}");
+    assert!(
+        responder.hits() > hits_before,
+        "the validation was not run again"
+    );
+    assert_eq!(order_after["status"], "invalid", "{order_after}");
+    assert_eq!(
+        order_after["error"]["type"], "urn:ietf:params:acme:error:serverInternal",
+        "{order_after}"
+    );
+    assert!(
+        order_after["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("place a new order"),
+        "{order_after}"
+    );
+    assert_eq!(
+        server.count("certificates WHERE service_id LIKE 'acme-%'"),
+        0,
+        "no certificate for the cut-off order"
+    );
+    assert_eq!(
+        server.sql("SELECT action FROM audit_log WHERE action IN ('acme.challenge.restart', 'acme.order.fail') ORDER BY action"),
+        "acme.challenge.restart\nacme.order.fail"
+    );
+    // The client goes on: order A is ready (its authorization is valid) and is issued.
+    let order_a = created.location();
+    let order = client.post(&order_a, None).await.json();
+    assert_eq!(order["status"], "ready", "{order}");
+    let (csr, _) = csr_for(&["localhost"]);
+    let finalized = client.finalize(&order, &csr).await;
+    assert_eq!(finalized.status, 200, "{}", finalized.text);
+    assert!(client
+        .certificate(&order_a)
+        .await
+        .contains("BEGIN CERTIFICATE"));
+}
