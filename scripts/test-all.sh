@@ -25,12 +25,12 @@ python3 -m pip install --quiet cryptography 'uvicorn==0.54.0' 'fastapi==0.165.0'
 # pebble (pebble-challtestsrv is the dns-01 test DNS server).
 python3 -m pip install --quiet 'certbot>=5,<6'
 hash -r
-if ! command -v lego >/dev/null 2>&1 || ! command -v pebble-challtestsrv >/dev/null 2>&1; then
-  echo "== installing lego and pebble"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq lego pebble; else sudo apt-get update -qq && sudo apt-get install -y -qq lego pebble; fi
+if ! command -v lego >/dev/null 2>&1 || ! command -v pebble-challtestsrv >/dev/null 2>&1 || ! command -v caddy >/dev/null 2>&1; then
+  echo "== installing lego, pebble and caddy"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq lego pebble caddy; else sudo apt-get update -qq && sudo apt-get install -y -qq lego pebble caddy; fi
 fi
-command -v certbot >/dev/null && command -v lego >/dev/null && command -v pebble-challtestsrv >/dev/null \
-  || { echo "certbot, lego or pebble-challtestsrv missing after install" >&2; exit 1; }
+command -v certbot >/dev/null && command -v lego >/dev/null && command -v pebble-challtestsrv >/dev/null && command -v caddy >/dev/null \
+  || { echo "certbot, lego, caddy or pebble-challtestsrv missing after install" >&2; exit 1; }
 
 # PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
 # a superuser role for the tests. Failing to reach it fails the suite.

@@ -1,6 +1,7 @@
 //! The README's certbot and lego blocks, run exactly as written against the real server:
 //! certbot (PyPI) over http-01 and revocation with a reason; lego (Debian) over http-01 with an
-//! EC key and tls-alpn-01 with an RSA key, and revocation. Checked against the store afterwards.
+//! EC key and tls-alpn-01 with an RSA key, and revocation; Caddy (Debian) serving a site with a
+//! certificate it obtained. Checked with curl, openssl and against the store afterwards.
 use std::path::Path;
 use std::process::Command;
 use vcc_pki_testkit::*;
@@ -27,7 +28,8 @@ fn tool(name: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn run_block(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)]) -> String {
+/// bash running a README block with the variables the README names (`env` may override NAME).
+fn block_command(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)]) -> Command {
     let root = write(server.dir.path(), "readme-root.pem", server.root_pem());
     let mut cmd = Command::new("bash");
     cmd.args(["-euo", "pipefail", "-c", block])
@@ -38,7 +40,13 @@ fn run_block(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("bash");
+    cmd
+}
+
+fn run_block(server: &TestServer, block: &str, cwd: &Path, env: &[(&str, String)]) -> String {
+    let out = block_command(server, block, cwd, env)
+        .output()
+        .expect("bash");
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -267,4 +275,114 @@ fn certbot_over_dns01_with_manual_hooks_writing_into_the_test_dns_server() {
         server.sql("SELECT challenge_type FROM acme_challenges WHERE status = 'valid'"),
         "dns-01"
     );
+}
+
+/// Kills a README block left running (bash and what it started: one process group).
+struct RunningBlock(std::process::Child);
+
+impl Drop for RunningBlock {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn caddy_as_the_readme_says() {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        tool("caddy"),
+        "caddy is installed by scripts/test-all.sh (apt-get install caddy)"
+    );
+    // Caddy gets `localhost` from its internal CA, so the site has a name that the test DNS
+    // server resolves to 127.0.0.1 for the CA's validation; curl is told the address itself.
+    let name = "caddy.vcc.test";
+    let dns = acme_support::ChallTestSrv::start();
+    let http01 = free_port();
+    let tls = free_port();
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec![
+            "--acme-http-port".into(),
+            http01.to_string(),
+            "--acme-tls-port".into(),
+            tls.to_string(),
+            "--acme-dns-resolver".into(),
+            dns.dns.to_string(),
+        ],
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(server.create_ca("ecdsa-p256", "ecdsa-p256"));
+    let cwd = server.dir.path().join("caddy-run");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let log = std::fs::File::create(cwd.join("caddy.log")).unwrap();
+    let mut cmd = block_command(
+        &server,
+        &readme_block("caddy"),
+        &cwd,
+        &[
+            ("NAME", name.to_string()),
+            ("HTTP01_PORT", http01.to_string()),
+            ("TLS_PORT", tls.to_string()),
+            ("HOME", cwd.display().to_string()),
+            ("XDG_DATA_HOME", cwd.join("data").display().to_string()),
+            ("XDG_CONFIG_HOME", cwd.join("config").display().to_string()),
+        ],
+    );
+    cmd.stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    let caddy = RunningBlock(cmd.spawn().expect("bash"));
+    let root = write(server.dir.path(), "caddy-root.pem", server.root_pem());
+    let resolve = format!("{name}:{tls}:127.0.0.1");
+    let url = format!("https://{name}:{tls}/");
+    let mut body = String::new();
+    for _ in 0..120 {
+        let (ok, out) = run(
+            "curl",
+            &["-sf", "--cacert", &root, "--resolve", &resolve, &url],
+        );
+        if ok {
+            body = out;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let caddy_log = || std::fs::read_to_string(cwd.join("caddy.log")).unwrap_or_default();
+    assert!(
+        body.contains("served with a VCC PKI certificate"),
+        "curl never got the site over HTTPS trusting only the root: {body}\n{}",
+        caddy_log()
+    );
+    // The chain Caddy serves verifies strictly against the root.
+    let (_, shown) = run(
+        "sh",
+        &[
+            "-c",
+            &format!("openssl s_client -connect 127.0.0.1:{tls} -servername {name} -showcerts </dev/null"),
+        ],
+    );
+    let blocks: Vec<String> = shown
+        .split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .filter_map(|b| b.split("-----END CERTIFICATE-----").next())
+        .map(|b| format!("-----BEGIN CERTIFICATE-----{b}-----END CERTIFICATE-----\n"))
+        .collect();
+    assert!(blocks.len() >= 2, "leaf and intermediate: {shown}");
+    let (ok, out) = openssl_verify(
+        server.dir.path(),
+        &server.root_pem(),
+        &blocks[1],
+        &blocks[0],
+        None,
+    );
+    assert!(ok, "{out}");
+    drop(caddy);
+    assert_eq!(
+        server.sql("SELECT common_name FROM certificates WHERE service_id LIKE 'acme-%'"),
+        name
+    );
+    assert_eq!(server.sql("SELECT status FROM acme_orders"), "valid");
 }
