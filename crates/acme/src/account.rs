@@ -109,7 +109,13 @@ pub(crate) async fn new_account(
         }
         None => None,
     };
-    let _ = body.terms_of_service_agreed;
+    // As Boulder and Pebble: with terms configured, a new account must agree to them.
+    if acme.config.terms_of_service.is_some() && body.terms_of_service_agreed != Some(true) {
+        return Err(AcmeProblem::malformed(
+            "this server has terms of service (the directory's meta.termsOfService): \
+             newAccount must say termsOfServiceAgreed: true",
+        ));
+    }
     let contact = body.contact.unwrap_or_default();
     check_contacts(&contact)?;
     let account = AcmeAccountRecord {

@@ -27,6 +27,9 @@ impl Directory {
         if let Some(website) = &acme.config.website {
             meta["website"] = json!(website);
         }
+        if let Some(terms) = &acme.config.terms_of_service {
+            meta["termsOfService"] = json!(terms);
+        }
         json!({
             "newNonce": url("new-nonce"),
             "newAccount": url("new-account"),

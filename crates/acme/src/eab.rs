@@ -137,17 +137,9 @@ pub(crate) fn check_order(
             ),
         ));
     }
-    let outside =
-        crate::limits::outside_allow_lists(&key.allowed_dns, &key.allowed_ip, identifiers);
-    if outside.is_empty() {
-        Ok(())
-    } else {
-        Err(AcmeProblem::new(
-            AcmeErrorType::RejectedIdentifier,
-            format!(
-                "not allowed for this account's external account key: {}",
-                outside.join(", ")
-            ),
-        ))
-    }
+    crate::limits::refuse_outside(
+        crate::limits::outside_allow_lists(&key.allowed_dns, &key.allowed_ip, identifiers),
+        "not allowed for this account's external account key",
+        "outside the external account key's allowed DNS suffixes and IP ranges",
+    )
 }

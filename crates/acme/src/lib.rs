@@ -56,6 +56,8 @@ pub struct AcmeConfig {
     pub validity_days: u32,
     /// `meta.website` of the directory.
     pub website: Option<String>,
+    /// `meta.termsOfService` of the directory; when set, newAccount must agree to it.
+    pub terms_of_service: Option<String>,
     /// `meta.caaIdentities` of the directory.
     pub caa_identities: Vec<String>,
     /// Longest a challenge validation may take.
@@ -85,6 +87,7 @@ impl Default for AcmeConfig {
             authorization_reuse: time::Duration::days(30),
             validity_days: vcc_pki_core::profile::validity::LEAF_DEFAULT_DAYS,
             website: None,
+            terms_of_service: None,
             caa_identities: Vec::new(),
             validation_timeout: Duration::from_secs(10),
             dns_resolver: None,

@@ -80,7 +80,7 @@ pub(crate) fn outside_allow_lists(
     dns: &[String],
     ip: &[String],
     identifiers: &[AcmeIdentifier],
-) -> Vec<String> {
+) -> Vec<AcmeIdentifier> {
     if dns.is_empty() && ip.is_empty() {
         return Vec::new();
     }
@@ -94,8 +94,30 @@ pub(crate) fn outside_allow_lists(
                 .is_ok_and(|a| ranges.iter().any(|r| cidr_contains(*r, a))),
             _ => !dns_allowed(dns, &i.value),
         })
-        .map(|i| i.value.clone())
+        .cloned()
         .collect()
+}
+
+/// `rejectedIdentifier` for identifiers outside allow lists, one subproblem each.
+pub(crate) fn refuse_outside(
+    outside: Vec<AcmeIdentifier>,
+    summary: &str,
+    per_identifier: &str,
+) -> Result<(), AcmeProblem> {
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(AcmeProblem::for_identifiers(
+        AcmeErrorType::RejectedIdentifier,
+        summary,
+        outside
+            .into_iter()
+            .map(|i| {
+                let detail = format!("{}: {per_identifier}", i.value);
+                (i, detail)
+            })
+            .collect(),
+    ))
 }
 
 /// The server-wide allow lists: with none, every name that passes validation may be issued.
@@ -103,13 +125,9 @@ pub(crate) fn check_identifiers(
     acme: &Acme,
     identifiers: &[AcmeIdentifier],
 ) -> Result<(), AcmeProblem> {
-    let outside = outside_allow_lists(&acme.config.allow_dns, &acme.config.allow_ip, identifiers);
-    if outside.is_empty() {
-        Ok(())
-    } else {
-        Err(AcmeProblem::new(
-            AcmeErrorType::RejectedIdentifier,
-            format!("this CA does not issue for {} (policy)", outside.join(", ")),
-        ))
-    }
+    refuse_outside(
+        outside_allow_lists(&acme.config.allow_dns, &acme.config.allow_ip, identifiers),
+        "this CA does not issue for these identifiers (policy)",
+        "outside the server's allowed DNS suffixes and IP ranges",
+    )
 }

@@ -13,9 +13,12 @@ use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use vcc_pki_authority::policy::Names;
 use vcc_pki_authority::{acme_service_id, OrderIssueRequest};
-use vcc_pki_core::names::wildcard_base;
+use vcc_pki_core::names::{normalize_san_dns_name, parse_ip, wildcard_base};
+use vcc_pki_core::profile::Validity;
 use vcc_pki_core::Serial;
 use vcc_pki_store::{
     AcmeIdentifier, AcmeOrderRecord, AuthorizationLink, ChallengeOutcome, NewAcmeAuthorization,
@@ -64,21 +67,30 @@ fn normalise(
     }
     let mut dns = Vec::new();
     let mut ips = Vec::new();
+    // Every bad identifier is named, each in its own subproblem (RFC 8555 §6.7.1).
+    let mut rejected = Vec::new();
     for id in identifiers {
         match id.kind.as_str() {
             "dns" => {
                 if wildcard_base(&id.value).is_some() && !allow_wildcards {
-                    return Err(AcmeProblem::new(
-                        AcmeErrorType::RejectedIdentifier,
+                    rejected.push((
+                        id.clone(),
                         format!(
                             "{}: this CA does not issue wildcard certificates (--acme-allow-wildcards)",
                             id.value
                         ),
                     ));
+                } else if let Err(e) = normalize_san_dns_name(&id.value) {
+                    rejected.push((id.clone(), e.to_string()));
                 }
                 dns.push(id.value.clone())
             }
-            "ip" => ips.push(id.value.clone()),
+            "ip" => {
+                if let Err(e) = parse_ip(&id.value) {
+                    rejected.push((id.clone(), e.to_string()));
+                }
+                ips.push(id.value.clone())
+            }
             other => {
                 return Err(AcmeProblem::new(
                     AcmeErrorType::UnsupportedIdentifier,
@@ -86,6 +98,13 @@ fn normalise(
                 ))
             }
         }
+    }
+    if !rejected.is_empty() {
+        return Err(AcmeProblem::for_identifiers(
+            AcmeErrorType::RejectedIdentifier,
+            "this CA cannot issue for these identifiers",
+            rejected,
+        ));
     }
     let names = Names::from_identifiers(&dns, &ips)?;
     Ok(names
@@ -124,24 +143,45 @@ pub(crate) async fn new_order(
     let signed = request.verify(&acme, KeyRef::Kid).await?;
     let account = signed.account()?.clone();
     let body: NewOrder = signed.json()?;
-    if body.not_before.is_some() || body.not_after.is_some() {
-        return Err(AcmeProblem::malformed(
-            "notBefore/notAfter are not supported: the profile sets the validity",
-        ));
-    }
     let profile = body
         .profile
         .unwrap_or_else(|| crate::DEFAULT_PROFILE.into());
-    if acme.profile(&profile).is_none() {
+    let Some(offered) = acme.profile(&profile) else {
         return Err(AcmeProblem::new(
             AcmeErrorType::InvalidProfile,
             format!("profile '{profile}' is not offered (see the directory's meta.profiles)"),
         ));
-    }
+    };
     let identifiers = normalise(&body.identifiers, acme.config.allow_wildcards)?;
-    if let Some(why) = acme.profile(&profile).and_then(|p| p.refuses(&identifiers)) {
+    if let Some(why) = offered.refuses(&identifiers) {
         return Err(AcmeProblem::new(AcmeErrorType::RejectedIdentifier, why));
     }
+    let now = acme.authority.now();
+    let expires_at = now + acme.config.order_lifetime;
+    // RFC 8555 §7.4: the client may choose the window, within the profile's validity.
+    let window = match (&body.not_before, &body.not_after) {
+        (None, None) => None,
+        (not_before, not_after) => {
+            let parse = |field: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|t| {
+                        OffsetDateTime::parse(t, &Rfc3339).map_err(|_| {
+                            AcmeProblem::malformed(format!("{field} '{t}' is not an RFC 3339 time"))
+                        })
+                    })
+                    .transpose()
+            };
+            let window = Validity::requested_leaf(
+                now,
+                parse("notBefore", not_before)?,
+                parse("notAfter", not_after)?,
+                offered.validity_days,
+                expires_at,
+            )
+            .map_err(|why| AcmeProblem::malformed(format!("profile '{profile}': {why}")))?;
+            Some(window)
+        }
+    };
     crate::limits::check_identifiers(&acme, &identifiers)?;
     if body.replaces.is_none() {
         crate::limits::check_new_order(&acme, &account.id).await?;
@@ -160,8 +200,6 @@ pub(crate) async fn new_order(
         ),
         None => None,
     };
-    let now = acme.authority.now();
-    let expires_at = now + acme.config.order_lifetime;
     let mut links = Vec::with_capacity(identifiers.len());
     for identifier in &identifiers {
         let (identifier, wildcard) = authorization_identifier(identifier);
@@ -189,8 +227,8 @@ pub(crate) async fn new_order(
         account_id: account.id.clone(),
         identifiers: identifiers.clone(),
         profile,
-        not_before: None,
-        not_after: None,
+        not_before: window.map(|w| w.not_before),
+        not_after: window.map(|w| w.not_after),
         expires_at,
         replaces,
     };
@@ -331,6 +369,13 @@ pub(crate) async fn finalize(
         profile: profile.certificate,
         common_name: profile.common_name,
         validity_days: profile.validity_days,
+        window: order
+            .not_before
+            .zip(order.not_after)
+            .map(|(not_before, not_after)| Validity {
+                not_before,
+                not_after,
+            }),
     };
     // A CSR that does not suit the order is refused here and leaves the order ready.
     vcc_pki_authority::Authority::check_order_csr(&request)?;

@@ -4,7 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vcc_pki_authority::{AuthorityError, Malformed};
-use vcc_pki_store::StoreError;
+use vcc_pki_store::{AcmeIdentifier, StoreError};
 
 /// The error types this server uses (each is asserted in crates/testkit/tests/acme*.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,22 @@ pub struct AcmeProblem {
     pub kind: &'static str,
     pub detail: String,
     pub status: u16,
+    /// RFC 8555 §6.7.1: one problem per identifier that caused it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subproblems: Vec<Subproblem>,
     #[serde(skip)]
     error_type: Option<AcmeErrorType>,
     #[serde(skip)]
     retry_after: Option<u64>,
+}
+
+/// A problem with one identifier of a request (RFC 8555 §6.7.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct Subproblem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub detail: String,
+    pub identifier: AcmeIdentifier,
 }
 
 impl AcmeProblem {
@@ -93,7 +105,28 @@ impl AcmeProblem {
             status: kind.default_status().as_u16(),
             error_type: Some(kind),
             retry_after: None,
+            subproblems: Vec::new(),
         }
+    }
+
+    /// A problem of several identifiers: each gets its own subproblem of the same type; the
+    /// detail names them all.
+    pub fn for_identifiers(
+        kind: AcmeErrorType,
+        summary: &str,
+        problems: Vec<(AcmeIdentifier, String)>,
+    ) -> Self {
+        let names: Vec<&str> = problems.iter().map(|(i, _)| i.value.as_str()).collect();
+        let mut problem = Self::new(kind, format!("{summary}: {}", names.join(", ")));
+        problem.subproblems = problems
+            .into_iter()
+            .map(|(identifier, detail)| Subproblem {
+                kind: kind.urn(),
+                detail,
+                identifier,
+            })
+            .collect();
+        problem
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {

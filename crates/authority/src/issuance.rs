@@ -69,6 +69,9 @@ pub(crate) struct Issuance {
     pub(crate) key_source: &'static str,
     pub(crate) profile: LeafProfile,
     pub(crate) validity_days: u32,
+    /// A window the requester chose and policy checked (an ACME order's notBefore/notAfter);
+    /// None: from now for `validity_days`.
+    pub(crate) window: Option<Validity>,
     pub(crate) renewed_from: Option<Serial>,
 }
 
@@ -199,6 +202,7 @@ impl Authority {
             key_source,
             profile,
             validity_days,
+            window: None,
             renewed_from: None,
         };
         let mut issued = self
@@ -351,6 +355,7 @@ impl Authority {
             },
             profile: LeafProfile::parse(&current.profile)?,
             validity_days,
+            window: None,
             renewed_from: Some(current.serial_number.clone()),
         };
         self.sign_and_store(ctx, ACTION, issuance, IssueEffects::default())
@@ -373,11 +378,12 @@ impl Authority {
             key_source,
             profile,
             validity_days,
+            window,
             renewed_from,
         } = issuance;
         let service_id = service_id.as_str();
         let (issuer_id, issuer) = self.intermediate()?;
-        let validity = Validity::leaf(self.now(), validity_days);
+        let validity = window.unwrap_or_else(|| Validity::leaf(self.now(), validity_days));
         let serial = Serial::random();
         let crl_shard = self.crl.shard_for(&serial);
         let urls = self

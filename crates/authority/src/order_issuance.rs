@@ -28,6 +28,8 @@ pub struct OrderIssueRequest {
     /// Put the first identifier in the subject CN (the `classic` profile) or leave the subject empty.
     pub common_name: bool,
     pub validity_days: u32,
+    /// The order's notBefore/notAfter, checked at newOrder; None: from now for `validity_days`.
+    pub window: Option<vcc_pki_core::profile::Validity>,
 }
 
 /// The service id that an ACME account's certificates are filed under.
@@ -99,6 +101,7 @@ impl Authority {
             key_source: "csr",
             profile: req.profile,
             validity_days: req.validity_days,
+            window: req.window,
             renewed_from: None,
         };
         self.sign_and_store(ctx, ACTION, issuance, effects).await

@@ -109,6 +109,7 @@ impl ServerTlsRenewer {
             key_source: "server",
             profile: LeafProfile::Server,
             validity_days: SERVER_TLS_DAYS,
+            window: None,
             renewed_from: None,
         };
         let issued = authority

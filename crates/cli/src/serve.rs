@@ -114,6 +114,7 @@ struct AcmeFileConfig {
     tls_port: Option<u16>,
     dns_resolver: Option<String>,
     website: Option<String>,
+    terms_of_service: Option<String>,
     #[serde(default)]
     caa_identities: Vec<String>,
     allow_wildcards: Option<bool>,
@@ -253,6 +254,7 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         limits.failed_validations_per_account = n;
     }
     config.acme.website = file.acme.website;
+    config.acme.terms_of_service = file.acme.terms_of_service;
     config.acme.caa_identities = file.acme.caa_identities;
     let log_format = args
         .log_format

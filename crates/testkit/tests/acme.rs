@@ -428,3 +428,85 @@ async fn work_cut_off_by_a_restart_is_picked_up() {
         .await
         .contains("BEGIN CERTIFICATE"));
 }
+
+/// RFC 8555 §7.4: newOrder's notBefore/notAfter are checked against the profile at newOrder,
+/// echoed in the order, and the certificate carries exactly that window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_chosen_window_is_checked_and_issued() {
+    let responder = Http01Responder::start().await;
+    let server = TestServer::start_with(
+        Some("acme-test-pass"),
+        vec!["--acme-http-port".into(), responder.port.to_string()],
+    );
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let mut client = RawAcme::new(server.client(), &server.url);
+    client.new_account().await;
+    // A valid authorization for localhost, which the next orders reuse.
+    client
+        .ready_order(
+            serde_json::json!([{"type": "dns", "value": "localhost"}]),
+            &responder,
+        )
+        .await;
+    let orders_before = server.count("acme_orders");
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let id = serde_json::json!([{"type": "dns", "value": "localhost"}]);
+    for (body, why) in [
+        (
+            serde_json::json!({"identifiers": id, "notAfter": fmt(now + time::Duration::days(400))}),
+            "at most 365 days",
+        ),
+        (
+            serde_json::json!({"identifiers": id, "notBefore": fmt(now - time::Duration::hours(3))}),
+            "in the past",
+        ),
+        (
+            serde_json::json!({"identifiers": id, "notBefore": "yesterday"}),
+            "RFC 3339",
+        ),
+        (
+            serde_json::json!({"identifiers": id, "notBefore": fmt(now + time::Duration::days(2)), "notAfter": fmt(now + time::Duration::days(1))}),
+            "after notBefore",
+        ),
+    ] {
+        let refused = client.post(&client.url("new-order"), Some(body)).await;
+        assert_eq!(refused.problem(), "malformed", "{}", refused.text);
+        assert!(refused.text.contains(why), "{why}: {}", refused.text);
+    }
+    assert_eq!(
+        server.count("acme_orders"),
+        orders_before,
+        "no refused order stored"
+    );
+
+    let not_before = (now + time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap();
+    let not_after = not_before + time::Duration::days(3);
+    let created = client
+        .post(
+            &client.url("new-order"),
+            Some(serde_json::json!({"identifiers": id, "notBefore": fmt(not_before), "notAfter": fmt(not_after)})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let order = created.json();
+    assert_eq!(
+        order["status"], "ready",
+        "the authorization is reused: {order}"
+    );
+    assert_eq!(order["notBefore"], fmt(not_before), "{order}");
+    assert_eq!(order["notAfter"], fmt(not_after), "{order}");
+    let (csr, _) = csr_for(&["localhost"]);
+    let finalized = client.finalize(&order, &csr).await;
+    assert_eq!(finalized.status, 200, "{}", finalized.text);
+    let chain = client.certificate(&created.location()).await;
+    let der = leaf_der(&chain);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(cert.validity().not_before.to_datetime(), not_before);
+    assert_eq!(cert.validity().not_after.to_datetime(), not_after);
+}

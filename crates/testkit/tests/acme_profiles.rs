@@ -114,6 +114,9 @@ async fn profiles_from_the_config_file_are_offered_and_bind_their_orders() {
         config_dir.path(),
         "vcc-pki.toml",
         r#"
+[acme]
+terms_of_service = "https://pki.example/terms"
+
 [acme.profiles.shortlived]
 description = "Seven-day server certificates for DNS names, no CN"
 certificate = "server"
@@ -150,6 +153,22 @@ common_name = false
         directory["meta"]["profiles"]["classic"].is_string(),
         "{directory}"
     );
+    assert_eq!(
+        directory["meta"]["termsOfService"], "https://pki.example/terms",
+        "{directory}"
+    );
+    // With terms configured, a new account must agree to them (as Boulder and Pebble).
+    let disagreeing = RawAcme::new(server.client(), &server.url);
+    let refused = disagreeing
+        .post_jwk(&disagreeing.url("new-account"), serde_json::json!({}))
+        .await;
+    assert_eq!(refused.problem(), "malformed", "{}", refused.text);
+    assert!(
+        refused.text.contains("termsOfServiceAgreed"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(server.count("acme_accounts"), 0);
 
     // The profile's identifier types and name count are checked at newOrder.
     let mut raw = RawAcme::new(server.client(), &server.url);

@@ -241,6 +241,24 @@ async fn orders_identifiers_profiles_finalize_and_the_orders_list() {
         .await;
     assert_eq!(answer.problem(), "rejectedIdentifier", "{}", answer.text);
     assert!(answer.text.contains("wildcard"), "{}", answer.text);
+    // Every bad identifier is named in its own subproblem.
+    let answer = client
+        .post(
+            &new_order,
+            Some(json!({"identifiers": [
+                {"type": "dns", "value": "ok.example"},
+                {"type": "dns", "value": "bad..name"},
+                {"type": "ip", "value": "300.1.1.1"}]})),
+        )
+        .await;
+    let body = answer.json();
+    let values: Vec<&str> = body["subproblems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("subproblems: {body}"))
+        .iter()
+        .map(|p| p["identifier"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, vec!["bad..name", "300.1.1.1"], "{body}");
     let answer = client
         .post(&new_order, Some(json!({"identifiers": [{"type": "dns", "value": "localhost"}], "profile": "nonesuch"})))
         .await;
@@ -566,6 +584,34 @@ async fn allow_lists_and_rate_limits_refuse_with_their_error_types() {
     assert_eq!(refused.problem(), "rejectedIdentifier", "{}", refused.text);
     let refused = a.post(&new_order, Some(order("10.0.0.1", "ip"))).await;
     assert_eq!(refused.problem(), "rejectedIdentifier", "{}", refused.text);
+    // One subproblem per identifier outside the lists (RFC 8555 §6.7.1); the allowed one has none.
+    let refused = a
+        .post(
+            &new_order,
+            Some(json!({"identifiers": [
+                {"type": "dns", "value": "localhost"},
+                {"type": "dns", "value": "other.example"},
+                {"type": "ip", "value": "10.0.0.1"}]})),
+        )
+        .await;
+    let body = refused.json();
+    let named: Vec<String> = body["subproblems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("subproblems: {body}"))
+        .iter()
+        .map(|p| {
+            assert_eq!(
+                p["type"], "urn:ietf:params:acme:error:rejectedIdentifier",
+                "{p}"
+            );
+            format!(
+                "{}:{}",
+                p["identifier"]["type"].as_str().unwrap(),
+                p["identifier"]["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(named, vec!["dns:other.example", "ip:10.0.0.1"], "{body}");
     // Two orders an hour, then rateLimited with Retry-After.
     assert_eq!(
         a.post(&new_order, Some(order("localhost", "dns")))

@@ -9,6 +9,9 @@ pub const LEAF_MAX_DAYS: u32 = 825;
 /// notBefore of a service, OCSP responder or server TLS certificate lies this far in the past,
 /// for relying parties whose clocks lag.
 pub const LEAF_BACKDATE: Duration = Duration::minutes(1);
+/// The furthest in the past a client may ask a certificate's notBefore to lie (ACME newOrder):
+/// room for a client's clock, no real backdating.
+pub const REQUESTED_BACKDATE: Duration = Duration::hours(1);
 /// notBefore of a CA certificate lies this far in the past.
 pub const CA_BACKDATE: Duration = Duration::minutes(5);
 /// The server's own TLS certificate, issued by the intermediate, lives this long.
@@ -38,6 +41,52 @@ impl Validity {
             not_before: now - LEAF_BACKDATE,
             not_after: now + Duration::days(i64::from(days)),
         }
+    }
+
+    /// A leaf window a client chose (an ACME order's notBefore/notAfter, RFC 8555 §7.4): an
+    /// absent notBefore is `now` backdated by [`LEAF_BACKDATE`], an absent notAfter lies `days`
+    /// after notBefore. notBefore lies at most [`REQUESTED_BACKDATE`] in the past and no later
+    /// than `latest_start`; the window is non-empty and at most `days` long.
+    pub fn requested_leaf(
+        now: OffsetDateTime,
+        not_before: Option<OffsetDateTime>,
+        not_after: Option<OffsetDateTime>,
+        days: u32,
+        latest_start: OffsetDateTime,
+    ) -> Result<Self, String> {
+        let longest = Duration::days(i64::from(days));
+        // Whole seconds, as X.509 and the store keep them, rounded inwards: never longer.
+        let floor = |t: OffsetDateTime| t - Duration::nanoseconds(i64::from(t.nanosecond()));
+        let ceil = |t: OffsetDateTime| {
+            if t.nanosecond() == 0 {
+                t
+            } else {
+                floor(t) + Duration::SECOND
+            }
+        };
+        let not_before = ceil(not_before.unwrap_or(now - LEAF_BACKDATE));
+        let not_after = floor(not_after.unwrap_or(not_before + longest));
+        if not_before < now - REQUESTED_BACKDATE {
+            return Err(format!(
+                "notBefore may lie at most {} minutes in the past",
+                REQUESTED_BACKDATE.whole_minutes()
+            ));
+        }
+        if not_before > latest_start {
+            return Err("notBefore lies after the order expires".into());
+        }
+        if not_after <= not_before {
+            return Err("notAfter must lie after notBefore".into());
+        }
+        if not_after - not_before > longest {
+            return Err(format!(
+                "the profile allows at most {days} days between notBefore and notAfter"
+            ));
+        }
+        Ok(Self {
+            not_before,
+            not_after,
+        })
     }
 
     /// A CA certificate issued at `now` for `years`, backdated by [`CA_BACKDATE`].
@@ -121,6 +170,29 @@ mod tests {
         let issuer_end = t0() + Duration::days(3);
         assert_eq!(v.clamped_to(issuer_end).not_after, issuer_end);
         assert_eq!(v.clamped_to(t0() + Duration::days(30)), v);
+    }
+
+    #[test]
+    fn a_requested_window_is_kept_within_the_profile() {
+        let end = t0() + Duration::days(7);
+        let only_after =
+            Validity::requested_leaf(t0(), None, Some(t0() + Duration::days(2)), 10, end).unwrap();
+        assert_eq!(only_after.not_before, t0() - LEAF_BACKDATE);
+        assert_eq!(only_after.not_after, t0() + Duration::days(2));
+        let later = t0() + Duration::days(1);
+        let only_before = Validity::requested_leaf(t0(), Some(later), None, 10, end).unwrap();
+        assert_eq!(only_before.not_after, later + Duration::days(10));
+        for (nb, na) in [
+            (Some(t0() - Duration::hours(2)), None),
+            (Some(t0() + Duration::days(8)), None),
+            (Some(later), Some(later)),
+            (None, Some(t0() + Duration::days(11))),
+        ] {
+            assert!(
+                Validity::requested_leaf(t0(), nb, na, 10, end).is_err(),
+                "{nb:?} {na:?}"
+            );
+        }
     }
 
     #[test]
