@@ -136,6 +136,29 @@ pub(crate) fn authorization_identifier(identifier: &AcmeIdentifier) -> (AcmeIden
     }
 }
 
+/// The certificate window an order's notBefore/notAfter ask for, issued at `now` under
+/// `profile`; None when the order names neither (the profile's validity from now).
+fn chosen_window(
+    now: OffsetDateTime,
+    not_before: Option<OffsetDateTime>,
+    not_after: Option<OffsetDateTime>,
+    profile: &crate::AcmeProfile,
+    order_expires: OffsetDateTime,
+) -> Result<Option<Validity>, AcmeProblem> {
+    if not_before.is_none() && not_after.is_none() {
+        return Ok(None);
+    }
+    Validity::requested_leaf(
+        now,
+        not_before,
+        not_after,
+        profile.validity_days,
+        order_expires,
+    )
+    .map(Some)
+    .map_err(|why| AcmeProblem::malformed(format!("profile '{}': {why}", profile.name)))
+}
+
 pub(crate) async fn new_order(
     State(acme): State<Arc<Acme>>,
     request: AcmeRequest,
@@ -158,30 +181,20 @@ pub(crate) async fn new_order(
     }
     let now = acme.authority.now();
     let expires_at = now + acme.config.order_lifetime;
-    // RFC 8555 §7.4: the client may choose the window, within the profile's validity.
-    let window = match (&body.not_before, &body.not_after) {
-        (None, None) => None,
-        (not_before, not_after) => {
-            let parse = |field: &str, v: &Option<String>| {
-                v.as_deref()
-                    .map(|t| {
-                        OffsetDateTime::parse(t, &Rfc3339).map_err(|_| {
-                            AcmeProblem::malformed(format!("{field} '{t}' is not an RFC 3339 time"))
-                        })
-                    })
-                    .transpose()
-            };
-            let window = Validity::requested_leaf(
-                now,
-                parse("notBefore", not_before)?,
-                parse("notAfter", not_after)?,
-                offered.validity_days,
-                expires_at,
-            )
-            .map_err(|why| AcmeProblem::malformed(format!("profile '{profile}': {why}")))?;
-            Some(window)
-        }
+    // RFC 8555 §7.4: the client may choose the window, within the profile's validity; checked
+    // now and again at finalize (it is stored as asked).
+    let parse = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                OffsetDateTime::parse(t, &Rfc3339).map_err(|_| {
+                    AcmeProblem::malformed(format!("{field} '{t}' is not an RFC 3339 time"))
+                })
+            })
+            .transpose()
     };
+    let not_before = parse("notBefore", &body.not_before)?;
+    let not_after = parse("notAfter", &body.not_after)?;
+    chosen_window(now, not_before, not_after, offered, expires_at)?;
     crate::limits::check_identifiers(&acme, &identifiers)?;
     if body.replaces.is_none() {
         crate::limits::check_new_order(&acme, &account.id).await?;
@@ -227,8 +240,8 @@ pub(crate) async fn new_order(
         account_id: account.id.clone(),
         identifiers: identifiers.clone(),
         profile,
-        not_before: window.map(|w| w.not_before),
-        not_after: window.map(|w| w.not_after),
+        not_before,
+        not_after,
         expires_at,
         replaces,
     };
@@ -369,13 +382,13 @@ pub(crate) async fn finalize(
         profile: profile.certificate,
         common_name: profile.common_name,
         validity_days: profile.validity_days,
-        window: order
-            .not_before
-            .zip(order.not_after)
-            .map(|(not_before, not_after)| Validity {
-                not_before,
-                not_after,
-            }),
+        window: chosen_window(
+            now,
+            order.not_before,
+            order.not_after,
+            &profile,
+            order.expires_at,
+        )?,
     };
     // A CSR that does not suit the order is refused here and leaves the order ready.
     vcc_pki_authority::Authority::check_order_csr(&request)?;

@@ -94,7 +94,8 @@ impl AcmeProfile {
         };
         let tlsserver = certificate == LeafProfile::TlsServer;
         let (default_days, max_days) = if tlsserver {
-            (90, TLS_SERVER_MAX_DAYS)
+            // A certificate is backdated a minute, and the BR's 398 days bound the whole span.
+            (90, TLS_SERVER_MAX_DAYS - 1)
         } else {
             (classic_days, LEAF_MAX_DAYS)
         };
@@ -223,7 +224,7 @@ mod tests {
             ("x", "certificate = \"codesigning\""),
             ("x", "validity_days = 0"),
             ("x", "validity_days = 826"),
-            ("x", "certificate = \"tlsserver\"\nvalidity_days = 399"),
+            ("x", "certificate = \"tlsserver\"\nvalidity_days = 398"),
             ("x", "certificate = \"tlsserver\"\ncommon_name = true"),
             ("x", "identifiers = [\"email\"]"),
             ("x", "identifiers = []"),

@@ -1,8 +1,9 @@
 //! Work a crash or a restart cut off: a challenge left `processing` is validated again (the
 //! client is still polling its authorization), an order left `processing` becomes `invalid`
 //! (its issuance never committed, so no certificate exists; the client orders again). Runs at
-//! start and then every [`SWEEP_EVERY`] on every replica; work younger than the stale age (three
-//! validation timeouts) may still be running elsewhere and is left alone.
+//! start and then every [`SWEEP_EVERY`] on every replica; work younger than its stale age (three
+//! validation timeouts for a challenge, [`STALE_ORDER_AGE`] for an order) may still be running
+//! elsewhere and is left alone.
 use crate::problem::{AcmeErrorType, AcmeProblem};
 use crate::Acme;
 use serde_json::json;
@@ -11,11 +12,14 @@ use std::time::Duration;
 use vcc_pki_authority::{Principal, Requester};
 use vcc_pki_store::AuditOutcome;
 
+/// How long an order may stay `processing` before it counts as cut off.
+pub const STALE_ORDER_AGE: time::Duration = time::Duration::minutes(5);
+
 /// How often each replica looks for stale work.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 impl Acme {
-    /// Work started before this is stale.
+    /// A validation started before this is stale (three validation timeouts, at least 30 s).
     fn stale_before(&self) -> time::OffsetDateTime {
         let age = (self.config.validation_timeout * 3).max(Duration::from_secs(30));
         time::OffsetDateTime::now_utc() - age
@@ -70,9 +74,12 @@ impl Acme {
              was issued: place a new order",
         )
         .to_json();
+        // Issuance takes milliseconds, but a busy store can hold it up: an order is given
+        // [`STALE_ORDER_AGE`] before it counts as cut off.
+        let orders_before = time::OffsetDateTime::now_utc() - STALE_ORDER_AGE;
         let failed = self
             .store
-            .fail_stale_acme_orders(before, &problem, |order_id, account_id| {
+            .fail_stale_acme_orders(orders_before, &problem, |order_id, account_id| {
                 Requester::new(Principal::AcmeAccount {
                     account_id: account_id.to_string(),
                 })

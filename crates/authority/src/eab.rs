@@ -139,7 +139,7 @@ impl Authority {
         ctx: &Requester,
         limit: i64,
     ) -> AuthorityResult<Vec<vcc_pki_store::AcmeAccountRecord>> {
-        ctx.require_admin(&self.store, "acme.account.list", None)
+        ctx.require_reader(&self.store, "acme.account.list", None)
             .await?;
         Ok(self.store.acme_accounts(limit).await?)
     }
@@ -151,13 +151,13 @@ impl Authority {
         account_id: Option<&str>,
         limit: i64,
     ) -> AuthorityResult<Vec<vcc_pki_store::AcmeOrderRecord>> {
-        ctx.require_admin(&self.store, "acme.order.list", account_id)
+        ctx.require_reader(&self.store, "acme.order.list", account_id)
             .await?;
         Ok(self.store.acme_orders(account_id, limit).await?)
     }
 
     pub async fn eab_keys(&self, ctx: &Requester) -> AuthorityResult<Vec<EabKeyRecord>> {
-        ctx.require_admin(&self.store, "acme.eab.list", None)
+        ctx.require_reader(&self.store, "acme.eab.list", None)
             .await?;
         Ok(self.store.eab_keys().await?)
     }

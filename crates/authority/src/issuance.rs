@@ -284,6 +284,10 @@ impl Authority {
                 }
                 (**certificate).clone()
             }
+            Principal::Auditor => {
+                let err = crate::principal::read_only();
+                return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
+            }
             Principal::AcmeAccount { .. } | Principal::AcmeKey { .. } => {
                 let err = AuthorityError::forbidden(
                     "an ACME account renews by a new order (with ARI `replaces`)",

@@ -42,7 +42,7 @@ pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 pub use server_tls::ServerTlsRenewer;
-pub use tokens::CreatedToken;
+pub use tokens::{CreatedToken, TokenRole};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthorityConfig, ServedValidity, ServerTls};

@@ -17,7 +17,10 @@
 //!   certificate is refused (an admin re-issues or re-registers); a service created by an admin's
 //!   issuance and never registered has no list, and renews the names the admin chose.
 //! - Wildcard names (`*.example.com`) only through an ACME order ([`Names::from_identifiers`]),
-//!   validated over dns-01; REST requests and CSRs name services one by one.
+//!   validated over dns-01; REST requests and CSRs name services one by one. A certificate issued
+//!   through ACME renews only through ACME (a new order revalidates its names), never over REST
+//!   with itself as the credential.
+//! - An auditor token reads everything an admin reads and changes nothing.
 //! - Nobody else may do anything but read public data.
 use crate::{AuthorityError, AuthorityResult, Principal};
 use std::net::IpAddr;
@@ -288,6 +291,9 @@ pub fn permit(
 ) -> AuthorityResult<()> {
     match (principal, action) {
         (Principal::Admin | Principal::System, _) => Ok(()),
+        // An auditor reads everything and changes nothing.
+        (Principal::Auditor, Action::Read) => Ok(()),
+        (Principal::Auditor, _) => Err(crate::principal::read_only()),
 
         (Principal::Enrollment { token_hash }, Action::Issue) => {
             if !enrollment_valid(subject.service, token_hash, now) {
@@ -322,6 +328,16 @@ pub fn permit(
             Err(AuthorityError::forbidden("not your service"))
         }
 
+        // A certificate issued through ACME proves control that ACME checked and keeps checking:
+        // it renews through a new ACME order (its names revalidated, its wildcard through dns-01
+        // only, its account still valid), never through REST, and changes no registry entry.
+        (
+            Principal::Service { certificate },
+            Action::Renew { .. } | Action::Register | Action::UpdateEntry,
+        ) if crate::is_acme_service_id(&certificate.service_id) => Err(AuthorityError::forbidden(
+            "a certificate issued through ACME is renewed by a new ACME order (ARI `replaces`), \
+                 not over REST",
+        )),
         (Principal::Service { certificate }, action) => {
             let own = certificate.service_id == subject.service_id;
             let current = subject.current_serial == Some(&certificate.serial_number);

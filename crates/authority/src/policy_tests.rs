@@ -536,3 +536,36 @@ fn service_ids() {
         assert!(validate_service_id(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_certificate_issued_through_acme_renews_only_through_acme() {
+    let acme = certificate("acme-abc123", "02", &["*.example.com"]);
+    let principal = Principal::Service {
+        certificate: Box::new(acme.clone()),
+    };
+    let names = Names::of_certificate(&acme);
+    // No allowed-names list (an ACME service has none): without the rule this renewal would pass.
+    let unlisted = service(&[], None);
+    let subject = Subject {
+        service_id: "acme-abc123",
+        service: Some(&unlisted),
+        current_serial: Some(&acme.serial_number),
+    };
+    for action in [
+        Action::Renew { certificate: &acme },
+        Action::Register,
+        Action::UpdateEntry,
+    ] {
+        expect(
+            "ACME certificate over REST",
+            permit(&principal, false, action, subject, &names, now()),
+            Want::Forbidden("new ACME order"),
+        );
+    }
+    // It still reads its own records.
+    expect(
+        "ACME certificate reads",
+        permit(&principal, false, Action::Read, subject, &names, now()),
+        Want::Ok,
+    );
+}

@@ -10,6 +10,8 @@ use crate::AuthorityError;
 pub enum Principal {
     /// An admin token.
     Admin,
+    /// An auditor token: reads everything an admin reads, changes nothing (SPEC §11).
+    Auditor,
     /// A one-time enrollment token, by its hash; checked against the service at use.
     Enrollment { token_hash: String },
     /// A service presenting a certificate this CA issued, byte-identical to the stored one,
@@ -32,6 +34,7 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self {
             Principal::Admin => "admin".into(),
+            Principal::Auditor => "auditor".into(),
             Principal::Enrollment { .. } => "enrollment-token".into(),
             Principal::Service { certificate } => format!("service:{}", certificate.service_id),
             Principal::AcmeAccount { account_id } => format!("acme:{account_id}"),
@@ -92,15 +95,38 @@ impl Requester {
         error
     }
 
-    /// Require an admin; otherwise unauthenticated (no or bad credentials) or forbidden.
+    /// Require an admin; otherwise unauthenticated (no or bad credentials) or forbidden (an
+    /// auditor's token is read-only).
     pub async fn require_admin(
         &self,
         store: &Store,
         action: &str,
         target: Option<&str>,
     ) -> Result<(), AuthorityError> {
+        self.require(store, action, target, false).await
+    }
+
+    /// Require an admin or an auditor: the admin reads (lists, audit verification).
+    pub async fn require_reader(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+    ) -> Result<(), AuthorityError> {
+        self.require(store, action, target, true).await
+    }
+
+    async fn require(
+        &self,
+        store: &Store,
+        action: &str,
+        target: Option<&str>,
+        read: bool,
+    ) -> Result<(), AuthorityError> {
         match &self.principal {
             Principal::Admin => Ok(()),
+            Principal::Auditor if read => Ok(()),
+            Principal::Auditor => Err(self.deny(store, action, target, read_only()).await),
             Principal::Anonymous => {
                 let detail = if self.bad_token {
                     "the bearer token is not valid"
@@ -126,4 +152,9 @@ impl Requester {
                 .await),
         }
     }
+}
+
+/// The refusal of every change asked with an auditor's token.
+pub(crate) fn read_only() -> AuthorityError {
+    AuthorityError::forbidden("an auditor token is read-only: this change needs an admin token")
 }

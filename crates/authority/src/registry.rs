@@ -42,6 +42,7 @@ impl Authority {
         if matches!(
             ctx.principal,
             Principal::Anonymous
+                | Principal::Auditor
                 | Principal::Enrollment { .. }
                 | Principal::AcmeAccount { .. }
                 | Principal::AcmeKey { .. }

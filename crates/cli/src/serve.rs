@@ -73,6 +73,17 @@ pub struct ServeArgs {
     /// through. [default: the system resolver]
     #[arg(long, env = "VCC_PKI_ACME_DNS_RESOLVER")]
     acme_dns_resolver: Option<String>,
+    /// How long a new ACME order (and its new authorizations) may stay unfinished: 7d, 12h, 30m
+    /// or seconds. [default: 7d]
+    #[arg(long, value_parser = crate::commands::acme::parse_duration)]
+    acme_order_lifetime: Option<i64>,
+    /// How long a valid ACME authorization is reused by the same account's new orders.
+    /// [default: 30d]
+    #[arg(long, value_parser = crate::commands::acme::parse_duration)]
+    acme_authorization_reuse: Option<i64>,
+    /// Longest one ACME challenge validation may take. [default: 10s]
+    #[arg(long, value_parser = crate::commands::acme::parse_duration)]
+    acme_validation_timeout: Option<i64>,
     /// ACME issues wildcard identifiers (`*.example.com`), validated over dns-01 only.
     #[arg(long, env = "VCC_PKI_ACME_ALLOW_WILDCARDS")]
     acme_allow_wildcards: bool,
@@ -118,6 +129,9 @@ struct AcmeFileConfig {
     #[serde(default)]
     caa_identities: Vec<String>,
     allow_wildcards: Option<bool>,
+    order_lifetime: Option<String>,
+    authorization_reuse: Option<String>,
+    validation_timeout: Option<String>,
     /// `[acme.profiles.NAME]`.
     #[serde(default)]
     profiles: std::collections::BTreeMap<String, vcc_pki_acme::ProfileSettings>,
@@ -217,6 +231,50 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
     config.acme.allow_wildcards =
         args.acme_allow_wildcards || file.acme.allow_wildcards.unwrap_or(false);
     config.acme.profiles = file.acme.profiles.into_iter().collect();
+    let seconds = |flag: Option<i64>, key: Option<&str>, name: &str, range: (i64, i64)| {
+        let value = match (flag, key) {
+            (Some(s), _) => Some(s),
+            (None, Some(text)) => Some(
+                crate::commands::acme::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("[acme] {name}: {e}"))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(s) = value {
+            anyhow::ensure!(
+                (range.0..=range.1).contains(&s),
+                "--acme-{}: between {} and {} seconds",
+                name.replace('_', "-"),
+                range.0,
+                range.1
+            );
+        }
+        anyhow::Ok(value)
+    };
+    if let Some(s) = seconds(
+        args.acme_order_lifetime,
+        file.acme.order_lifetime.as_deref(),
+        "order_lifetime",
+        (60, 30 * 86_400),
+    )? {
+        config.acme.order_lifetime = time::Duration::seconds(s);
+    }
+    if let Some(s) = seconds(
+        args.acme_authorization_reuse,
+        file.acme.authorization_reuse.as_deref(),
+        "authorization_reuse",
+        (1, 398 * 86_400),
+    )? {
+        config.acme.authorization_reuse = time::Duration::seconds(s);
+    }
+    if let Some(s) = seconds(
+        args.acme_validation_timeout,
+        file.acme.validation_timeout.as_deref(),
+        "validation_timeout",
+        (1, 120),
+    )? {
+        config.acme.validation_timeout = std::time::Duration::from_secs(s.unsigned_abs());
+    }
     // A bad profile stops here, before the data directory or the database is touched.
     vcc_pki_acme::AcmeProfile::offered(config.acme.validity_days, &config.acme.profiles)
         .map_err(anyhow::Error::msg)?;

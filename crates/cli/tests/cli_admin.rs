@@ -273,6 +273,18 @@ async fn seed_workflow_through_the_cli_without_flags_on_the_servers_host() {
         "revoked token still works: {}",
         o.stderr
     );
+    // An auditor token lists and verifies, and its change is refused in one line.
+    let auditor = cli.json(&["token", "create", "--name", "review", "--role", "auditor"]);
+    assert_eq!(auditor["role"], "auditor");
+    let auditor = auditor["token"].as_str().unwrap().to_string();
+    let o = cli.run(&["--token", &auditor, "cert", "list"]);
+    assert!(o.ok, "auditor cannot list: {}", o.stderr);
+    let o = cli.run(&["--token", &auditor, "token", "create", "--name", "escalate"]);
+    assert!(
+        !o.ok && o.stderr.contains("403") && o.stderr.contains("read-only"),
+        "{}",
+        o.stderr
+    );
     let o = cli.run(&["audit", "verify"]);
     assert!(
         o.ok && o.stdout.contains("intact"),

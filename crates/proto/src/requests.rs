@@ -119,6 +119,9 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     pub name: String,
+    /// `admin` (the default) or `auditor` (read-only: every read, no change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// Query of `GET /api/certificates`.

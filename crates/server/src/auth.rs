@@ -60,14 +60,18 @@ impl FromRequestParts<AppState> for RequestContext {
                 }));
             } else {
                 let presented = token_hash(&token);
-                let mut matched =
-                    is_known(&state.store.active_admin_token_hashes().await?, &presented);
-                if !matched {
-                    matched = is_known(&state.store.reload_admin_token_hashes().await?, &presented);
+                let mut role = role_of(&state.store.active_tokens().await?, &presented);
+                if role.is_none() {
+                    role = role_of(&state.store.reload_active_tokens().await?, &presented);
                 }
-                if matched {
+                let principal = match role.as_deref() {
+                    Some("admin") => Some(Principal::Admin),
+                    Some("auditor") => Some(Principal::Auditor),
+                    _ => None,
+                };
+                if let Some(principal) = principal {
                     return Ok(Self(Requester {
-                        principal: Principal::Admin,
+                        principal,
                         source_ip,
                         bad_token,
                     }));
@@ -96,11 +100,14 @@ impl FromRequestParts<AppState> for RequestContext {
     }
 }
 
-/// Compare against every active hash in constant time, without early exit.
-fn is_known(hashes: &[String], presented: &str) -> bool {
-    let mut matched = subtle::Choice::from(0);
-    for h in hashes {
-        matched |= h.as_bytes().ct_eq(presented.as_bytes());
+/// The role of the active token whose hash is `presented`: every hash is compared in constant
+/// time, without early exit.
+fn role_of(tokens: &[vcc_pki_store::ActiveToken], presented: &str) -> Option<String> {
+    let mut role = None;
+    for t in tokens {
+        if bool::from(t.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
+            role = Some(t.role.clone());
+        }
     }
-    bool::from(matched)
+    role
 }

@@ -145,8 +145,9 @@ async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Resu
     files::write_secret(&path, format!("{}\n", token.as_str()).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     store
-        .insert_admin_token(
+        .insert_token(
             "initial admin",
+            "admin",
             &token_hash(&token),
             &AuditEntry::new("system", "token.create", "token").target("initial admin"),
         )

@@ -53,7 +53,7 @@ pub use certificates::{
 };
 pub use crl::{CrlRecord, RevokedRow, SignedCrl};
 pub use services::{NewService, ServiceRecord};
-pub use tokens::TokenRecord;
+pub use tokens::{ActiveToken, TokenRecord};
 
 use sqlx::pool::{Pool, PoolOptions};
 use sqlx::{Any, Transaction};

@@ -1,4 +1,5 @@
-//! Admin API tokens, stored only as SHA-256 hashes of 256-bit random values.
+//! API tokens (roles `admin` and read-only `auditor`), stored only as SHA-256 hashes of 256-bit
+//! random values.
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, parse_time, Result, Store};
 use sqlx::Row;
@@ -18,6 +19,14 @@ pub struct TokenRecord {
 
 type TokenRow = (i64, String, String, String, String, Option<String>);
 
+/// An unrevoked token, as authentication needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub token_hash: String,
+    /// `admin` or `auditor`.
+    pub role: String,
+}
+
 impl TryFrom<TokenRow> for TokenRecord {
     type Error = crate::StoreError;
 
@@ -34,17 +43,20 @@ impl TryFrom<TokenRow> for TokenRecord {
 }
 
 impl Store {
-    pub async fn insert_admin_token(
+    /// A new token of `role` (`admin` or `auditor`).
+    pub async fn insert_token(
         &self,
         name: &str,
+        role: &str,
         token_hash: &str,
         audit: &AuditEntry,
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let id = sqlx::query(
-            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, 'admin', $2, $3) RETURNING id",
+            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(name)
+        .bind(role)
         .bind(token_hash)
         .bind(format_time(OffsetDateTime::now_utc()))
         .fetch_one(&mut *tx)
@@ -67,29 +79,32 @@ impl Store {
         .collect()
     }
 
-    /// Hashes of the admin tokens that are not revoked.
+    /// The tokens that are not revoked, with their roles.
     ///
     /// Cached for [`ADMIN_TOKEN_CACHE_TTL`]: a token revoked through another replica stops working
     /// here within that time (at once when revoked through this one).
-    pub async fn active_admin_token_hashes(&self) -> Result<Arc<Vec<String>>> {
-        if let Some(hashes) = self.admin_tokens.fresh() {
-            return Ok(hashes);
+    pub async fn active_tokens(&self) -> Result<Arc<Vec<ActiveToken>>> {
+        if let Some(tokens) = self.admin_tokens.fresh() {
+            return Ok(tokens);
         }
-        self.reload_admin_token_hashes().await
+        self.reload_active_tokens().await
     }
 
-    /// Read the admin token hashes from the database now (a presented token missed the cache: it
+    /// Read the active tokens from the database now (a presented token missed the cache: it
     /// may have been created through another replica or the CLI a moment ago).
-    pub async fn reload_admin_token_hashes(&self) -> Result<Arc<Vec<String>>> {
+    pub async fn reload_active_tokens(&self) -> Result<Arc<Vec<ActiveToken>>> {
         let generation = self.admin_tokens.generation();
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT token_hash FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        let hashes = Arc::new(rows.into_iter().map(|r| r.0).collect::<Vec<_>>());
-        self.admin_tokens.put(generation, hashes.clone());
-        Ok(hashes)
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT token_hash, role FROM api_tokens WHERE revoked_at IS NULL")
+                .fetch_all(&self.read)
+                .await?;
+        let tokens = Arc::new(
+            rows.into_iter()
+                .map(|(token_hash, role)| ActiveToken { token_hash, role })
+                .collect::<Vec<_>>(),
+        );
+        self.admin_tokens.put(generation, tokens.clone());
+        Ok(tokens)
     }
 
     pub async fn revoke_token(&self, id: i64, audit: &AuditEntry) -> Result<bool> {
@@ -117,10 +132,10 @@ pub const ADMIN_TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
 pub(crate) struct AdminTokenCache(Mutex<(u64, Option<CachedHashes>)>);
 
 /// When the hashes were read, and the hashes.
-type CachedHashes = (Instant, Arc<Vec<String>>);
+type CachedHashes = (Instant, Arc<Vec<ActiveToken>>);
 
 impl AdminTokenCache {
-    fn fresh(&self) -> Option<Arc<Vec<String>>> {
+    fn fresh(&self) -> Option<Arc<Vec<ActiveToken>>> {
         let guard = self.0.lock().ok()?;
         guard
             .1
@@ -134,7 +149,7 @@ impl AdminTokenCache {
         self.0.lock().map(|g| g.0).unwrap_or(u64::MAX)
     }
 
-    fn put(&self, generation: u64, hashes: Arc<Vec<String>>) {
+    fn put(&self, generation: u64, hashes: Arc<Vec<ActiveToken>>) {
         if let Ok(mut guard) = self.0.lock() {
             if guard.0 == generation {
                 guard.1 = Some((Instant::now(), hashes));

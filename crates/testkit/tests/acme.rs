@@ -436,7 +436,12 @@ async fn an_orders_chosen_window_is_checked_and_issued() {
     let responder = Http01Responder::start().await;
     let server = TestServer::start_with(
         Some("acme-test-pass"),
-        vec!["--acme-http-port".into(), responder.port.to_string()],
+        vec![
+            "--acme-http-port".into(),
+            responder.port.to_string(),
+            "--acme-order-lifetime".into(),
+            "2h".into(),
+        ],
     );
     server.create_ca("ecdsa-p256", "ecdsa-p256").await;
     let mut client = RawAcme::new(server.client(), &server.url);
@@ -468,8 +473,13 @@ async fn an_orders_chosen_window_is_checked_and_issued() {
             serde_json::json!({"identifiers": id, "notBefore": "yesterday"}),
             "RFC 3339",
         ),
+        // --acme-order-lifetime 2h: the window cannot start after the order expires.
         (
-            serde_json::json!({"identifiers": id, "notBefore": fmt(now + time::Duration::days(2)), "notAfter": fmt(now + time::Duration::days(1))}),
+            serde_json::json!({"identifiers": id, "notBefore": fmt(now + time::Duration::hours(3))}),
+            "after the order expires",
+        ),
+        (
+            serde_json::json!({"identifiers": id, "notBefore": fmt(now + time::Duration::hours(1)), "notAfter": fmt(now + time::Duration::minutes(30))}),
             "after notBefore",
         ),
     ] {
@@ -501,6 +511,16 @@ async fn an_orders_chosen_window_is_checked_and_issued() {
     );
     assert_eq!(order["notBefore"], fmt(not_before), "{order}");
     assert_eq!(order["notAfter"], fmt(not_after), "{order}");
+    let expires = time::OffsetDateTime::parse(
+        order["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lifetime = expires - now;
+    assert!(
+        lifetime > time::Duration::minutes(115) && lifetime < time::Duration::minutes(125),
+        "--acme-order-lifetime 2h: {order}"
+    );
     let (csr, _) = csr_for(&["localhost"]);
     let finalized = client.finalize(&order, &csr).await;
     assert_eq!(finalized.status, 200, "{}", finalized.text);

@@ -176,12 +176,15 @@ async fn a_missing_txt_record_is_reported_with_what_was_asked_and_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wildcard_is_validated_over_dns01_only_and_issued_beside_its_base_name() {
     let dns = ChallTestSrv::start();
+    let responder = Http01Responder::start().await;
     let server = TestServer::start_with(
         Some("acme-test-pass"),
         vec![
             "--acme-dns-resolver".into(),
             dns.dns.to_string(),
             "--acme-allow-wildcards".into(),
+            "--acme-http-port".into(),
+            responder.port.to_string(),
         ],
     );
     server.create_ca("ecdsa-p256", "ecdsa-p256").await;
@@ -261,4 +264,33 @@ async fn a_wildcard_is_validated_over_dns01_only_and_issued_beside_its_base_name
         .await
         .unwrap();
     assert_eq!(again.state().status, OrderStatus::Ready);
+
+    // An account that proved only the base name, over http-01, has no wildcard authorization:
+    // its wildcard order waits for a new one that offers dns-01 alone.
+    let other = instant_account(&server).await;
+    let mut base = other
+        .new_order(&NewOrder::new(&[Identifier::Dns("wild2.test".into())]))
+        .await
+        .unwrap();
+    {
+        let mut authorizations = base.authorizations();
+        while let Some(result) = authorizations.next().await {
+            let mut authz = result.unwrap();
+            let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
+            responder.set(&challenge.token, challenge.key_authorization().as_str());
+            challenge.set_ready().await.unwrap();
+        }
+    }
+    assert_eq!(base.poll_ready(&retry()).await.unwrap(), OrderStatus::Ready);
+    let mut wild = other
+        .new_order(&NewOrder::new(&[Identifier::Dns("*.wild2.test".into())]))
+        .await
+        .unwrap();
+    assert_eq!(wild.state().status, OrderStatus::Pending);
+    let mut authorizations = wild.authorizations();
+    let authz = authorizations.next().await.unwrap().unwrap();
+    assert!(authz.wildcard);
+    assert_eq!(authz.status, AuthorizationStatus::Pending);
+    let types: Vec<ChallengeType> = authz.challenges.iter().map(|c| c.r#type.clone()).collect();
+    assert_eq!(types, vec![ChallengeType::Dns01]);
 }

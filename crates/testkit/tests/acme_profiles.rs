@@ -116,6 +116,7 @@ async fn profiles_from_the_config_file_are_offered_and_bind_their_orders() {
         r#"
 [acme]
 terms_of_service = "https://pki.example/terms"
+authorization_reuse = "1d"
 
 [acme.profiles.shortlived]
 description = "Seven-day server certificates for DNS names, no CN"
@@ -224,6 +225,17 @@ common_name = false
     let lifetime =
         cert.validity().not_after.to_datetime() - cert.validity().not_before.to_datetime();
     let days = lifetime.whole_days();
+    // [acme] authorization_reuse = "1d": the valid authorization is reusable for a day.
+    let reuse_until = time::OffsetDateTime::parse(
+        &server.sql("SELECT expires_at FROM acme_authorizations WHERE status = 'valid'"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let reuse = reuse_until - time::OffsetDateTime::now_utc();
+    assert!(
+        reuse > time::Duration::hours(23) && reuse <= time::Duration::hours(24),
+        "{reuse}"
+    );
     assert!((7..=8).contains(&days), "{days} days");
     let pkix = pkilint_errors(
         server.dir.path(),

@@ -64,7 +64,7 @@ pub enum EabCommand {
 }
 
 /// `90d`, `12h`, `30m`, `45s` or plain seconds, as seconds.
-fn parse_duration(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<i64, String> {
     let (number, unit) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
         _ => (text, 's'),

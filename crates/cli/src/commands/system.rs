@@ -28,16 +28,21 @@ pub enum AuditCommand {
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
-    /// Create an admin token (shown once).
-    #[command(after_help = "Example:\n  vcc-pki token create --name ci-pipeline")]
+    /// Create an API token (shown once): an admin token, or a read-only auditor token.
+    #[command(
+        after_help = "Examples:\n  vcc-pki token create --name ci-pipeline\n  vcc-pki token create --name security-review --role auditor"
+    )]
     Create {
         #[arg(long)]
         name: String,
+        /// admin: every operation; auditor: every read, no change (refused with 403 and audited).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "auditor"])]
+        role: String,
     },
-    /// List admin tokens (never their values).
+    /// List API tokens and their roles (never their values).
     #[command(after_help = "Example:\n  vcc-pki token list")]
     List,
-    /// Revoke an admin token by id.
+    /// Revoke an API token by id.
     #[command(after_help = "Example:\n  vcc-pki token revoke 3 --yes")]
     Revoke { id: i64 },
 }
@@ -154,13 +159,15 @@ pub async fn token(cmd: TokenCommand, g: &GlobalArgs) -> anyhow::Result<()> {
     let out = g.output();
     let client = g.client()?;
     match cmd {
-        TokenCommand::Create { name } => {
-            let t = client.post("/api/tokens", json!({"name": name})).await?;
+        TokenCommand::Create { name, role } => {
+            let t = client
+                .post("/api/tokens", json!({"name": name, "role": role}))
+                .await?;
             if out.json() {
                 out.print_json(&t);
             } else {
                 out.success(&format!(
-                    "admin token '{name}' created (id {}); it is shown once:",
+                    "{role} token '{name}' created (id {}); it is shown once:",
                     text(&t, "id")
                 ));
                 println!("{}", text(&t, "token"));
@@ -197,7 +204,7 @@ pub async fn token(cmd: TokenCommand, g: &GlobalArgs) -> anyhow::Result<()> {
         TokenCommand::Revoke { id } => {
             confirm(
                 g.yes,
-                &format!("Revoke admin token {id}? Anything using it loses access"),
+                &format!("Revoke token {id}? Anything using it loses access"),
             )?;
             let r = client
                 .post(&format!("/api/tokens/{id}/revoke"), json!({}))

@@ -43,10 +43,12 @@ impl Validity {
         }
     }
 
-    /// A leaf window a client chose (an ACME order's notBefore/notAfter, RFC 8555 §7.4): an
-    /// absent notBefore is `now` backdated by [`LEAF_BACKDATE`], an absent notAfter lies `days`
-    /// after notBefore. notBefore lies at most [`REQUESTED_BACKDATE`] in the past and no later
-    /// than `latest_start`; the window is non-empty and at most `days` long.
+    /// A leaf window a client chose (an ACME order's notBefore/notAfter, RFC 8555 §7.4), as it
+    /// would be issued at `now`: an absent notBefore is `now` backdated by [`LEAF_BACKDATE`], an
+    /// absent notAfter lies `days` after notBefore. notBefore lies at most
+    /// [`REQUESTED_BACKDATE`] in the past and no later than `latest_start`; the window is
+    /// non-empty and at most `days` long. Checked when the order is made and again when it is
+    /// finalized (the clock has moved on).
     pub fn requested_leaf(
         now: OffsetDateTime,
         not_before: Option<OffsetDateTime>,
@@ -59,22 +61,28 @@ impl Validity {
         let floor = |t: OffsetDateTime| t - Duration::nanoseconds(i64::from(t.nanosecond()));
         let ceil = |t: OffsetDateTime| {
             if t.nanosecond() == 0 {
-                t
+                Some(t)
             } else {
-                floor(t) + Duration::SECOND
+                floor(t).checked_add(Duration::SECOND)
             }
         };
-        let not_before = ceil(not_before.unwrap_or(now - LEAF_BACKDATE));
-        let not_after = floor(not_after.unwrap_or(not_before + longest));
+        let not_before = not_before.unwrap_or(now - LEAF_BACKDATE);
+        // Range checks before any arithmetic on client times (far-future times would overflow).
+        if not_before > latest_start {
+            return Err("notBefore lies after the order expires".into());
+        }
         if not_before < now - REQUESTED_BACKDATE {
             return Err(format!(
                 "notBefore may lie at most {} minutes in the past",
                 REQUESTED_BACKDATE.whole_minutes()
             ));
         }
-        if not_before > latest_start {
-            return Err("notBefore lies after the order expires".into());
-        }
+        let out_of_range = || String::from("notBefore/notAfter out of range");
+        let not_before = ceil(not_before).ok_or_else(out_of_range)?;
+        let not_after = match not_after {
+            Some(t) => floor(t),
+            None => not_before.checked_add(longest).ok_or_else(out_of_range)?,
+        };
         if not_after <= not_before {
             return Err("notAfter must lie after notBefore".into());
         }
@@ -187,6 +195,21 @@ mod tests {
             (Some(t0() + Duration::days(8)), None),
             (Some(later), Some(later)),
             (None, Some(t0() + Duration::days(11))),
+            // Far in the future: refused, not an arithmetic overflow.
+            (
+                Some(OffsetDateTime::new_utc(
+                    time::Date::MAX,
+                    time::Time::MIDNIGHT,
+                )),
+                None,
+            ),
+            (
+                None,
+                Some(OffsetDateTime::new_utc(
+                    time::Date::MAX,
+                    time::Time::MIDNIGHT,
+                )),
+            ),
         ] {
             assert!(
                 Validity::requested_leaf(t0(), nb, na, 10, end).is_err(),

@@ -195,7 +195,7 @@ pub async fn list_accounts(
     ctx: RequestContext,
     query: Result<Query<AcmeListQuery>, QueryRejection>,
 ) -> ApiResult<Json<AcmeAccountList>> {
-    ctx.require_admin(&state.store, "acme.account.list", None)
+    ctx.require_reader(&state.store, "acme.account.list", None)
         .await?;
     let Query(query) = query?;
     let accounts = state
@@ -230,7 +230,7 @@ pub async fn list_orders(
     ctx: RequestContext,
     query: Result<Query<AcmeListQuery>, QueryRejection>,
 ) -> ApiResult<Json<AcmeOrderList>> {
-    ctx.require_admin(&state.store, "acme.order.list", None)
+    ctx.require_reader(&state.store, "acme.order.list", None)
         .await?;
     let Query(query) = query?;
     let limit = limit_of(&query)?;

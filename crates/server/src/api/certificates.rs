@@ -154,7 +154,7 @@ pub async fn list(
     ctx: RequestContext,
     query: Result<Query<CertificateListQuery>, QueryRejection>,
 ) -> ApiResult<Json<CertificateList>> {
-    ctx.require_admin(&state.store, "certificate.list", None)
+    ctx.require_reader(&state.store, "certificate.list", None)
         .await?;
     let Query(q) = query?;
     let status = q

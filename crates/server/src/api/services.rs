@@ -65,7 +65,7 @@ pub async fn list(
     ctx: RequestContext,
     query: Result<Query<ServiceListQuery>, QueryRejection>,
 ) -> ApiResult<Json<ServiceList>> {
-    ctx.require_admin(&state.store, "service.list", None)
+    ctx.require_reader(&state.store, "service.list", None)
         .await?;
     let Query(q) = query?;
     let cursor = q

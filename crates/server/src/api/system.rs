@@ -54,7 +54,7 @@ pub async fn audit_verify(
     State(state): State<AppState>,
     ctx: RequestContext,
 ) -> ApiResult<Json<vcc_pki_proto::AuditVerification>> {
-    ctx.require_admin(&state.store, "audit.verify", None)
+    ctx.require_reader(&state.store, "audit.verify", None)
         .await?;
     Ok(Json(super::wire::audit_verification(
         state.store.verify_audit_chain().await?,

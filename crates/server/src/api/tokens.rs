@@ -12,7 +12,7 @@ use vcc_pki_proto::{CreateTokenRequest, Problem, TokenCreated, TokenList, TokenR
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens",
     request_body = CreateTokenRequest,
     responses(
-        (status = 201, description = "A new admin token, shown once", body = TokenCreated),
+        (status = 201, description = "A new token (role admin or auditor), shown once", body = TokenCreated),
         (status = "4XX", description = "Refused or malformed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -25,13 +25,14 @@ pub async fn create(
     ctx.require_admin(&state.store, "token.create", None)
         .await?;
     let Json(req) = body?;
-    let created = state.authority.create_admin_token(&ctx, &req.name).await?;
+    let role = vcc_pki_authority::TokenRole::parse(req.role.as_deref().unwrap_or("admin"))?;
+    let created = state.authority.create_token(&ctx, &req.name, role).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
             id: created.id,
             name: created.name,
-            role: "admin".into(),
+            role: created.role.as_str().into(),
             token: created.token,
         }),
     ))
