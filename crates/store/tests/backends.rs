@@ -395,6 +395,82 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         sql("SELECT COUNT(*) FROM revoked_certificates WHERE reason = 'keyCompromise'"),
         "3"
     );
+    statistics_agree_with_a_full_count(store, &sql, &create).await;
+}
+
+/// `statistics()` reads counters that triggers keep; they must give what a full count gives,
+/// across expiry days (past, today on both sides of now, within 30 days, both sides of the 30th
+/// day, later), revocations and every table.
+async fn statistics_agree_with_a_full_count(
+    store: &Store,
+    sql: &impl Fn(&str) -> String,
+    create: &vcc_pki_store::IssueEffects,
+) {
+    use time::Duration;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let offsets = [
+        Duration::days(-3),
+        Duration::minutes(-1),
+        Duration::minutes(1),
+        Duration::days(10),
+        Duration::days(30) - Duration::minutes(1),
+        Duration::days(30) + Duration::minutes(1),
+        Duration::days(400),
+    ];
+    for (i, offset) in offsets.iter().enumerate() {
+        let n = 600 + i as u32;
+        let mut c = new_certificate(n, &format!("k{n}"), None);
+        c.not_before = now - Duration::days(5);
+        c.not_after = now + *offset;
+        let audit = AuditEntry::new("test", "certificate.issue", "certificate");
+        store.insert_certificate(&c, create, &audit).await.unwrap();
+    }
+    store
+        .revoke_certificates(
+            &vcc_pki_store::RevocationTarget::Serial(serial(603)),
+            vcc_pki_core::RevocationReason::Superseded,
+            "test",
+            &AuditEntry::new("test", "certificate.revoke", "certificate"),
+        )
+        .await
+        .unwrap();
+    let stats = store.statistics().await.unwrap();
+    let at = vcc_pki_store::format_time(time::OffsetDateTime::now_utc());
+    let soon = vcc_pki_store::format_time(time::OffsetDateTime::now_utc() + Duration::days(30));
+    let full = sql(&format!(
+        "SELECT COUNT(*),
+                SUM(CASE WHEN status = 'active' AND not_after > '{at}' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'active' AND not_after <= '{at}' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN status = 'active' AND not_after > '{at}' AND not_after <= '{soon}' THEN 1 ELSE 0 END)
+         FROM certificates"
+    ));
+    assert_eq!(
+        format!(
+            "{}|{}|{}|{}|{}",
+            stats.certificates_total,
+            stats.certificates_active,
+            stats.certificates_revoked,
+            stats.certificates_expired,
+            stats.certificates_expiring
+        ),
+        full,
+        "counters (total|active|revoked|expired|expiring) against a full count"
+    );
+    assert!(
+        stats.certificates_expired >= 2 && stats.certificates_expiring >= 3,
+        "{stats:?}"
+    );
+    for (table, n) in &stats.tables {
+        assert_eq!(
+            n.to_string(),
+            sql(&format!("SELECT COUNT(*) FROM {table}")),
+            "rows of {table}"
+        );
+    }
+    assert!(stats.audit_rows > 0 && stats.services == 1, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
