@@ -647,10 +647,9 @@ impl OcspService {
             let page = self
                 .store
                 .list_certificates(&CertificateFilter {
-                    status: None,
-                    service_id: None,
                     limit: 500,
-                    cursor,
+                    cursor: cursor.clone(),
+                    ..Default::default()
                 })
                 .await?;
             let Some(active) = self.installed().filter(|a| a.usable(self.now())) else {

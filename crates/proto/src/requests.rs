@@ -135,6 +135,21 @@ pub struct CertificateListQuery {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<String>,
+    /// The profile the certificate was issued under (server, client, tlsserver, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Search: an exact name (CN, DNS or IP SAN, any case), a serial prefix (6+ hex digits) or a
+    /// SHA-256 fingerprint prefix (16+ hex digits); colons are ignored. Newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Valid certificates that expire within this many days, soonest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 36600))]
+    pub expires_within_days: Option<i64>,
+    /// `newest` (default) or `expiry` (soonest first). `status=expired` lists the most recently
+    /// expired first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
     /// Page size (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]

@@ -101,7 +101,7 @@ pub struct CertificateRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct CertificateRow {
+pub(crate) struct CertificateRow {
     id: i64,
     serial_number: String,
     service_id: String,
@@ -161,7 +161,7 @@ impl TryFrom<CertificateRow> for CertificateRecord {
     }
 }
 
-const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_name, c.san_dns, c.san_ip, c.profile,
+pub(crate) const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_name, c.san_dns, c.san_ip, c.profile,
     c.key_type, c.key_source, c.public_key_sha256, c.fingerprint_sha256, c.certificate_der, c.issuer_ca_id,
     c.not_before, c.not_after,
     CASE WHEN c.status = 'revoked' THEN 'revoked'
@@ -172,26 +172,9 @@ const SELECT_CERT: &str = "SELECT c.id, c.serial_number, c.service_id, c.common_
     FROM certificates c LEFT JOIN revoked_certificates r ON r.certificate_id = c.id";
 
 /// The two times SELECT_CERT binds as $1 and $2: now, and the start of the 30-day "expiring" window's end.
-fn status_times() -> (String, String) {
+pub(crate) fn status_times() -> (String, String) {
     let now = OffsetDateTime::now_utc();
     (format_time(now), format_time(now + EXPIRING_WITHIN))
-}
-
-/// Filters of `GET /api/certificates`.
-#[derive(Debug, Clone, Default)]
-pub struct CertificateFilter {
-    /// Active means valid (expiring included).
-    pub status: Option<CertificateStatus>,
-    pub service_id: Option<String>,
-    pub limit: i64,
-    /// Return certificates with an id below this one (newest first).
-    pub cursor: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CertificatePage {
-    pub items: Vec<CertificateRecord>,
-    pub next_cursor: Option<i64>,
 }
 
 /// What a revocation changed.
@@ -374,42 +357,6 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         row.map(CertificateRecord::try_from).transpose()
-    }
-
-    pub async fn list_certificates(&self, filter: &CertificateFilter) -> Result<CertificatePage> {
-        let status_clause = match filter.status {
-            None => "1=1",
-            Some(CertificateStatus::Active) => "c.status = 'active' AND c.not_after > $1",
-            Some(CertificateStatus::Expiring) => {
-                "c.status = 'active' AND c.not_after > $1 AND c.not_after <= $2"
-            }
-            Some(CertificateStatus::Expired) => "c.status = 'active' AND c.not_after <= $1",
-            Some(CertificateStatus::Revoked) => "c.status = 'revoked'",
-        };
-        let limit = filter.limit.clamp(1, 1000);
-        let (now, soon) = status_times();
-        let rows: Vec<CertificateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_CERT} WHERE {status_clause} AND ($3 IS NULL OR c.service_id = $3) AND ($4 IS NULL OR c.id < $4)
-             ORDER BY c.id DESC LIMIT $5"
-        )))
-        .bind(&now)
-        .bind(&soon)
-        .bind(&filter.service_id)
-        .bind(filter.cursor)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut items: Vec<CertificateRecord> = rows
-            .into_iter()
-            .map(CertificateRecord::try_from)
-            .collect::<Result<_>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|c| c.id)
-        } else {
-            None
-        };
-        Ok(CertificatePage { items, next_cursor })
     }
 
     /// Revoke in one transaction: one serial, or every unexpired, unrevoked certificate of a service

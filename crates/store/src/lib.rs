@@ -16,6 +16,7 @@ mod ca;
 mod certificates;
 mod crl;
 mod group_commit;
+mod inventory;
 mod services;
 mod sqlite_writer;
 mod statements;
@@ -48,10 +49,14 @@ pub use acme_eab::EabKeyRecord;
 pub use acme_renewal::{RenewalOverride, RenewalSelection};
 pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
 pub use certificates::{
-    CertificateFilter, CertificatePage, CertificateRecord, CertificateStatus, IssueEffects,
-    NewCertificate, RevocationTarget, RevokedRecord, EXPIRING_WITHIN,
+    CertificateRecord, CertificateStatus, IssueEffects, NewCertificate, RevocationTarget,
+    RevokedRecord, EXPIRING_WITHIN,
 };
 pub use crl::{CrlRecord, RevokedRow, SignedCrl};
+pub use inventory::{
+    CertificateCursor, CertificateFilter, CertificatePage, CertificateSearch,
+    MIN_FINGERPRINT_PREFIX, MIN_SERIAL_PREFIX,
+};
 pub use services::{NewService, ServiceRecord};
 pub use tokens::{ActiveToken, TokenRecord};
 

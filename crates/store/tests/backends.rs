@@ -396,6 +396,7 @@ async fn group_commit_decides_each_issuance(store: &Store, sql: impl Fn(&str) ->
         "3"
     );
     statistics_agree_with_a_full_count(store, &sql, &create).await;
+    inventory_filters_and_search(store, &sql).await;
 }
 
 /// `statistics()` reads counters that triggers keep; they must give what a full count gives,
@@ -471,6 +472,122 @@ async fn statistics_agree_with_a_full_count(
         );
     }
     assert!(stats.audit_rows > 0 && stats.services == 1, "{stats:?}");
+}
+
+/// Every filter and search of the inventory gives what a full scan gives, page by page.
+async fn inventory_filters_and_search(store: &Store, sql: &impl Fn(&str) -> String) {
+    use vcc_pki_store::{
+        CertificateCursor, CertificateFilter, CertificateSearch, CertificateStatus,
+    };
+    let walk = |filter: CertificateFilter| async move {
+        let mut ids = Vec::new();
+        let mut cursor: Option<CertificateCursor> = None;
+        loop {
+            let page = store
+                .list_certificates(&CertificateFilter {
+                    limit: 3,
+                    cursor: cursor.clone(),
+                    ..filter.clone()
+                })
+                .await
+                .unwrap();
+            ids.extend(page.items.iter().map(|c| c.id.to_string()));
+            // Cursors survive the trip through their text form.
+            cursor = page
+                .next_cursor
+                .map(|c| CertificateCursor::parse(&c.to_token()).unwrap());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        ids.join(",")
+    };
+    let ids = |q: &str| sql(&q.replace('\n', " ")).replace('\n', ",");
+    let at = vcc_pki_store::format_time(time::OffsetDateTime::now_utc());
+    let status = |s| CertificateFilter {
+        status: Some(s),
+        ..Default::default()
+    };
+    assert_eq!(
+        walk(status(CertificateStatus::Revoked)).await,
+        ids("SELECT id FROM certificates WHERE status = 'revoked' ORDER BY id DESC")
+    );
+    assert_eq!(
+        walk(status(CertificateStatus::Expired)).await,
+        ids(&format!("SELECT id FROM certificates WHERE status = 'active' AND not_after <= '{at}' ORDER BY not_after DESC, id DESC"))
+    );
+    let soonest = walk(CertificateFilter {
+        expires_within_days: Some(31),
+        ..Default::default()
+    })
+    .await;
+    let in_31 =
+        vcc_pki_store::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(31));
+    assert_eq!(
+        soonest,
+        ids(&format!("SELECT id FROM certificates WHERE status = 'active' AND not_after > '{at}' AND not_after <= '{in_31}' ORDER BY not_after, id"))
+    );
+    assert!(
+        soonest.split(',').count() > 3,
+        "more than one page: {soonest}"
+    );
+    assert_eq!(
+        walk(CertificateFilter {
+            service_id: Some("batch".into()),
+            ..Default::default()
+        })
+        .await,
+        ids("SELECT id FROM certificates WHERE service_id = 'batch' ORDER BY id DESC")
+    );
+    assert_eq!(
+        walk(CertificateFilter {
+            profile: Some("nosuch".into()),
+            ..Default::default()
+        })
+        .await,
+        ""
+    );
+    // Search: an exact name in any case, a serial prefix, a fingerprint prefix.
+    let search = |term: &str| CertificateFilter {
+        search: CertificateSearch::parse(term),
+        ..Default::default()
+    };
+    assert_eq!(
+        walk(search("C603.Batch.TEST")).await,
+        ids("SELECT id FROM certificates WHERE common_name = 'c603.batch.test' ORDER BY id DESC")
+    );
+    assert_eq!(
+        walk(search("603.batch.test")).await,
+        "",
+        "names match whole"
+    );
+    let serial =
+        sql("SELECT serial_number FROM certificates WHERE common_name = 'c603.batch.test'");
+    assert_eq!(
+        walk(search(&serial[..8].to_uppercase())).await,
+        ids(&format!(
+            "SELECT id FROM certificates WHERE serial_number LIKE '{}%' ORDER BY id DESC",
+            &serial[..8]
+        ))
+    );
+    // (The test's fingerprints share their leading zeros: the whole one names one certificate.)
+    let fingerprint =
+        sql("SELECT fingerprint_sha256 FROM certificates WHERE common_name = 'c603.batch.test'");
+    assert_eq!(
+        walk(search(&fingerprint)).await,
+        ids("SELECT id FROM certificates WHERE common_name = 'c603.batch.test'")
+    );
+    // Issuance per day comes from its counter: today's count is every certificate stored today.
+    let days = store.issuance_per_day(7).await.unwrap();
+    assert_eq!(days.len(), 7);
+    let today = &at[..10];
+    assert_eq!(days[6].0, today);
+    assert_eq!(
+        days[6].1.to_string(),
+        sql(&format!(
+            "SELECT COUNT(*) FROM certificates WHERE created_at LIKE '{today}%'"
+        ))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

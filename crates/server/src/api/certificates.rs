@@ -14,7 +14,7 @@ use vcc_pki_proto::{
     CertificateList, CertificateListQuery, CrlInfo, CurrentCertificate, IssueRequest,
     IssuedCertificate, Problem, RenewRequest, RevokeRequest, RevokeResponse,
 };
-use vcc_pki_store::{CertificateFilter, CertificateStatus};
+use vcc_pki_store::{CertificateCursor, CertificateFilter, CertificateSearch, CertificateStatus};
 
 /// Largest page of a list.
 pub const MAX_PAGE: i64 = 1000;
@@ -157,9 +157,22 @@ pub async fn list(
     ctx.require_reader(&state.store, "certificate.list", None)
         .await?;
     let Query(q) = query?;
+    let page = state
+        .store
+        .list_certificates(&certificate_filter(&q)?)
+        .await?;
+    Ok(Json(CertificateList {
+        items: page.items.into_iter().map(wire::certificate).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_token()),
+    }))
+}
+
+/// The store's filter for a list query (REST and dashboard alike); a bad value is a 400.
+pub fn certificate_filter(q: &CertificateListQuery) -> ApiResult<CertificateFilter> {
     let status = q
         .status
         .as_deref()
+        .filter(|s| !s.is_empty())
         .map(|s| {
             CertificateStatus::parse(s).ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -171,24 +184,39 @@ pub async fn list(
     let cursor = q
         .cursor
         .as_deref()
+        .filter(|c| !c.is_empty())
         .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor is not one this server returned"))
+            CertificateCursor::parse(c)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this server returned"))
         })
         .transpose()?;
-    let page = state
-        .store
-        .list_certificates(&CertificateFilter {
-            status,
-            service_id: q.service_id,
-            limit: page_limit(q.limit)?,
-            cursor,
-        })
-        .await?;
-    Ok(Json(CertificateList {
-        items: page.items.into_iter().map(wire::certificate).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
-    }))
+    let by_expiry = match q.sort.as_deref() {
+        None | Some("") | Some("newest") => false,
+        Some("expiry") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort '{other}': expected newest or expiry"
+            )))
+        }
+    };
+    if let Some(days) = q.expires_within_days {
+        if !(0..=36_600).contains(&days) {
+            return Err(ApiError::bad_request(format!(
+                "expires_within_days {days}: expected 0 to 36600"
+            )));
+        }
+    }
+    let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    Ok(CertificateFilter {
+        status,
+        service_id: non_empty(&q.service_id),
+        profile: non_empty(&q.profile),
+        expires_within_days: q.expires_within_days,
+        search: q.q.as_deref().and_then(CertificateSearch::parse),
+        by_expiry,
+        limit: page_limit(q.limit)?,
+        cursor,
+    })
 }
 
 /// A list's `limit`: 1 to [`MAX_PAGE`], 100 when absent.
