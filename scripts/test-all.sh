@@ -32,6 +32,14 @@ fi
 command -v certbot >/dev/null && command -v lego >/dev/null && command -v pebble-challtestsrv >/dev/null && command -v caddy >/dev/null \
   || { echo "certbot, lego, caddy or pebble-challtestsrv missing after install" >&2; exit 1; }
 
+# The dashboard's browser tests (issue #15): Playwright from PyPI driving Debian's Chromium.
+python3 -m pip install --quiet 'playwright>=1.40,<2'
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+fi
+command -v chromium >/dev/null || { echo "chromium missing after install" >&2; exit 1; }
+
 # PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
 # a superuser role for the tests. Failing to reach it fails the suite.
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

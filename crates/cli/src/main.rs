@@ -66,7 +66,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  VCC_CA_PASSWORD='a long passphrase' vcc-pki serve --data-dir ./pki-data --port 8443"
     )]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Root and Intermediate CA.
     #[command(subcommand)]
     Ca(commands::ca::CaCommand),
@@ -155,7 +155,7 @@ fn main() {
     let cli = Cli::parse();
     let out = cli.global.output();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

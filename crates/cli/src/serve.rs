@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// CRL distribution point names its shard ({URL}/crl/{shard}). 0: one CRL. [default: 16]
     #[arg(long, env = "VCC_PKI_CRL_SHARDS", value_parser = clap::value_parser!(u32).range(0..=4096))]
     crl_shards: Option<u32>,
+    /// Sign a dashboard session out after this long without a request (e.g. 15m, 1h). [default: 15m]
+    #[arg(long, env = "VCC_PKI_UI_IDLE_TIMEOUT")]
+    ui_idle_timeout: Option<String>,
     /// Log format: text or json. [default: text]
     #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
     log_format: Option<String>,
@@ -104,6 +107,7 @@ struct FileConfig {
     public_url: Option<String>,
     http_port: Option<u16>,
     crl_shards: Option<u32>,
+    ui_idle_timeout: Option<String>,
     log_format: Option<String>,
     #[serde(default)]
     acme: AcmeFileConfig,
@@ -215,6 +219,15 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
     if let Some(shards) = args.crl_shards.or(file.crl_shards) {
         anyhow::ensure!(shards <= 4096, "crl_shards must be between 0 and 4096");
         config.crl_shards = shards;
+    }
+    if let Some(idle) = args.ui_idle_timeout.or(file.ui_idle_timeout) {
+        let idle = crate::commands::acme::parse_duration(&idle)
+            .map_err(|e| anyhow::anyhow!("ui_idle_timeout: {e}"))?;
+        anyhow::ensure!(
+            (1..=86_400).contains(&idle),
+            "ui_idle_timeout must be between 1s and 24h"
+        );
+        config.ui_idle_timeout = std::time::Duration::from_secs(idle as u64);
     }
     if let Some(port) = args.acme_http_port.or(file.acme.http_port) {
         config.acme.http_port = port;

@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub crl_shards: u32,
     /// ACME (SPEC §9): validation ports, lifetimes, directory meta.
     pub acme: vcc_pki_acme::AcmeConfig,
+    /// A dashboard session ends after this long without a request (SPEC §11).
+    pub ui_idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -72,6 +74,7 @@ impl ServeConfig {
             request_timeout_secs: 30,
             crl_shards: 16,
             acme: vcc_pki_acme::AcmeConfig::default(),
+            ui_idle_timeout: std::time::Duration::from_secs(15 * 60),
         }
     }
 }

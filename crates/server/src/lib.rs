@@ -8,6 +8,7 @@ pub mod ocsp;
 pub mod problem;
 pub mod state;
 pub mod tls;
+pub mod ui;
 
 use crate::auth::{new_token, token_hash, ADMIN_TOKEN_PREFIX};
 use crate::config::ServeConfig;
@@ -79,6 +80,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config: config.clone(),
         started: Instant::now(),
         acme,
+        sessions: Arc::new(ui::session::Sessions::default()),
     };
     let public_app = api::public_router(state.clone());
     let app = api::router(state);

@@ -15,4 +15,6 @@ pub struct AppState {
     pub started: Instant,
     /// The ACME front end (mounted under /acme/).
     pub acme: Arc<vcc_pki_acme::Acme>,
+    /// Dashboard sessions (SPEC §11).
+    pub sessions: Arc<crate::ui::session::Sessions>,
 }

@@ -279,6 +279,44 @@ impl Store {
         })
     }
 
+    /// A page of audit rows, newest first, below `before` (an id), of one action or one target
+    /// if asked (each through its own index).
+    pub async fn audit_page(
+        &self,
+        action: Option<&str>,
+        target_id: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>> {
+        let mut predicates = vec!["id < $1".to_string()];
+        let mut texts = Vec::new();
+        if let Some(a) = action {
+            texts.push(a.to_string());
+            predicates.push(format!("action = ${}", texts.len() + 2));
+        }
+        if let Some(t) = target_id {
+            texts.push(t.to_string());
+            predicates.push(format!("target_id = ${}", texts.len() + 2));
+        }
+        let sql = format!(
+            "SELECT id, occurred_at, actor, action, target_type, target_id, outcome, details, source_ip, prev_hash, row_hash
+             FROM audit_log WHERE {} ORDER BY id DESC LIMIT $2",
+            predicates.join(" AND ")
+        );
+        let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit.clamp(1, 1000));
+        for t in texts {
+            query = query.bind(t);
+        }
+        Ok(query
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(audit_json)
+            .collect())
+    }
+
     /// Most recent audit rows, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<serde_json::Value>> {
         let rows: Vec<AuditRow> = sqlx::query_as(
@@ -288,18 +326,17 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.0, "occurred_at": r.1, "actor": r.2, "action": r.3, "target_type": r.4,
-                    "target_id": r.5, "outcome": r.6,
-                    "details": serde_json::from_str::<serde_json::Value>(&r.7).unwrap_or_default(),
-                    "source_ip": r.8, "row_hash": r.10,
-                })
-            })
-            .collect())
+        Ok(rows.into_iter().map(audit_json).collect())
     }
+}
+
+fn audit_json(r: AuditRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.0, "occurred_at": r.1, "actor": r.2, "action": r.3, "target_type": r.4,
+        "target_id": r.5, "outcome": r.6,
+        "details": serde_json::from_str::<serde_json::Value>(&r.7).unwrap_or_default(),
+        "source_ip": r.8, "row_hash": r.10,
+    })
 }
 
 #[cfg(test)]

@@ -199,7 +199,7 @@ impl Store {
                 .await?,
             );
         }
-        items.sort_by(|a, b| b.id.cmp(&a.id));
+        items.sort_by_key(|c| std::cmp::Reverse(c.id));
         items.dedup_by_key(|c| c.id);
         Ok(page(items, limit, Order::Newest))
     }

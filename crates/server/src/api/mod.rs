@@ -8,6 +8,8 @@ mod system;
 mod tokens;
 mod wire;
 
+pub use certificates::certificate_filter;
+
 use crate::ocsp::{self, MAX_OCSP_REQUEST_BYTES};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -55,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .merge(public_routes())
+        // The dashboard (SPEC §11): HTML pages with their own errors and headers.
+        .merge(crate::ui::routes())
         // ACME (SPEC §9): its own router, errors and headers (crate vcc-pki-acme).
         .merge(vcc_pki_acme::router(state.acme.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
