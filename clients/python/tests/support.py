@@ -64,7 +64,8 @@ def require_module(name: str, install: str) -> Any:
 class PKIServer:
     """One ``vcc-pki serve --port 0`` with its own data dir; CA set up, TLS from the intermediate."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_args: Sequence[str] = ()) -> None:
+        self.extra_args = list(extra_args)
         self.tmp = Path(tempfile.mkdtemp(prefix="vcc-pki-pytest-"))
         self.data_dir = self.tmp / "data"
         self.url = ""
@@ -79,7 +80,8 @@ class PKIServer:
     def start(self) -> "PKIServer":
         env = dict(os.environ, VCC_CA_PASSWORD=PASSWORD, VCC_PKI_LOG="warn")
         self._proc = subprocess.Popen(
-            [server_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)],
+            [server_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir),
+             *self.extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -214,6 +215,32 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(response.status, 401)
         self.assertIn("has been revoked", page.content())
         self.assertNotIn("panicked", page.content())
+
+
+class DashboardIdleTimeoutTest(unittest.TestCase):
+    """A session unused for longer than --ui-idle-timeout ends, with a page that says so."""
+
+    def test_an_idle_session_expires(self) -> None:
+        require_module("playwright", "pip install playwright")
+        sync_api = importlib.import_module("playwright.sync_api")
+        server = PKIServer(extra_args=["--ui-idle-timeout", "2s"]).start()
+        self.addCleanup(server.stop)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto(server.url + "/ui/login")
+            page.get_by_label("Admin or auditor token").fill(server.token)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(server.url + "/ui")
+            self.assertEqual(page.goto(server.url + "/ui/audit").status, 200)  # active: kept
+            time.sleep(3)
+            response = page.goto(server.url + "/ui/audit")
+            self.assertEqual(response.status, 401)
+            self.assertIn("expired after a period without activity", page.content())
+            # The expired session is gone for good: the next request goes to the sign-in page.
+            page.goto(server.url + "/ui/audit")
+            self.assertIn("/ui/login", page.url)
+            browser.close()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 mod acme;
 mod floor;
 mod http;
+pub mod inventory;
 mod load;
 mod report;
 pub mod revocation;
@@ -126,12 +127,23 @@ pub struct BenchArgs {
     /// instead of one HTTP/1.1 keep-alive connection per client.
     #[arg(long, value_name = "CONNECTIONS")]
     http2: Option<usize>,
+    /// inventory: certificates written straight into the store before measuring.
+    #[arg(long, default_value_t = 1_000_000)]
+    certificates: i64,
+    /// inventory: the store (default: SQLite in a temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 impl BenchArgs {
     /// Whether the run starts its own server (`--spawn`).
     pub fn spawns(&self) -> bool {
         self.spawn
+    }
+
+    /// Whether the run needs no server at all (`inventory` opens a store itself).
+    pub fn in_process(&self) -> bool {
+        self.scenario == Scenario::Inventory
     }
 }
 
@@ -156,6 +168,9 @@ pub fn run(args: BenchArgs, server: Option<Connection>) -> anyhow::Result<Summar
     }
     if args.plain_http && !matches!(args.scenario, Scenario::Ocsp | Scenario::Crl) {
         bail!("--plain-http is for the ocsp and crl scenarios (the API is HTTPS only)");
+    }
+    if args.scenario == Scenario::Inventory {
+        return inventory::run(args.certificates, args.database_url.clone());
     }
     if args.scenario == Scenario::Acme {
         if server.is_some() {
@@ -276,7 +291,11 @@ async fn bench(
         }),
         // No signature per request: revocation is a durable write (the CRL is rebuilt in the
         // background), the CRL and OCSP answers are pre-signed.
-        Scenario::Revoke | Scenario::Crl | Scenario::Ocsp | Scenario::Acme => None,
+        Scenario::Revoke
+        | Scenario::Crl
+        | Scenario::Ocsp
+        | Scenario::Acme
+        | Scenario::Inventory => None,
     };
     let floor_secs = args.floor_secs;
     let floor = match work {

@@ -32,6 +32,9 @@ pub enum Scenario {
     Ocsp,
     /// Complete ACME orders (newOrder → http-01 → finalize → download), with --spawn.
     Acme,
+    /// Inventory queries (lists, filters, search, health) over a store filled with
+    /// --certificates N; no server.
+    Inventory,
 }
 
 impl Scenario {
@@ -44,6 +47,7 @@ impl Scenario {
             Self::Crl => "crl",
             Self::Ocsp => "ocsp",
             Self::Acme => "acme",
+            Self::Inventory => "inventory",
         }
     }
 }
@@ -268,6 +272,9 @@ pub async fn prepare(scenario: Scenario, target: &Target, o: &PlanOptions) -> an
     let mut notes = Vec::new();
     let (path, expect, kind) = match scenario {
         Scenario::Acme => bail!("the acme scenario runs in its own module (acme.rs)"),
+        Scenario::Inventory => {
+            bail!("the inventory scenario runs in its own module (inventory.rs)")
+        }
         Scenario::IssueCsr => {
             let n = o.concurrency.clamp(1, MAX_CSRS);
             let key = o.csr_key;

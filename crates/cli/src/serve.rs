@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, log_format.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]

@@ -213,6 +213,7 @@ impl Store {
     ) -> Result<Vec<CertificateRecord>> {
         let mut q = Query::new();
         let mut from = String::new();
+        let mut revocations_walk = false;
         // The access path that drives the query comes first.
         let id_column = match lookup {
             Some(Lookup::Name(name)) => {
@@ -239,11 +240,23 @@ impl Store {
             }
             None if filter.status == Some(CertificateStatus::Revoked)
                 && filter.service_id.is_none()
-                && filter.profile.is_none() =>
+                && filter.profile.is_none()
+                && filter.expires_within_days.is_none()
+                && order == Order::Newest =>
             {
-                // Revocations are few: walk them, newest certificate first.
-                from = " JOIN revoked_certificates r0 ON r0.certificate_id = c.id".into();
-                "r0.certificate_id"
+                // Revocations are few: walk their index, newest certificate first, in a
+                // subquery the planner cannot turn into a walk of every certificate.
+                let mut inner = String::from("SELECT certificate_id FROM revoked_certificates");
+                if let Some(cursor) = &filter.cursor {
+                    let p = q.bind(Bind::Int(cursor.id));
+                    inner.push_str(&format!(" WHERE certificate_id < {p}"));
+                }
+                let lim = q.bind(Bind::Int(fetch));
+                q.and(format!(
+                    "c.id IN ({inner} ORDER BY certificate_id DESC LIMIT {lim})"
+                ));
+                revocations_walk = true;
+                "c.id"
             }
             None => "c.id",
         };
@@ -277,7 +290,7 @@ impl Store {
         }
         let order_by = match order {
             Order::Newest => {
-                if let Some(cursor) = &filter.cursor {
+                if let Some(cursor) = filter.cursor.as_ref().filter(|_| !revocations_walk) {
                     let p = q.bind(Bind::Int(cursor.id));
                     q.and(format!("{id_column} < {p}"));
                 }

@@ -6,7 +6,7 @@ use crate::GlobalArgs;
 use anyhow::bail;
 
 pub fn load(args: vcc_pki_bench::BenchArgs, g: &GlobalArgs) -> anyhow::Result<()> {
-    let server = if args.spawns() {
+    let server = if args.spawns() || args.in_process() {
         if g.server.is_some() {
             bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER)");
         }
