@@ -87,7 +87,8 @@ fn serde_urlencoded_pairs(pairs: &[(&str, &String)]) -> String {
         .join("&")
 }
 
-fn percent(v: &str) -> String {
+/// Percent-encode a query value.
+pub(super) fn percent(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -327,7 +328,7 @@ pub async fn detail(
                 dt { "OCSP" } dd { @if c.status == CertificateStatus::Revoked { "revoked" } @else if c.status == CertificateStatus::Expired { "expired (no longer answered as good)" } @else { "good" } }
                 dt { "CRL" } dd { @if let Some(n) = listed { "listed on CRL number " (n) } @else if c.status == CertificateStatus::Revoked { "not yet on a published CRL" } @else { "not listed" } }
                 dt { "Serial" } dd.mono { (serial) }
-                dt { "Service" } dd { a href={ "/ui/certificates?service_id=" (c.service_id) } { (c.service_id) } }
+                dt { "Service" } dd { a href={ "/ui/certificates?service_id=" (percent(&c.service_id)) } { (c.service_id) } }
                 dt { "Profile" } dd { (c.profile) }
                 dt { "Key" } dd { (c.key_type.as_str()) " (" (c.key_source) ")" }
                 dt { "SHA-256 fingerprint" } dd.mono { (c.fingerprint_sha256) }

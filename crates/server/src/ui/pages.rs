@@ -1,4 +1,5 @@
 //! Overview, services, tokens, audit and ACME pages.
+use super::certificates::percent;
 use super::session::UiSession;
 use super::{page, when, UiError, UiResult};
 use crate::state::AppState;
@@ -137,7 +138,7 @@ async fn services_page(
                     td { (s.service_name) }
                     td.mono { (s.allowed_dns.iter().chain(s.allowed_ip.iter()).cloned().collect::<Vec<_>>().join(", ")) }
                     td { @if s.enrollment_used_at.is_some() { "used" } @else if let Some(e) = s.enrollment_expires_at { "open until " (when(e)) } @else { "—" } }
-                    td { a href={ "/ui/certificates?service_id=" (s.service_id) } { "list" } }
+                    td { a href={ "/ui/certificates?service_id=" (percent(&s.service_id)) } { "list" } }
                 } } }
             } }
             @if let Some(n) = next { p { a href={ "/ui/services?cursor=" (n) } { "Next page" } } }
@@ -372,7 +373,7 @@ pub async fn audit(
             }
             (audit_table(&rows))
             @if let Some(n) = next {
-                p { a href={ "/ui/audit?cursor=" (n) "&action=" (action.as_deref().unwrap_or("")) "&target=" (target.as_deref().unwrap_or("")) } { "Older entries" } }
+                p { a href={ "/ui/audit?cursor=" (n) "&action=" (percent(action.as_deref().unwrap_or(""))) "&target=" (percent(target.as_deref().unwrap_or(""))) } { "Older entries" } }
             }
         },
     ))
