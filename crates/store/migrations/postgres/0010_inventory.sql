@@ -61,3 +61,8 @@ CREATE INDEX idx_certificates_fingerprint16 ON certificates(substr(fingerprint_s
 CREATE INDEX idx_certificates_profile ON certificates(profile, id);
 CREATE INDEX idx_audit_target ON audit_log(target_id, id);
 CREATE INDEX idx_audit_action ON audit_log(action, id);
+
+-- Expiry with status: the health counts split today's and the 30th day's certificates at the
+-- current time from the index alone, and the status filters read it in expiry order.
+DROP INDEX IF EXISTS idx_certificates_not_after;
+CREATE INDEX idx_certificates_expiry ON certificates(not_after, status);
