@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use hyper::{Method, Request, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
@@ -41,12 +41,15 @@ pub struct LoadClient {
     http2: bool,
     /// One per worker (HTTP/1.1) or per connection (HTTP/2); `None` until opened or after an error.
     slots: Vec<Mutex<Option<Sender>>>,
+    /// Sent with every request (a dashboard session), if set.
+    cookie: Option<HeaderValue>,
 }
 
 /// What came back.
 pub struct Answer {
     pub status: StatusCode,
     pub version: Version,
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -104,7 +107,13 @@ impl LoadClient {
             tls,
             http2: http2.is_some(),
             slots: (0..slots).map(|_| Mutex::new(None)).collect(),
+            cookie: None,
         })
+    }
+
+    /// Send `cookie` (`name=value`) with every request from now on.
+    pub fn set_cookie(&mut self, cookie: HeaderValue) {
+        self.cookie = Some(cookie);
     }
 
     /// Send one request for `worker`; `Err` is a readable transport error.
@@ -135,6 +144,9 @@ impl LoadClient {
             if let Some(a) = auth {
                 request = request.header(AUTHORIZATION, a.clone());
             }
+            if let Some(c) = &self.cookie {
+                request = request.header(COOKIE, c.clone());
+            }
             let request = request
                 .body(Full::new(body))
                 .map_err(|e| format!("building the request: {e}"))?;
@@ -153,6 +165,7 @@ impl LoadClient {
             .map_err(|e| innermost(&e))?;
             let status = response.status();
             let version = response.version();
+            let headers = response.headers().clone();
             let body = response
                 .into_body()
                 .collect()
@@ -162,6 +175,7 @@ impl LoadClient {
             Ok(Answer {
                 status,
                 version,
+                headers,
                 body,
             })
         };

@@ -17,6 +17,8 @@ pub struct SpawnedServer {
     /// The plain-HTTP listener (`--http-port 0`): /ocsp, /crl, /ca/*.crt.
     pub http_url: Option<String>,
     child: Child,
+    password: String,
+    extra: Vec<String>,
 }
 
 impl Drop for SpawnedServer {
@@ -62,71 +64,34 @@ impl SpawnedServer {
             .prefix("vcc-pki-bench-")
             .tempdir()
             .context("cannot create a temp dir for the spawned server")?;
-        let data = dir.path().join("data");
-        let exe = std::env::current_exe().context("cannot find the vcc-pki binary")?;
         let mut password = [0u8; 24];
         rand::rng().fill_bytes(&mut password);
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let mut child = Command::new(exe)
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--http-port",
-                "0",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .args(extra)
-            .env("VCC_CA_PASSWORD", hex::encode(password))
-            .env("VCC_PKI_LOG", "warn")
-            .env_remove("VCC_PKI_DATABASE_URL")
-            .env_remove("VCC_PKI_CONFIG")
-            .env_remove("VCC_PKI_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .context("cannot start `vcc-pki serve`")?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("no stdout from the spawned server");
-        };
-        // Read the announcement on a thread so a silent server cannot hang us past the deadline.
-        // The plain-HTTP line comes first, then the HTTPS one.
-        let (tx, rx) = std::sync::mpsc::channel::<(String, Option<String>)>();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let mut http_url = None;
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("vcc-pki http listening on ") {
-                    http_url = Some(url.trim().to_string());
-                }
-                if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
-                    let _ = tx.send((url.trim().to_string(), http_url.take()));
-                    break;
-                }
-            }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let mut server = Self {
+        let password = hex::encode(password);
+        let (child, url, http_url) = launch(dir.path(), &password, extra)?;
+        Ok(Self {
             dir,
-            url: String::new(),
-            http_url: None,
+            url,
+            http_url,
             child,
-        };
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((url, http_url)) => {
-                server.url = url;
-                server.http_url = http_url;
-            }
-            Err(_) => bail!("the spawned server did not start: {}", server.log_tail()),
-        }
-        Ok(server)
+            password,
+            extra: extra.to_vec(),
+        })
+    }
+
+    /// Stop the server (its data dir stays), e.g. to write into its store directly.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same data dir, password and flags (a new port).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let (child, url, http_url) = launch(self.dir.path(), &self.password, &self.extra)?;
+        self.child = child;
+        self.url = url;
+        self.http_url = http_url;
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
@@ -153,24 +118,7 @@ impl SpawnedServer {
 
     /// Last lines of the server's stderr, for error messages.
     pub fn log_tail(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("server.log")) {
-            let _ = f.read_to_string(&mut text);
-        }
-        // The first start prints the admin token: never repeat it.
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| {
-                !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token")
-            })
-            .rev()
-            .take(5)
-            .collect();
-        if lines.is_empty() {
-            "(no log output)".into()
-        } else {
-            lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        }
+        log_tail(&self.dir.path().join("server.log"))
     }
 
     /// How to reach this server: its data dir holds the admin token and the trust anchors (the
@@ -231,5 +179,97 @@ impl SpawnedServer {
             .await
             .context("creating the intermediate CA")?;
         Ok(())
+    }
+}
+
+/// Start `vcc-pki serve` on `dir`/data and wait for its "listening on" lines: (child, HTTPS URL,
+/// plain-HTTP URL).
+fn launch(
+    dir: &std::path::Path,
+    password: &str,
+    extra: &[String],
+) -> anyhow::Result<(Child, String, Option<String>)> {
+    let data = dir.join("data");
+    let exe = std::env::current_exe().context("cannot find the vcc-pki binary")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))?;
+    let mut child = Command::new(exe)
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .args(extra)
+        .env("VCC_CA_PASSWORD", password)
+        .env("VCC_PKI_LOG", "warn")
+        .env_remove("VCC_PKI_DATABASE_URL")
+        .env_remove("VCC_PKI_CONFIG")
+        .env_remove("VCC_PKI_LISTEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .context("cannot start `vcc-pki serve`")?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("no stdout from the spawned server");
+    };
+    // Read the announcement on a thread so a silent server cannot hang us past the deadline.
+    // The plain-HTTP line comes first, then the HTTPS one.
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Option<String>)>();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut http_url = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("vcc-pki http listening on ") {
+                http_url = Some(url.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
+                let _ = tx.send((url.trim().to_string(), http_url.take()));
+                break;
+            }
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok((url, http_url)) => Ok((child, url, http_url)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the spawned server did not start: {}",
+                log_tail(&dir.join("server.log"))
+            )
+        }
+    }
+}
+
+/// Last lines of the server's stderr, for error messages.
+fn log_tail(path: &std::path::Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    // The first start prints the admin token: never repeat it.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("vccadm_") && !l.contains("admin token"))
+        .rev()
+        .take(5)
+        .collect();
+    if lines.is_empty() {
+        "(no log output)".into()
+    } else {
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
 }
