@@ -40,6 +40,13 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 command -v chromium >/dev/null || { echo "chromium missing after install" >&2; exit 1; }
 
+# promtool (Debian's prometheus) checks /metrics and the alert rules (issue #16).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing prometheus (promtool)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq prometheus; else sudo apt-get update -qq && sudo apt-get install -y -qq prometheus; fi
+fi
+command -v promtool >/dev/null || { echo "promtool missing after install" >&2; exit 1; }
+
 # PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
 # a superuser role for the tests. Failing to reach it fails the suite.
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

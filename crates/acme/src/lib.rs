@@ -19,6 +19,7 @@ mod request;
 mod resources;
 mod revoke;
 mod sweeper;
+pub mod telemetry;
 mod tls_alpn;
 mod validate;
 

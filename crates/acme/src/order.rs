@@ -250,7 +250,7 @@ pub(crate) async fn new_order(
         .target(order.id.clone())
         .details(json!({ "identifiers": identifiers, "profile": order.profile, "replaces": order.replaces }));
     match acme.store.insert_acme_order(&order, &links, &audit).await {
-        Ok(()) => {}
+        Ok(()) => crate::telemetry::order("pending"),
         Err(vcc_pki_store::StoreError::Conflict(detail)) => {
             return Err(AcmeProblem::new(AcmeErrorType::AlreadyReplaced, detail))
         }
@@ -401,6 +401,7 @@ pub(crate) async fn finalize(
             "the order is being finalized or no longer ready",
         ));
     }
+    crate::telemetry::order("processing");
     let requester = signed.requester(&account.id);
     let worker = acme.clone();
     let order_id = order.id.clone();
@@ -408,6 +409,7 @@ pub(crate) async fn finalize(
     // one is answered `processing` and polls.
     let task = tokio::spawn(async move {
         let result = worker.authority.issue_for_order(&requester, request).await;
+        crate::telemetry::order(if result.is_ok() { "valid" } else { "invalid" });
         if let Err(e) = &result {
             let problem = AcmeProblem::from(e.clone());
             let audit = requester
@@ -581,6 +583,7 @@ pub(crate) fn spawn_validation(
             Ok(thumbprint) => format!("{}.{thumbprint}", challenge.token),
             Err(_) => return,
         };
+        let started = std::time::Instant::now();
         let result = acme
             .validator
             .validate(
@@ -590,6 +593,7 @@ pub(crate) fn spawn_validation(
                 &key_authorization,
             )
             .await;
+        crate::telemetry::validation(&challenge.challenge_type, result.is_ok(), started.elapsed());
         let outcome = match &result {
             Ok(()) => ChallengeOutcome::Valid {
                 until: acme.authority.now() + acme.config.authorization_reuse,

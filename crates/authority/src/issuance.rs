@@ -82,7 +82,21 @@ fn spki_of(der: &[u8]) -> AuthorityResult<Vec<u8>> {
 }
 
 impl Authority {
+    /// [`Self::issue_unmetered`], counted in `/metrics` (issue 16).
     pub async fn issue(
+        &self,
+        ctx: &Requester,
+        req: IssueRequest,
+    ) -> AuthorityResult<IssuedCertificate> {
+        let result = self.issue_unmetered(ctx, req).await;
+        match &result {
+            Ok(done) => crate::telemetry::issued(ctx, &done.profile, false),
+            Err(e) => crate::telemetry::refused(ctx, "issue", e),
+        }
+        result
+    }
+
+    async fn issue_unmetered(
         &self,
         ctx: &Requester,
         req: IssueRequest,
@@ -212,7 +226,21 @@ impl Authority {
         Ok(issued)
     }
 
+    /// [`Self::renew_unmetered`], counted in `/metrics` (issue 16).
     pub async fn renew(
+        &self,
+        ctx: &Requester,
+        req: RenewRequest,
+    ) -> AuthorityResult<IssuedCertificate> {
+        let result = self.renew_unmetered(ctx, req).await;
+        match &result {
+            Ok(done) => crate::telemetry::issued(ctx, &done.profile, true),
+            Err(e) => crate::telemetry::refused(ctx, "renew", e),
+        }
+        result
+    }
+
+    async fn renew_unmetered(
         &self,
         ctx: &Requester,
         req: RenewRequest,

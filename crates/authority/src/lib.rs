@@ -27,6 +27,7 @@ mod registry;
 mod renewal_windows;
 mod revocation;
 mod server_tls;
+pub mod telemetry;
 mod tokens;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};

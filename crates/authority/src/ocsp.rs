@@ -4,7 +4,7 @@
 //! at once when a certificate is revoked. Responses are built by vcc-pki-core; nothing here
 //! touches DER.
 use super::Authority;
-use crate::{AuthorityError, AuthorityResult, Clock};
+use crate::{telemetry, AuthorityError, AuthorityResult, Clock};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -164,6 +164,18 @@ impl OcspService {
         self.epoch.load(Ordering::SeqCst)
     }
 
+    /// How many pre-signed responses are cached, and the age of the oldest (for `/metrics`):
+    /// the worker re-signs each at half its lifetime, so this stays under half of it when it
+    /// keeps up. O(cache), read under the read lock.
+    pub fn cache_age(&self) -> (usize, Option<std::time::Duration>) {
+        let Ok(cache) = self.cache.read() else {
+            return (0, None);
+        };
+        let oldest = cache.values().map(|r| r.this_update).min();
+        let age = oldest.map(|t| std::time::Duration::try_from(self.now() - t).unwrap_or_default());
+        (cache.len(), age)
+    }
+
     fn cached(&self, key: &CacheKey, now: OffsetDateTime) -> Option<Arc<SignedOcspResponse>> {
         let cache = self.cache.read().ok()?;
         cache.get(key).filter(|r| now < r.next_update).cloned()
@@ -247,13 +259,16 @@ impl OcspService {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "OCSP request refused");
+                telemetry::ocsp_answer("malformed_request", false);
                 return OcspAnswer::Refused(OcspResponseStatus::MalformedRequest);
             }
         };
         let Some(active) = self.active_responder().await else {
+            telemetry::ocsp_answer("try_later", false);
             return OcspAnswer::Refused(OcspResponseStatus::TryLater);
         };
         if !request.queries.iter().all(|q| active.issuer.names(q)) {
+            telemetry::ocsp_answer("unauthorized", false);
             return OcspAnswer::Refused(OcspResponseStatus::Unauthorized);
         }
         let cacheable = request.nonce.is_none();
@@ -272,6 +287,7 @@ impl OcspService {
             .as_ref()
             .and_then(|key| self.cached(key, self.now()))
         {
+            telemetry::ocsp_answer(if hit.says_revoked { "revoked" } else { "good" }, true);
             return OcspAnswer::Signed {
                 response: hit,
                 cacheable,
@@ -284,6 +300,7 @@ impl OcspService {
                 Ok(status) => answers.push((query.cert_id.clone(), status)),
                 Err(e) => {
                     tracing::warn!(error = %e, "OCSP: certificate status unavailable");
+                    telemetry::ocsp_answer("try_later", false);
                     return OcspAnswer::Refused(OcspResponseStatus::TryLater);
                 }
             }
@@ -292,9 +309,18 @@ impl OcspService {
             Ok(r) => Arc::new(r),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP: signing failed");
+                telemetry::ocsp_answer("internal_error", false);
                 return OcspAnswer::Refused(OcspResponseStatus::InternalError);
             }
         };
+        telemetry::ocsp_answer(
+            match answers.first().map(|(_, s)| s) {
+                Some(CertificateStatus::Good) => "good",
+                Some(CertificateStatus::Revoked { .. }) => "revoked",
+                _ => "unknown",
+            },
+            false,
+        );
         // Unknown serials are not cached: anyone can ask about any number of them.
         if let (Some(key), Some((_, status))) = (single_key, answers.first()) {
             if *status != CertificateStatus::Unknown {

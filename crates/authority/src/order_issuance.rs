@@ -48,9 +48,23 @@ pub fn is_acme_service_id(service_id: &str) -> bool {
 }
 
 impl Authority {
+    /// [`Self::issue_for_order_unmetered`], counted in `/metrics` (issue 16).
+    pub async fn issue_for_order(
+        &self,
+        ctx: &Requester,
+        req: OrderIssueRequest,
+    ) -> AuthorityResult<IssuedCertificate> {
+        let result = self.issue_for_order_unmetered(ctx, req).await;
+        match &result {
+            Ok(done) => crate::telemetry::issued(ctx, &done.profile, false),
+            Err(e) => crate::telemetry::refused(ctx, "issue", e),
+        }
+        result
+    }
+
     /// Sign the CSR of a finalized order. The CSR must name exactly the order's identifiers (as
     /// CN and/or SANs); only its public key is used.
-    pub async fn issue_for_order(
+    async fn issue_for_order_unmetered(
         &self,
         ctx: &Requester,
         req: OrderIssueRequest,

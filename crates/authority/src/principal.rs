@@ -30,6 +30,20 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// What kind of principal this is, without who (request logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Admin => "admin",
+            Principal::Auditor => "auditor",
+            Principal::Enrollment { .. } => "enrollment",
+            Principal::Service { .. } => "service",
+            Principal::AcmeAccount { .. } => "acme_account",
+            Principal::AcmeKey { .. } => "acme_key",
+            Principal::System => "system",
+            Principal::Anonymous => "anonymous",
+        }
+    }
+
     /// The audit log's actor column.
     pub fn actor(&self) -> String {
         match self {

@@ -48,7 +48,21 @@ impl From<&CrlRecord> for CrlInfo {
 }
 
 impl Authority {
+    /// [`Self::revoke_unmetered`], counted in `/metrics` (issue 16).
     pub async fn revoke(
+        &self,
+        ctx: &Requester,
+        req: RevokeRequest,
+    ) -> AuthorityResult<RevokeResponse> {
+        let result = self.revoke_unmetered(ctx, req).await;
+        match &result {
+            Ok(done) => crate::telemetry::revoked(ctx, done.reason, done.revoked.len() as u64),
+            Err(e) => crate::telemetry::refused(ctx, "revoke", e),
+        }
+        result
+    }
+
+    async fn revoke_unmetered(
         &self,
         ctx: &Requester,
         req: RevokeRequest,
@@ -109,10 +123,28 @@ impl Authority {
             .await
     }
 
+    /// [`Self::revoke_for_acme_unmetered`], counted in `/metrics` (issue 16).
+    pub async fn revoke_for_acme(
+        &self,
+        ctx: &Requester,
+        serial: &Serial,
+        reason: RevocationReason,
+        basis: &str,
+    ) -> AuthorityResult<RevokeResponse> {
+        let result = self
+            .revoke_for_acme_unmetered(ctx, serial, reason, basis)
+            .await;
+        match &result {
+            Ok(done) => crate::telemetry::revoked(ctx, done.reason, done.revoked.len() as u64),
+            Err(e) => crate::telemetry::refused(ctx, "revoke", e),
+        }
+        result
+    }
+
     /// Revoke one certificate for an ACME revokeCert request (RFC 8555 §7.6). The ACME front end
     /// has established `basis`: the account that ordered it, an account authorised for all its
     /// names, or a request signed by the certificate's own key.
-    pub async fn revoke_for_acme(
+    async fn revoke_for_acme_unmetered(
         &self,
         ctx: &Requester,
         serial: &Serial,

@@ -5,10 +5,10 @@
 use crate::http::LoadClient;
 use crate::spawn::SpawnedServer;
 use crate::Summary;
+use anyhow::Context;
 use bytes::Bytes;
 use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Method, StatusCode};
-use anyhow::Context;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -69,9 +69,7 @@ async fn measure(certificates: i64, database_url: Option<String>) -> anyhow::Res
     let store_url = database_url.clone().unwrap_or_else(|| {
         vcc_pki_server::config::ServeConfig::new(server.data_dir()).database_url
     });
-    let store = Store::open(&store_url)
-        .await
-        .context("opening the store")?;
+    let store = Store::open(&store_url).await.context("opening the store")?;
     let issuer = store
         .active_ca(CaLevel::Intermediate)
         .await?
@@ -351,19 +349,32 @@ async fn http_pages(
     cursor: Option<String>,
 ) -> anyhow::Result<Pages> {
     let conn = server.connection();
-    let token = conn.token.clone().context("the server wrote no admin token")?;
+    let token = conn
+        .token
+        .clone()
+        .context("the server wrote no admin token")?;
     let mut client = LoadClient::new(&server.url, &conn, 1, None)?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
     // Wait until the restarted server answers.
     let started = Instant::now();
     loop {
         match client
-            .send(0, Method::GET, "/api/health", None, Some(&bearer), Bytes::new())
+            .send(
+                0,
+                Method::GET,
+                "/api/health",
+                None,
+                Some(&bearer),
+                Bytes::new(),
+            )
             .await
         {
             Ok(a) if a.status == StatusCode::OK => break,
             _ if started.elapsed() > Duration::from_secs(60) => {
-                anyhow::bail!("the restarted server does not answer: {}", server.log_tail())
+                anyhow::bail!(
+                    "the restarted server does not answer: {}",
+                    server.log_tail()
+                )
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -396,13 +407,20 @@ async fn http_pages(
     };
     let ui = |label: &str, path: String| (format!("UI {label}"), path, false);
     let paths = vec![
-        ("REST /api/health".to_string(), "/api/health".to_string(), true),
+        (
+            "REST /api/health".to_string(),
+            "/api/health".to_string(),
+            true,
+        ),
         rest("list", ""),
         rest("second page", &format!("&cursor={cursor}")),
         rest("status=expired", "&status=expired"),
         rest("status=revoked", "&status=revoked"),
         rest("service_id", "&service_id=inv-417"),
-        rest("service_id + status=expired", "&service_id=inv-417&status=expired"),
+        rest(
+            "service_id + status=expired",
+            "&service_id=inv-417&status=expired",
+        ),
         rest("profile", "&profile=tlsserver"),
         rest("expires_within_days=7", "&expires_within_days=7"),
         rest("sort=expiry", "&sort=expiry"),
@@ -412,7 +430,10 @@ async fn http_pages(
         ui("certificates", "/ui/certificates".into()),
         ui("search by name", format!("/ui/certificates?q={name}")),
         ui("status=expiring", "/ui/certificates?status=expiring".into()),
-        ui("service + expired", "/ui/certificates?service_id=inv-417&status=expired".into()),
+        ui(
+            "service + expired",
+            "/ui/certificates?service_id=inv-417&status=expired".into(),
+        ),
         ui("certificate detail", format!("/ui/certificates/{serial}")),
         ui("services", "/ui/services".into()),
         ui("tokens", "/ui/tokens".into()),

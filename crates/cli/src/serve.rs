@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format, metrics_listen.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Log format: text or json. [default: text]
     #[arg(long, env = "VCC_PKI_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Also serve /metrics (Prometheus, no authentication), /healthz and /readyz over plain
+    /// HTTP on this host:port, e.g. 127.0.0.1:9443 (a private scrape network only).
+    #[arg(long, env = "VCC_PKI_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
     #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
     acme_http_port: Option<u16>,
@@ -109,6 +113,7 @@ struct FileConfig {
     crl_shards: Option<u32>,
     ui_idle_timeout: Option<String>,
     log_format: Option<String>,
+    metrics_listen: Option<String>,
     #[serde(default)]
     acme: AcmeFileConfig,
 }
@@ -229,6 +234,11 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         );
         config.ui_idle_timeout = std::time::Duration::from_secs(idle as u64);
     }
+    if let Some(listen) = args.metrics_listen.or(file.metrics_listen) {
+        config.metrics_listen = Some(listen.parse().with_context(|| {
+            format!("--metrics-listen '{listen}' is not IP:PORT (e.g. 127.0.0.1:9443)")
+        })?);
+    }
     if let Some(port) = args.acme_http_port.or(file.acme.http_port) {
         config.acme.http_port = port;
     }
@@ -331,6 +341,10 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
         .log_format
         .or(file.log_format)
         .unwrap_or_else(|| "text".into());
+    anyhow::ensure!(
+        log_format == "text" || log_format == "json",
+        "--log-format '{log_format}': expected text or json"
+    );
     Ok((config, log_format))
 }
 

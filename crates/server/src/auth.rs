@@ -33,71 +33,83 @@ impl FromRequestParts<AppState> for RequestContext {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let source_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let bearer = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_string());
-        let mut bad_token = false;
-        if let Some(token) = bearer {
-            if token.len() > 256 {
-                bad_token = true;
-            } else if token.starts_with(ENROLLMENT_TOKEN_PREFIX) {
-                return Ok(Self(Requester {
-                    principal: Principal::Enrollment {
-                        token_hash: token_hash(&token),
+        let ctx = requester(parts, state).await?;
+        if let Some(notes) = parts.extensions.get::<crate::observe::Notes>() {
+            notes.principal(if ctx.bad_token {
+                "bad_token"
+            } else {
+                ctx.principal.kind()
+            });
+        }
+        Ok(ctx)
+    }
+}
+
+async fn requester(parts: &mut Parts, state: &AppState) -> Result<RequestContext, ApiError> {
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_string());
+    let mut bad_token = false;
+    if let Some(token) = bearer {
+        if token.len() > 256 {
+            bad_token = true;
+        } else if token.starts_with(ENROLLMENT_TOKEN_PREFIX) {
+            return Ok(RequestContext(Requester {
+                principal: Principal::Enrollment {
+                    token_hash: token_hash(&token),
+                },
+                source_ip,
+                bad_token,
+            }));
+        } else {
+            let presented = token_hash(&token);
+            let mut role = role_of(&state.store.active_tokens().await?, &presented);
+            if role.is_none() {
+                role = role_of(&state.store.reload_active_tokens().await?, &presented);
+            }
+            let principal = match role.as_deref() {
+                Some("admin") => Some(Principal::Admin),
+                Some("auditor") => Some(Principal::Auditor),
+                _ => None,
+            };
+            if let Some(principal) = principal {
+                return Ok(RequestContext(Requester {
+                    principal,
+                    source_ip,
+                    bad_token,
+                }));
+            }
+            bad_token = true;
+        }
+    }
+    if let Some(info) = parts.extensions.get::<Arc<axum_server::tls::TlsInfo>>() {
+        if let Some(leaf) = info.peer_certificates.first() {
+            if let Some(certificate) = state.authority.service_certificate_for(leaf).await? {
+                return Ok(RequestContext(Requester {
+                    principal: Principal::Service {
+                        certificate: Box::new(certificate),
                     },
                     source_ip,
                     bad_token,
                 }));
-            } else {
-                let presented = token_hash(&token);
-                let mut role = role_of(&state.store.active_tokens().await?, &presented);
-                if role.is_none() {
-                    role = role_of(&state.store.reload_active_tokens().await?, &presented);
-                }
-                let principal = match role.as_deref() {
-                    Some("admin") => Some(Principal::Admin),
-                    Some("auditor") => Some(Principal::Auditor),
-                    _ => None,
-                };
-                if let Some(principal) = principal {
-                    return Ok(Self(Requester {
-                        principal,
-                        source_ip,
-                        bad_token,
-                    }));
-                }
-                bad_token = true;
             }
         }
-        if let Some(info) = parts.extensions.get::<Arc<axum_server::tls::TlsInfo>>() {
-            if let Some(leaf) = info.peer_certificates.first() {
-                if let Some(certificate) = state.authority.service_certificate_for(leaf).await? {
-                    return Ok(Self(Requester {
-                        principal: Principal::Service {
-                            certificate: Box::new(certificate),
-                        },
-                        source_ip,
-                        bad_token,
-                    }));
-                }
-            }
-        }
-        Ok(Self(Requester {
-            principal: Principal::Anonymous,
-            source_ip,
-            bad_token,
-        }))
     }
+    Ok(RequestContext(Requester {
+        principal: Principal::Anonymous,
+        source_ip,
+        bad_token,
+    }))
 }
 
 /// The role of the active token whose hash is `presented`: every hash is compared in constant

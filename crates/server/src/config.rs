@@ -27,6 +27,8 @@ pub struct ServeConfig {
     pub acme: vcc_pki_acme::AcmeConfig,
     /// A dashboard session ends after this long without a request (SPEC §11).
     pub ui_idle_timeout: std::time::Duration,
+    /// Plain-HTTP listener for /metrics, /healthz and /readyz (SPEC §10), if set.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -42,6 +44,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("http_port", &self.http_port)
             .field("crl_shards", &self.crl_shards)
             .field("acme", &self.acme)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -75,6 +78,7 @@ impl ServeConfig {
             crl_shards: 16,
             acme: vcc_pki_acme::AcmeConfig::default(),
             ui_idle_timeout: std::time::Duration::from_secs(15 * 60),
+            metrics_listen: None,
         }
     }
 }

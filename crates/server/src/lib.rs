@@ -4,6 +4,8 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod metrics;
+pub mod observe;
 pub mod ocsp;
 pub mod problem;
 pub mod state;
@@ -28,6 +30,7 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// Start the server and run until SIGINT/SIGTERM.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    metrics::install().context("cannot start the metrics recorder")?;
     files::ensure_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let store = Store::open(&config.database_url)
@@ -83,6 +86,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         sessions: Arc::new(ui::session::Sessions::default()),
     };
     let public_app = api::public_router(state.clone());
+    let metrics_app = api::metrics_router(state.clone());
     let app = api::router(state);
 
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))
@@ -111,6 +115,27 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 .await
             {
                 tracing::error!(error = %e, "plain-HTTP listener stopped");
+            }
+        });
+    }
+    if let Some(metrics_addr) = config.metrics_listen {
+        let listener = std::net::TcpListener::bind(metrics_addr)
+            .with_context(|| format!("cannot listen on {metrics_addr} (--metrics-listen)"))?;
+        listener.set_nonblocking(true)?;
+        let bound = listener.local_addr()?;
+        let metrics_handle = axum_server::Handle::new();
+        handles.push(metrics_handle.clone());
+        let server = axum_server::from_tcp(listener)?.handle(metrics_handle);
+        println!(
+            "vcc-pki metrics listening on http://{}",
+            display_addr(bound)
+        );
+        tokio::spawn(async move {
+            if let Err(e) = server
+                .serve(metrics_app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+            {
+                tracing::error!(error = %e, "metrics listener stopped");
             }
         });
     }

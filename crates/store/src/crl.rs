@@ -18,6 +18,18 @@ pub struct CrlRecord {
     pub crl_shard: Option<i64>,
 }
 
+/// The newest CRL of one scope, as [`Store::newest_crls`] reports it.
+#[derive(Debug, Clone)]
+pub struct CrlSummary {
+    /// `None`: the complete CRL.
+    pub shard: Option<i64>,
+    pub crl_number: i64,
+    pub revoked_count: i64,
+    pub next_update: OffsetDateTime,
+    /// Size of the DER.
+    pub bytes: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct CrlRow {
     crl_number: i64,
@@ -202,6 +214,29 @@ impl Store {
         .await?
         .map(CrlRecord::try_from)
         .transpose()
+    }
+
+    /// The newest CRL of every scope (each shard and the complete CRL), without its DER: what
+    /// `/metrics` reports. O(CRLs kept) on the (crl_shard, crl_number) index.
+    pub async fn newest_crls(&self) -> Result<Vec<CrlSummary>> {
+        let rows: Vec<(Option<i64>, i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT h.crl_shard, h.crl_number, h.revoked_count, h.next_update, CAST(length(h.crl_der) AS BIGINT)
+             FROM crl_history h
+             JOIN (SELECT MAX(crl_number) AS n FROM crl_history GROUP BY crl_shard) newest ON h.crl_number = newest.n",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(shard, crl_number, revoked_count, next_update, bytes)| {
+                Ok(CrlSummary {
+                    shard,
+                    crl_number,
+                    revoked_count,
+                    next_update: parse_time(&next_update)?,
+                    bytes,
+                })
+            })
+            .collect()
     }
 
     /// The shards that have a CRL, each with the `this_update` of its newest one.

@@ -140,7 +140,10 @@ async fn writer(
         }
         // Revocations first: an issuance in this batch then sees a key they block.
         if !revocations.is_empty() {
+            let started = std::time::Instant::now();
+            let size = revocations.len();
             commit_revocations(&pool, backend, sqlite.as_mut(), &mut revocations).await;
+            crate::telemetry::commit("revoke", started.elapsed(), size, true);
         }
         if batch.is_empty() {
             continue;
@@ -158,6 +161,7 @@ async fn writer(
             micros = started.elapsed().as_micros() as u64,
             "batch committed"
         );
+        crate::telemetry::commit("issue", started.elapsed(), batch.len(), results.is_ok());
         match results {
             Ok(results) => {
                 for (job, result) in batch.drain(..).zip(results) {

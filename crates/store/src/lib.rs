@@ -20,6 +20,7 @@ mod inventory;
 mod services;
 mod sqlite_writer;
 mod statements;
+pub mod telemetry;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
@@ -52,7 +53,7 @@ pub use certificates::{
     CertificateRecord, CertificateStatus, IssueEffects, NewCertificate, RevocationTarget,
     RevokedRecord, EXPIRING_WITHIN,
 };
-pub use crl::{CrlRecord, RevokedRow, SignedCrl};
+pub use crl::{CrlRecord, CrlSummary, RevokedRow, SignedCrl};
 pub use inventory::{
     CertificateCursor, CertificateFilter, CertificatePage, CertificateSearch,
     MIN_FINGERPRINT_PREFIX, MIN_SERIAL_PREFIX,
@@ -312,10 +313,10 @@ impl Store {
     pub async fn statistics(&self) -> Result<Statistics> {
         let now_t = OffsetDateTime::now_utc();
         let soon_t = now_t + time::Duration::days(30);
-        let (now, soon) = (format_time(now_t), format_time(soon_t));
+        let now = format_time(now_t);
         let day = |t: OffsetDateTime| format_time(t)[..10].to_string();
         let (today, tomorrow) = (day(now_t), day(now_t + time::Duration::days(1)));
-        let (soon_day, after_soon_day) = (day(soon_t), day(soon_t + time::Duration::days(1)));
+        let soon_day = day(soon_t);
         let (total, revoked, active_later, expired_earlier, expiring_between): (i64, i64, i64, i64, i64) =
             sqlx::query_as(
                 "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT),
@@ -341,15 +342,7 @@ impl Store {
         .fetch_one(&self.read)
         .await?;
         // The 30th day's active certificates up to 30 days from now.
-        let (soon_day_expiring,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM certificates
-             WHERE not_after >= $1 AND not_after < $2 AND not_after <= $3 AND status = 'active'",
-        )
-        .bind(&soon_day)
-        .bind(&after_soon_day)
-        .bind(&soon)
-        .fetch_one(&self.read)
-        .await?;
+        let soon_day_expiring = self.expiring_on_last_day(soon_t).await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT table_name, CAST(SUM(n) AS BIGINT) FROM table_row_counts GROUP BY table_name",
         )
@@ -377,6 +370,57 @@ impl Store {
             audit_rows: count("audit_log"),
             tables,
         })
+    }
+
+    /// Active certificates with now < notAfter <= now + `days`: the whole days between from the
+    /// counters, today and the last day split at the exact time from the expiry index. O(days).
+    pub async fn expiring_within(&self, days: i64) -> Result<i64> {
+        let now_t = OffsetDateTime::now_utc();
+        let end_t = now_t + time::Duration::days(days);
+        let day = |t: OffsetDateTime| format_time(t)[..10].to_string();
+        let (today, end_day) = (day(now_t), day(end_t));
+        if today == end_day {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM certificates WHERE not_after > $1 AND not_after <= $2 AND status = 'active'",
+            )
+            .bind(format_time(now_t))
+            .bind(format_time(end_t))
+            .fetch_one(&self.read)
+            .await?;
+            return Ok(n);
+        }
+        let (between,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM certificate_counts
+             WHERE status = 'active' AND expiry_day > $1 AND expiry_day < $2",
+        )
+        .bind(&today)
+        .bind(&end_day)
+        .fetch_one(&self.read)
+        .await?;
+        let (today_live,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates
+             WHERE not_after > $1 AND not_after < $2 AND status = 'active'",
+        )
+        .bind(format_time(now_t))
+        .bind(day(now_t + time::Duration::days(1)))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(today_live + between + self.expiring_on_last_day(end_t).await?)
+    }
+
+    /// Active certificates expiring on `end`'s day, up to `end`.
+    async fn expiring_on_last_day(&self, end: OffsetDateTime) -> Result<i64> {
+        let day = |t: OffsetDateTime| format_time(t)[..10].to_string();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates
+             WHERE not_after >= $1 AND not_after < $2 AND not_after <= $3 AND status = 'active'",
+        )
+        .bind(day(end))
+        .bind(day(end + time::Duration::days(1)))
+        .bind(format_time(end))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
     }
 
     /// Take or renew the lease `name` for `holder` until `ttl` from now. True if `holder` holds it:

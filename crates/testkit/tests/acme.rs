@@ -151,6 +151,33 @@ async fn instant_acme_gets_a_certificate_over_http01() {
     again.finalize().await.expect("finalize again");
     let second = again.poll_certificate(&retry()).await.unwrap();
     assert_ne!(first_pem(&second), first_pem(&chain));
+
+    // /metrics counted both orders through each state, two http-01 validations and two
+    // certificates issued through ACME.
+    let metrics = scrape_metrics(&server).await;
+    for status in ["pending", "processing", "valid"] {
+        assert_eq!(
+            metric_sample(&metrics, "vcc_pki_acme_orders_total", &[("status", status)]),
+            2.0,
+            "{status}: {metrics}"
+        );
+    }
+    assert_eq!(
+        metric_sample(
+            &metrics,
+            "vcc_pki_acme_validation_duration_seconds_count",
+            &[("challenge", "http-01"), ("result", "valid")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric_sample(
+            &metrics,
+            "vcc_pki_certificates_issued_total",
+            &[("front_end", "acme")]
+        ),
+        2.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/crl/generate", post(certificates::generate_crl))
         .route("/api/crl/info", get(certificates::crl_info))
         .route("/api/health", get(system::health))
+        .route("/metrics", get(system::metrics))
         .route("/api/audit/verify", get(system::audit_verify))
         .route("/api/ca/export", get(ca::export))
         .route("/api/tokens", get(tokens::list).post(tokens::create))
@@ -61,13 +62,15 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::routes())
         // ACME (SPEC §9): its own router, errors and headers (crate vcc-pki-acme).
         .merge(vcc_pki_acme::router(state.acme.clone()))
+        .route_layer(axum::middleware::map_request(crate::observe::note_route))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        // One middleware for both jobs: each `from_fn` layer costs every request (OCSP included).
+        // One middleware for all three jobs (body limit, problem documents, request log and timing):
+        // each `from_fn` layer costs every request (OCSP included).
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
                 guard(max_body, req, next)
@@ -88,6 +91,44 @@ fn public_routes() -> Router<AppState> {
         .route("/crl/{shard}", get(certificates::shard_crl_der))
         .route("/ocsp", ocsp_post().get(ocsp::get_empty))
         .route("/ocsp/{*request}", get(ocsp::get))
+        .merge(probe_routes())
+}
+
+/// Load-balancer probes (SPEC §10), on every listener.
+fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+}
+
+/// The `--metrics-listen` router: /metrics without authentication (a private scrape network),
+/// and the probes.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(system::metrics_unauthenticated))
+        .merge(probe_routes())
+        .route_layer(axum::middleware::map_request(crate::observe::note_route))
+        .fallback(|| async {
+            ApiError::not_found("this listener serves /metrics, /healthz and /readyz")
+        })
+        .layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| {
+                observed("metrics", req, next)
+            },
+        ))
+        .with_state(state)
+}
+
+/// Log and time every request of a listener (see [`crate::observe`]).
+async fn observed(
+    listener: &'static str,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let (notes, id, started) = crate::observe::begin(&mut req);
+    let response = next.run(req).await;
+    crate::observe::finish(listener, &method, &notes, id, started, response)
 }
 
 /// The plain-HTTP listener's router: the public routes only, nothing else.
@@ -104,7 +145,11 @@ pub fn public_router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .route_layer(axum::middleware::map_request(crate::observe::note_route))
         .layer(tower::util::MapResponseLayer::new(problem_without_body))
+        .layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| observed("http", req, next),
+        ))
         .with_state(state)
 }
 
@@ -112,6 +157,17 @@ pub fn public_router(state: AppState) -> Router {
 /// `100 Continue`, nothing buffered; bodies without a length are cut off by `DefaultBodyLimit`),
 /// and make every error a problem document (see [`problem_for_every_error`]).
 async fn guard(
+    max: usize,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let (notes, id, started) = crate::observe::begin(&mut req);
+    let response = limited(max, req, next).await;
+    crate::observe::finish("https", &method, &notes, id, started, response)
+}
+
+async fn limited(
     max: usize,
     req: axum::extract::Request,
     next: axum::middleware::Next,

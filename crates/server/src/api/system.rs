@@ -60,3 +60,65 @@ pub async fn audit_verify(
         state.store.verify_audit_chain().await?,
     )))
 }
+
+/// `/metrics` on HTTPS: for admin and auditor tokens (SPEC §10).
+pub async fn metrics(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> ApiResult<axum::response::Response> {
+    ctx.require_reader(&state.store, "metrics.read", None)
+        .await?;
+    Ok(crate::metrics::render(&state).await)
+}
+
+/// `/metrics` on `--metrics-listen`: that listener is for a private scrape network.
+pub async fn metrics_unauthenticated(State(state): State<AppState>) -> axum::response::Response {
+    crate::metrics::render(&state).await
+}
+
+/// `/healthz`: the process is alive and answering. Reads nothing.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "alive" }))
+}
+
+/// `/readyz`: may this replica take traffic? The database answers, a CA exists and is unsealed,
+/// and every newest CRL is within its validity. O(CRL scopes), whatever the store size.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = state.store.ping().await {
+        problems.push(format!("database unreachable: {e}"));
+    }
+    if state.authority.is_sealed() {
+        problems.push("the CA is sealed".into());
+    }
+    // A database error is already said above.
+    if let Ok(ids) = state.store.active_ca_ids().await {
+        if ids.intermediate.is_none() {
+            problems.push("no intermediate CA yet".into());
+        }
+    }
+    let now = state.authority.now();
+    if let Ok(crls) = state.store.newest_crls().await {
+        for crl in crls.iter().filter(|c| c.next_update <= now) {
+            problems.push(format!(
+                "CRL {} (shard {}) is past its nextUpdate",
+                crl.crl_number,
+                crl.shard
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "complete".into())
+            ));
+        }
+    }
+    let ready = problems.is_empty();
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "problems": problems,
+        })),
+    )
+}
