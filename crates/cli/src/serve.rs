@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format, metrics_listen.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format, metrics_listen, database_wait.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// HTTP on this host:port, e.g. 127.0.0.1:9443 (a private scrape network only).
     #[arg(long, env = "VCC_PKI_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// How long start-up waits for a PostgreSQL server that does not answer yet (e.g. 30s, 5m;
+    /// 0: fail at once). [default: 2m]
+    #[arg(long, env = "VCC_PKI_DATABASE_WAIT")]
+    database_wait: Option<String>,
     /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
     #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
     acme_http_port: Option<u16>,
@@ -114,6 +118,7 @@ struct FileConfig {
     ui_idle_timeout: Option<String>,
     log_format: Option<String>,
     metrics_listen: Option<String>,
+    database_wait: Option<String>,
     #[serde(default)]
     acme: AcmeFileConfig,
 }
@@ -233,6 +238,19 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
             "ui_idle_timeout must be between 1s and 24h"
         );
         config.ui_idle_timeout = std::time::Duration::from_secs(idle as u64);
+    }
+    if let Some(wait) = args.database_wait.or(file.database_wait) {
+        let secs = if wait.trim() == "0" {
+            0
+        } else {
+            crate::commands::acme::parse_duration(&wait)
+                .map_err(|e| anyhow::anyhow!("database_wait: {e}"))?
+        };
+        anyhow::ensure!(
+            (0..=3600).contains(&secs),
+            "database_wait must be between 0 and 1h"
+        );
+        config.database_wait = std::time::Duration::from_secs(secs as u64);
     }
     if let Some(listen) = args.metrics_listen.or(file.metrics_listen) {
         config.metrics_listen = Some(listen.parse().with_context(|| {

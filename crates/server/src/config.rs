@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub ui_idle_timeout: std::time::Duration,
     /// Plain-HTTP listener for /metrics, /healthz and /readyz (SPEC §10), if set.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How long start-up waits for a PostgreSQL server that does not answer yet.
+    pub database_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -37,7 +39,10 @@ impl std::fmt::Debug for ServeConfig {
             .field("data_dir", &self.data_dir)
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("database_url", &self.database_url)
+            .field(
+                "database_url",
+                &vcc_pki_store::redacted_url(&self.database_url),
+            )
             .field("ca_password", &self.ca_password.as_ref().map(|_| "[set]"))
             .field("dns_names", &self.dns_names)
             .field("public_url", &self.public_url)
@@ -79,6 +84,7 @@ impl ServeConfig {
             acme: vcc_pki_acme::AcmeConfig::default(),
             ui_idle_timeout: std::time::Duration::from_secs(15 * 60),
             metrics_listen: None,
+            database_wait: vcc_pki_store::DEFAULT_DATABASE_WAIT,
         }
     }
 }

@@ -33,9 +33,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     metrics::install().context("cannot start the metrics recorder")?;
     files::ensure_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let store = Store::open(&config.database_url)
+    let store = Store::open_waiting(&config.database_url, config.database_wait)
         .await
-        .with_context(|| format!("cannot open database {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                vcc_pki_store::redacted_url(&config.database_url)
+            )
+        })?;
     files::restrict_sqlite_files(&config.database_url);
     ensure_admin_token(&store, &config).await?;
 
@@ -179,11 +184,19 @@ async fn ensure_admin_token(store: &Store, config: &ServeConfig) -> anyhow::Resu
             &AuditEntry::new("system", "token.create", "token").target("initial admin"),
         )
         .await?;
-    eprintln!(
-        "\nFirst start: created admin token (shown once; also saved to {} with mode 0600):\n\n    {}\n",
-        path.display(),
-        token.as_str()
-    );
+    // The token goes to a person at a terminal, never into a log file or a journal.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!(
+            "\nFirst start: created admin token (shown once; also saved to {} with mode 0600):\n\n    {}\n",
+            path.display(),
+            token.as_str()
+        );
+    } else {
+        tracing::info!(
+            file = %path.display(),
+            "first start: created the admin token; it is in this file (mode 0600), read it there"
+        );
+    }
     Ok(())
 }
 

@@ -105,6 +105,61 @@ pub struct Statistics {
     pub tables: Vec<(String, i64)>,
 }
 
+/// A database URL fit for a log or an error message: the password (`user:PASSWORD@` and any
+/// `password=` parameter) replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo = &out[authority_start..authority_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(authority_start + colon + 1..authority_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_url;
+
+    #[test]
+    fn passwords_never_leave_a_database_url() {
+        assert_eq!(
+            redacted_url("postgres://vcc:s3cr3t@db:5432/pki"),
+            "postgres://vcc:***@db:5432/pki"
+        );
+        assert_eq!(
+            redacted_url("postgresql://vcc:p%40ss@db/pki?sslmode=require&password=x2"),
+            "postgresql://vcc:***@db/pki?sslmode=require&password=***"
+        );
+        assert_eq!(redacted_url("postgres://db/pki"), "postgres://db/pki");
+        assert_eq!(
+            redacted_url("sqlite:///var/lib/vcc/pki.db"),
+            "sqlite:///var/lib/vcc/pki.db"
+        );
+    }
+}
+
+/// How long [`Store::open`] waits for a PostgreSQL server that does not answer yet.
+pub const DEFAULT_DATABASE_WAIT: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -163,13 +218,19 @@ const WRITE_LOCK_KEY: i64 = 0x7663_6370_6b69; // "vccpki"
 impl Store {
     /// Open (creating if missing) and migrate the database at `url` (`sqlite://path` or `postgres://…`).
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_waiting(url, DEFAULT_DATABASE_WAIT).await
+    }
+
+    /// As [`Store::open`], waiting at most `wait` for a PostgreSQL server that is not up yet
+    /// (SQLite does not wait).
+    pub async fn open_waiting(url: &str, wait: Duration) -> Result<Self> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             Self::open_sqlite(url).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::open_postgres(url).await
+            Self::open_postgres(url, wait).await
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
+            Err(StoreError::UnsupportedUrl(redacted_url(url)))
         }
     }
 
@@ -227,7 +288,7 @@ impl Store {
         })
     }
 
-    async fn open_postgres(url: &str) -> Result<Self> {
+    async fn open_postgres(url: &str, wait: Duration) -> Result<Self> {
         let pool = PoolOptions::<Any>::new()
             .max_connections(16)
             .min_connections(0)
@@ -236,11 +297,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(url)?;
         // Replicas starting together: the migrator holds a PostgreSQL advisory lock while it runs.
+        // A server that is still starting (or restarting) is waited for, up to `wait`.
+        let deadline = std::time::Instant::now() + wait;
         let mut attempt = 0;
         loop {
             match sqlx::migrate!("./migrations/postgres").run(&pool).await {
                 Ok(()) => break,
-                Err(e) if attempt < 30 => {
+                Err(e) if std::time::Instant::now() < deadline => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "PostgreSQL not ready for migrations; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;

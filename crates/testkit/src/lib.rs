@@ -5,7 +5,7 @@
 //! (`cargo test --workspace` builds it first; alone, `cargo build -p vcc-pki` first).
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,14 +115,28 @@ pub fn bin() -> &'static str {
 // The child is owned by TestServer, whose Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
 fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, String) {
+    // stderr (the log) and stdout after the address line go to files beside the data dir:
+    // server.log and server.out, kept for a failing test to show and for log checks. Servers
+    // log at `warn` unless started with --log-format (then `info`: every request line).
+    let dir = data_dir.parent().unwrap_or(data_dir);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("server.log");
+    let level = if args.iter().any(|a| a == "--log-format") {
+        "info"
+    } else {
+        "warn"
+    };
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .args(args)
         .env_remove("VCC_CA_PASSWORD")
-        .env("VCC_PKI_LOG", "warn")
+        .env("VCC_PKI_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log);
     if let Some(p) = password {
         cmd.env("VCC_CA_PASSWORD", p);
     }
@@ -130,6 +144,11 @@ fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, St
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.out"))
+        .expect("server.out");
     loop {
         assert!(
             Instant::now() < deadline,
@@ -139,9 +158,14 @@ fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, St
             .next()
             .expect("server exited before listening")
             .unwrap();
+        let _ = writeln!(out, "{line}");
         if let Some(url) = line.strip_prefix("vcc-pki listening on ") {
             // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let _ = writeln!(out, "{line}");
+                }
+            });
             return (child, url.trim().to_string());
         }
     }
