@@ -62,6 +62,12 @@ pub async fn audit_verify(
 }
 
 /// `/metrics` on HTTPS: for admin and auditor tokens (SPEC §10).
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses(
+        (status = 200, description = "Prometheus text format (also without a token on --metrics-listen)", body = String, content_type = "text/plain"),
+        (status = "4XX", description = "Refused", body = vcc_pki_proto::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn metrics(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -77,12 +83,19 @@ pub async fn metrics_unauthenticated(State(state): State<AppState>) -> axum::res
 }
 
 /// `/healthz`: the process is alive and answering. Reads nothing.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "The process answers", body = Object)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "alive" }))
 }
 
 /// `/readyz`: may this replica take traffic? The database answers, a CA exists and is unsealed,
 /// and every newest CRL is within its validity. O(CRL scopes), whatever the store size.
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses(
+        (status = 200, description = "Ready: database, unsealed CA, fresh CRLs", body = Object),
+        (status = 503, description = "Not ready; `problems` says why", body = Object),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let mut problems: Vec<String> = Vec::new();
     if let Err(e) = state.store.ping().await {
