@@ -92,6 +92,12 @@ impl Output {
             println!("{}", self.dim("(none)"));
             return;
         }
+        println!("{}", self.render_table(headers, rows));
+    }
+
+    /// The table as text. A coloured cell's escape codes take no width: comfy-table measures
+    /// cells without them (`custom_styling`), so the borders after a coloured status line up.
+    fn render_table(&self, headers: &[&str], rows: Vec<Vec<String>>) -> String {
         let mut table = Table::new();
         if self.terminal {
             table
@@ -107,7 +113,7 @@ impl Output {
         for row in rows {
             table.add_row(row);
         }
-        println!("{table}");
+        table.to_string()
     }
 
     /// Two-column "field: value" listing.
@@ -134,5 +140,61 @@ pub fn text(v: &Value, key: &str) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Display columns of `line` without ANSI escape sequences.
+    fn visible(line: &str) -> Vec<char> {
+        let mut out = Vec::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn coloured_status_cells_keep_the_column_borders_aligned() {
+        let out = Output {
+            format: Format::Table,
+            color: true,
+            terminal: true,
+        };
+        let rows = vec![
+            vec!["7e01".into(), out.status("active"), "billing".into()],
+            vec!["7e02".into(), out.status("revoked"), "ledger".into()],
+            vec!["7e03".into(), "unknown".into(), "x".into()],
+        ];
+        let text = out.render_table(&["Serial", "Status", "Service"], rows);
+        assert!(text.contains(GREEN) && text.contains(RED), "colours kept: {text}");
+        let lines: Vec<Vec<char>> = text.lines().map(visible).collect();
+        let borders = |l: &Vec<char>| -> Vec<usize> {
+            l.iter()
+                .enumerate()
+                .filter(|(_, c)| "│┆|┼┬┴├┤╞╪╡┌┐└┘╭╮╰╯".contains(**c))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let first = borders(&lines[0]);
+        assert_eq!(first.len(), 4, "{text}");
+        for line in &lines {
+            assert_eq!(line.len(), lines[0].len(), "ragged table:\n{text}");
+            let b = borders(line);
+            if b.len() == 4 {
+                assert_eq!(b, first, "a border moved:\n{text}");
+            }
+        }
     }
 }
