@@ -46,6 +46,11 @@ if ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq prometheus; else sudo apt-get update -qq && sudo apt-get install -y -qq prometheus; fi
 fi
 command -v promtool >/dev/null || { echo "promtool missing after install" >&2; exit 1; }
+# systemd-analyze verifies contrib/vcc-pki.service.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "== installing systemd (systemd-analyze)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq systemd; else sudo apt-get update -qq && sudo apt-get install -y -qq systemd; fi
+fi
 
 # PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
 # a superuser role for the tests. Failing to reach it fails the suite.

@@ -112,6 +112,9 @@ enum Command {
     /// Load-test the server (issue, renew, revoke, CRL, OCSP) against this machine's crypto floor.
     #[cfg(feature = "bench")]
     Bench(vcc_pki_bench::BenchArgs),
+    /// Configuration files for `serve --config`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Shell completions.
     #[command(
         after_help = "Example:\n  vcc-pki completions bash > /etc/bash_completion.d/vcc-pki"
@@ -120,6 +123,13 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum ConfigCommand {
+    /// Print a commented TOML file with every option `serve --config` takes.
+    #[command(after_help = "Example:\n  vcc-pki config example > /etc/vcc-pki/config.toml")]
+    Example,
 }
 
 impl GlobalArgs {
@@ -167,6 +177,10 @@ fn main() {
             Ok(())
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", commands::config_example::EXAMPLE);
+            Ok(())
+        }
         #[cfg(feature = "bench")]
         Command::BenchRevocation(args) => commands::bench::revocation(args, &out),
         #[cfg(feature = "bench")]
@@ -202,7 +216,10 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Acme(c) => commands::acme::run(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
-        Command::Serve(_) | Command::Completions { .. } | Command::Quickstart(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Quickstart(_)
+        | Command::Config(_) => Ok(()),
         #[cfg(feature = "bench")]
         Command::BenchRevocation(_) | Command::Bench(_) => Ok(()),
     }

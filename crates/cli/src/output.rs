@@ -178,7 +178,10 @@ mod tests {
             vec!["7e03".into(), "unknown".into(), "x".into()],
         ];
         let text = out.render_table(&["Serial", "Status", "Service"], rows);
-        assert!(text.contains(GREEN) && text.contains(RED), "colours kept: {text}");
+        assert!(
+            text.contains(GREEN) && text.contains(RED),
+            "colours kept: {text}"
+        );
         let lines: Vec<Vec<char>> = text.lines().map(visible).collect();
         let borders = |l: &Vec<char>| -> Vec<usize> {
             l.iter()

@@ -395,3 +395,95 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?
         .block_on(vcc_pki_server::run(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<vcc_pki_server::config::ServeConfig> {
+        let dir = tempfile::tempdir()?;
+        let password = dir.path().join("ca-password");
+        std::fs::write(&password, "example password\n")?;
+        let text = text.replace(
+            "/run/credentials/vcc-pki.service/ca-password",
+            password.to_str().unwrap_or_default(),
+        );
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, text)?;
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        Ok(config(args)?.0)
+    }
+
+    #[test]
+    fn the_example_configuration_parses_as_printed_and_with_every_option_set() {
+        let printed = parse(crate::commands::config_example::EXAMPLE).unwrap();
+        assert_eq!(
+            printed.metrics_listen,
+            Some("127.0.0.1:9443".parse().unwrap())
+        );
+        assert_eq!(printed.acme.allow_dns, ["internal"]);
+        assert_eq!(
+            printed.ca_password.as_deref().map(|p| p.as_str()),
+            Some("example password")
+        );
+        let every = crate::commands::config_example::every_option_set();
+        assert!(every.contains("\n[acme.profiles.shortlived]\n"), "{every}");
+        let all = parse(&every).unwrap();
+        assert_eq!(all.database_url, "postgres://vcc@db.internal/vcc_pki");
+        assert_eq!(all.database_wait, std::time::Duration::from_secs(120));
+        assert_eq!(all.acme.allow_ip, ["10.0.0.0/8"]);
+        assert_eq!(
+            all.acme.validation_timeout,
+            std::time::Duration::from_secs(10)
+        );
+        assert!(all
+            .acme
+            .profiles
+            .iter()
+            .any(|(name, _)| name == "shortlived"));
+        // Every option the file format knows is in the example (deny_unknown_fields checks the
+        // other direction): each key of FileConfig and [acme] appears as `key =`.
+        for key in [
+            "data_dir",
+            "host",
+            "port",
+            "listen",
+            "database_url",
+            "database_wait",
+            "ca_password_file",
+            "dns_names",
+            "public_url",
+            "http_port",
+            "crl_shards",
+            "ui_idle_timeout",
+            "log_format",
+            "metrics_listen",
+            "http_port",
+            "tls_port",
+            "dns_resolver",
+            "allow_dns",
+            "allow_ip",
+            "eab_required",
+            "allow_wildcards",
+            "new_accounts_per_hour",
+            "new_orders_per_hour",
+            "failed_validations_per_hour",
+            "order_lifetime",
+            "authorization_reuse",
+            "validation_timeout",
+            "website",
+            "terms_of_service",
+            "caa_identities",
+        ] {
+            assert!(
+                every.contains(&format!("\n{key} = ")),
+                "{key} missing from the example"
+            );
+        }
+        // A typo is refused, not ignored.
+        assert!(parse(&format!("{every}\nmetrics_listn = \"x\"\n")).is_err());
+    }
+}

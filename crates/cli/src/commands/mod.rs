@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bootstrap;
 pub mod ca;
 pub mod cert;
+pub mod config_example;
 pub mod crl;
 pub mod quickstart;
 pub mod service;
