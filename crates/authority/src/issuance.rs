@@ -1,6 +1,6 @@
 //! Issuance and renewal of service certificates: the one path every certificate takes.
 use super::Authority;
-use crate::policy::{permit, validate_service_id, Action, Names, Subject};
+use crate::policy::{permit, reserved_for_the_server, validate_service_id, Action, Names, Subject};
 use crate::{AuthorityError, AuthorityResult};
 use crate::{Principal, Requester};
 use sha2::{Digest, Sha256};
@@ -132,6 +132,11 @@ impl Authority {
                     .await)
             }
         };
+        if let Err(refusal) = reserved_for_the_server(&ctx.principal, &req.service_id) {
+            return Err(ctx
+                .deny(&self.store, ACTION, Some(&req.service_id), refusal)
+                .await);
+        }
         if let Err(refusal) = permit(
             &ctx.principal,
             ctx.bad_token,
@@ -329,6 +334,11 @@ impl Authority {
                 return Err(ctx.deny(&self.store, ACTION, target.as_deref(), err).await);
             }
         };
+        if let Err(refusal) = reserved_for_the_server(&ctx.principal, &current.service_id) {
+            return Err(ctx
+                .deny(&self.store, ACTION, target.as_deref(), refusal)
+                .await);
+        }
         if current.profile == super::OCSP_SIGNING_PROFILE {
             return Err(AuthorityError::conflict(
                 "OCSP responder certificates are issued and rotated by the server itself",

@@ -179,6 +179,18 @@ impl Names {
     }
 }
 
+/// The server's own identities (its TLS certificate, its OCSP responder's): only the server
+/// itself issues, renews or registers under them, never a request from outside (issue 16).
+pub fn reserved_for_the_server(principal: &Principal, service_id: &str) -> AuthorityResult<()> {
+    let reserved = service_id == crate::SERVER_SERVICE_ID || service_id == crate::OCSP_SERVICE_ID;
+    if !reserved || matches!(principal, Principal::System) {
+        return Ok(());
+    }
+    Err(AuthorityError::forbidden(format!(
+        "service id '{service_id}' is reserved for the server's own certificates"
+    )))
+}
+
 /// `service_id`: 1–64 of [A-Za-z0-9._-], starting with a letter or digit.
 pub fn validate_service_id(id: &str) -> AuthorityResult<()> {
     let ok = !id.is_empty()

@@ -569,3 +569,18 @@ fn a_certificate_issued_through_acme_renews_only_through_acme() {
         Want::Ok,
     );
 }
+
+#[test]
+fn only_the_server_uses_its_own_service_ids() {
+    use crate::policy::reserved_for_the_server;
+    for id in [crate::SERVER_SERVICE_ID, crate::OCSP_SERVICE_ID] {
+        assert!(reserved_for_the_server(&Principal::System, id).is_ok());
+        for outsider in [Principal::Admin, Principal::Anonymous, Principal::Auditor] {
+            assert!(matches!(
+                reserved_for_the_server(&outsider, id),
+                Err(AuthorityError::Forbidden(_))
+            ));
+        }
+    }
+    assert!(reserved_for_the_server(&Principal::Admin, "billing").is_ok());
+}

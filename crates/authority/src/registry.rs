@@ -50,6 +50,13 @@ impl Authority {
             self.authorize(ctx, ACTION, Action::Register, "").await?;
         }
         validate_service_id(&req.service_id)?;
+        if let Err(refusal) =
+            crate::policy::reserved_for_the_server(&ctx.principal, &req.service_id)
+        {
+            return Err(ctx
+                .deny(&self.store, ACTION, Some(&req.service_id), refusal)
+                .await);
+        }
         let name = req.service_name.trim();
         if name.is_empty() || name.len() > 128 {
             return Err(AuthorityError::malformed(

@@ -757,3 +757,64 @@ async fn renewal_re_permits_names_and_superseded_certificates_change_nothing() {
         .await;
     assert_eq!(s, 201, "{p}");
 }
+
+#[tokio::test]
+async fn the_servers_own_service_ids_are_refused_to_every_request() {
+    let server = TestServer::start(Some(PASSWORD));
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    for id in ["vcc-pki-server", "vcc-pki-ocsp"] {
+        let (s, body) = server
+            .admin(
+                "POST",
+                "/api/certificates/issue",
+                Some(json!({"service_id": id, "common_name": "localhost"})),
+            )
+            .await;
+        assert_eq!(s, 403, "issue {id}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("reserved"),
+            "{body}"
+        );
+        let (s, body) = server
+            .admin(
+                "POST",
+                "/api/services/register",
+                Some(json!({"service_id": id, "service_name": "mine now"})),
+            )
+            .await;
+        assert_eq!(s, 403, "register {id}: {body}");
+    }
+    // The server's TLS certificate, issued by the server itself, is not renewed from outside.
+    let (s, list) = server
+        .admin("GET", "/api/certificates?service_id=vcc-pki-server", None)
+        .await;
+    assert_eq!(s, 200, "{list}");
+    let serial = list["items"][0]["serial_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, body) = server
+        .admin(
+            "POST",
+            "/api/certificates/renew",
+            Some(json!({"serial_number": serial})),
+        )
+        .await;
+    assert_eq!(s, 403, "renew the server's certificate: {body}");
+    // Each refusal is audited; none created a service or a certificate.
+    let denied = server.sql(
+        "SELECT COUNT(*) FROM audit_log WHERE outcome = 'denied' AND action IN ('certificate.issue', 'service.register', 'certificate.renew')",
+    );
+    assert_eq!(denied, "5");
+    assert_eq!(
+        server.sql("SELECT service_name FROM services WHERE service_id = 'vcc-pki-ocsp'"),
+        server.sql("SELECT service_name FROM services WHERE service_id = 'vcc-pki-ocsp' AND service_name <> 'mine now'")
+    );
+    assert_eq!(
+        server.sql(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = 'admin' AND outcome = 'success' \
+             AND target_id IN ('vcc-pki-server', 'vcc-pki-ocsp')"
+        ),
+        "0"
+    );
+}
