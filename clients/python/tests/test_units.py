@@ -35,6 +35,34 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
+class ServerUrlTest(unittest.TestCase):
+    """A plain-HTTP PKI URL would send tokens and keys in clear: refused unless a test says so."""
+
+    def setUp(self) -> None:
+        self.storage = tempfile.mkdtemp()
+
+    def tearDown(self) -> None:
+        shutil.rmtree(self.storage, ignore_errors=True)
+
+    def test_http_is_refused_unless_allowed_for_a_test(self) -> None:
+        from vcc_pki_client import PKIClient
+
+        with self.assertRaises(PKIError) as refused:
+            PKIClient("http://pki.internal:8080", "svc", token="t", storage_dir=self.storage)
+        self.assertIn("plain-HTTP", str(refused.exception))
+        with self.assertRaises(PKIError):
+            PKIClient("pki.internal:8443", "svc", storage_dir=self.storage)
+        with self.assertWarns(UserWarning):
+            allowed = PKIClient(
+                "http://127.0.0.1:8080", "svc", storage_dir=self.storage, allow_insecure_http=True
+            )
+        self.assertEqual(allowed.pki_server_url, "http://127.0.0.1:8080")
+        self.assertEqual(
+            PKIClient("https://pki.internal:8443/", "svc", storage_dir=self.storage).pki_server_url,
+            "https://pki.internal:8443",
+        )
+
+
 class RenewalWindowTest(unittest.TestCase):
     def test_threshold_is_the_shorter_of_days_and_a_third_of_the_lifetime(self) -> None:
         self.assertEqual(renewal_threshold(T0, T0 + timedelta(days=365), 30), timedelta(days=30))

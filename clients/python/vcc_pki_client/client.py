@@ -56,7 +56,8 @@ class PKIClient:
     admin token. ``ca_bundle`` is the PEM file that verifies the PKI server (its root certificate,
     ``<data-dir>/root.crt``); without it the system store is used. ``verify_ssl=False`` turns
     verification off (with a warning; for experiments only). Files live in
-    ``<storage_dir>/<service_id>/``.
+    ``<storage_dir>/<service_id>/``. A plain ``http://`` server URL is refused (tokens and private
+    keys would cross the network in clear) unless ``allow_insecure_http=True`` says it is a test.
     """
 
     def __init__(
@@ -69,7 +70,23 @@ class PKIClient:
         storage_dir: str = "pki_client",
         *,
         timeout: float = 30.0,
+        allow_insecure_http: bool = False,
     ) -> None:
+        scheme = pki_server_url.split("://", 1)[0].lower() if "://" in pki_server_url else ""
+        if scheme == "http" and not allow_insecure_http:
+            raise PKIError(
+                f"refusing the plain-HTTP PKI server URL {pki_server_url!r}: enrollment tokens and "
+                "private keys would cross the network in clear; use https:// (or pass "
+                "allow_insecure_http=True in a test)"
+            )
+        if scheme not in ("https", "http"):
+            raise PKIError(f"the PKI server URL must start with https:// (got {pki_server_url!r})")
+        if scheme == "http":
+            warnings.warn(
+                "vcc_pki_client: plain-HTTP PKI server URL allowed (allow_insecure_http=True); "
+                "for tests only",
+                stacklevel=2,
+            )
         self.pki_server_url = pki_server_url.rstrip("/")
         self.service_id = service_id
         self.storage_dir = Path(storage_dir)

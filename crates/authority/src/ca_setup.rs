@@ -89,8 +89,10 @@ fn subject_string(s: &CaSubject) -> String {
 }
 
 impl Authority {
-    fn choose_password(
+    async fn choose_password(
         &self,
+        ctx: &Requester,
+        action: &str,
         body: Option<Zeroizing<String>>,
     ) -> AuthorityResult<Zeroizing<String>> {
         let password = body.or_else(|| self.password()).ok_or_else(|| {
@@ -105,11 +107,16 @@ impl Authority {
         }
         if let Some(known) = self.password() {
             // One password for all CA keys: a different one would leave a CA the server cannot
-            // unlock at its next start.
-            if known.as_bytes() != password.as_bytes() {
-                return Err(AuthorityError::malformed(
+            // unlock at its next start. Compared in constant time, a few wrong ones a minute.
+            self.password_guard.check_allowed()?;
+            let same: bool =
+                subtle::ConstantTimeEq::ct_eq(known.as_bytes(), password.as_bytes()).into();
+            if !same {
+                self.password_guard.failed();
+                let refusal = AuthorityError::malformed(
                     "all CA keys use the server's one CA password; this one differs",
-                ));
+                );
+                return Err(ctx.deny(&self.store, action, None, refusal).await);
             }
         }
         Ok(password)
@@ -159,7 +166,18 @@ impl Authority {
                 "validity_years must be between 1 and {max_years}"
             )));
         }
-        let password = self.choose_password(req.password)?;
+        // Existence first: asking to create a CA that exists tells nothing about the password.
+        let exists = match level {
+            CaLevel::Root => self.root_pem().is_some(),
+            CaLevel::Intermediate => self.intermediate_pem().is_some(),
+        };
+        if exists {
+            return Err(AuthorityError::conflict(match level {
+                CaLevel::Root => "a root CA already exists",
+                CaLevel::Intermediate => "an intermediate CA already exists",
+            }));
+        }
+        let password = self.choose_password(ctx, action, req.password).await?;
         let root = match level {
             CaLevel::Root => {
                 if self.root_pem().is_some() {
@@ -270,6 +288,7 @@ impl Authority {
         if !self.is_sealed() {
             return Err(AuthorityError::conflict("the CA is not sealed"));
         }
+        self.password_guard.check_allowed()?;
         let previous = self.password();
         if let Ok(mut keys) = self.keys.write() {
             keys.password = Some(password);
@@ -279,6 +298,7 @@ impl Authority {
                 keys.password = previous;
             }
             let _ = self.reload_ca(true).await;
+            self.password_guard.failed();
             let err = AuthorityError::forbidden(format!("unlock failed: {e}"));
             return Err(ctx.deny(&self.store, "ca.unlock", None, err).await);
         }

@@ -176,3 +176,127 @@ async fn a_bad_enrollment_token_is_refused_before_any_name_is_read() {
         refused.err()
     );
 }
+
+/// Serials (lower-case hex) a CRL lists.
+fn crl_serials(der: &[u8]) -> Vec<String> {
+    let (_, crl) = x509_parser::parse_x509_crl(der).unwrap();
+    crl.iter_revoked_certificates()
+        .map(|r| hex::encode(r.raw_serial()))
+        .collect()
+}
+
+#[tokio::test]
+async fn tidy_empties_what_is_long_dead_and_keeps_the_chain_and_every_crl_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, clock, _) = authority(dir.path()).await;
+    let admin = Requester::new(Principal::Admin);
+    let issue = |id: &str, days: u32| IssueRequest {
+        service_id: id.into(),
+        common_name: id.into(),
+        validity_days: Some(days),
+        ..Default::default()
+    };
+    let revoke = |serial: &vcc_pki_core::Serial| RevokeRequest {
+        service_id: None,
+        serial_number: Some(serial.to_hex()),
+        reason: Some("keyCompromise".into()),
+    };
+    let short = authority.issue(&admin, issue("short", 10)).await.unwrap();
+    let short_revoked = authority.issue(&admin, issue("gone", 10)).await.unwrap();
+    let long = authority.issue(&admin, issue("long", 365)).await.unwrap();
+    let long_revoked = authority
+        .issue(&admin, issue("compromised", 365))
+        .await
+        .unwrap();
+    for cert in [&short_revoked, &long_revoked] {
+        authority
+            .revoke(&admin, revoke(&cert.serial_number))
+            .await
+            .unwrap();
+    }
+    authority
+        .register_service(
+            &admin,
+            ServiceRegistration {
+                service_id: "never-enrolled".into(),
+                service_name: "never".into(),
+                enrollment_ttl_hours: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        authority.generate_crl(&admin).await.unwrap();
+    }
+    let store = authority.store().clone();
+    let crls_before = store.statistics().await.unwrap().crls;
+
+    // 40 days on: the 10-day certificates have been expired for 30 days; retention 7 days.
+    clock.advance(Duration::days(40));
+    authority.generate_crl(&admin).await.unwrap();
+    // An auditor may not tidy.
+    let auditor = Requester::new(Principal::Auditor);
+    assert!(matches!(
+        authority.tidy(&auditor, Duration::days(7)).await,
+        Err(AuthorityError::Forbidden(_))
+    ));
+    let report = authority.tidy(&admin, Duration::days(7)).await.unwrap();
+    assert!(report.certificates_emptied >= 2, "{report:?}");
+    assert_eq!(report.enrollment_tokens_cleared, 1, "{report:?}");
+    assert!(report.crls_removed >= 3, "{report:?}");
+    assert!(store.statistics().await.unwrap().crls < crls_before + 1);
+
+    // The expired certificates keep their rows (serial, names, status), not their DER.
+    // (The store derives "expired" from the system clock, which has not moved: the status checked
+    // here is the stored one, revoked.)
+    for (cert, revoked) in [(&short, false), (&short_revoked, true)] {
+        let row = store
+            .certificate_by_serial(&cert.serial_number)
+            .await
+            .unwrap()
+            .expect("the row stays");
+        assert!(row.certificate_der.is_empty(), "{}", row.common_name);
+        assert_eq!(row.common_name, cert.common_name);
+        assert_eq!(
+            row.status == vcc_pki_store::CertificateStatus::Revoked,
+            revoked
+        );
+    }
+    for cert in [&long, &long_revoked] {
+        let row = store
+            .certificate_by_serial(&cert.serial_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !row.certificate_der.is_empty(),
+            "a valid certificate lost its DER"
+        );
+    }
+    // The audit chain verifies, with the tidy row in it.
+    let chain = store.verify_audit_chain().await.unwrap();
+    assert!(chain.intact, "{chain:?}");
+    let tidy_rows = store
+        .audit_page(Some("store.tidy"), None, None, 10)
+        .await
+        .unwrap();
+    // Newest first: the tidy with its counts, then the auditor's refusal.
+    assert_eq!(tidy_rows.len(), 2, "{tidy_rows:?}");
+    assert_eq!(tidy_rows[0]["outcome"], "success");
+    assert_eq!(
+        tidy_rows[0]["details"]["removed"]["enrollment_tokens_cleared"],
+        1
+    );
+    assert_eq!(tidy_rows[1]["outcome"], "denied");
+    // Every CRL still lists every unexpired revoked certificate: the newest complete CRL and a
+    // fresh one after tidy list the compromised 365-day certificate.
+    let compromised = long_revoked.serial_number.to_hex();
+    authority.generate_crl(&admin).await.unwrap();
+    let complete = store.latest_crl_der(None).await.unwrap().unwrap();
+    let listed = crl_serials(&complete);
+    assert!(listed.contains(&compromised), "{listed:?}");
+    // A second run finds nothing more to empty.
+    let again = authority.tidy(&admin, Duration::days(7)).await.unwrap();
+    assert_eq!(again.certificates_emptied, 0, "{again:?}");
+}

@@ -59,6 +59,10 @@ pub trait ServerTls: Send + Sync {
     fn set_client_trust(&self, ca_ders: &[Vec<u8>]);
     /// The certificate served now: whether the CA issued it, and its validity.
     fn served(&self) -> Option<ServedValidity>;
+    /// The serial of the certificate served now, if it can be read.
+    fn served_serial(&self) -> Option<vcc_pki_core::Serial> {
+        None
+    }
 }
 
 /// What the authority needs to know of the certificate the server presents.

@@ -61,3 +61,54 @@ pub fn restrict_sqlite_files(database_url: &str) {
         }
     }
 }
+
+/// The lock file a running server holds in its data dir.
+pub const DATA_DIR_LOCK: &str = "serve.lock";
+
+/// An exclusive lock on a data dir, held while a server runs on it or a restore writes into it;
+/// released when dropped (or when the process dies: the kernel drops the lock with the file).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Why a data dir could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirLockError {
+    #[error("data dir {dir} is in use by a running vcc-pki (pid {pid})")]
+    InUse { dir: String, pid: String },
+    #[error("cannot lock data dir {dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Take the data dir's lock without waiting, and write this process's id into it.
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, DataDirLockError> {
+    let path = dir.join(DATA_DIR_LOCK);
+    let io = |source| DataDirLockError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(DataDirLockError::InUse {
+                dir: dir.display().to_string(),
+                pid: pid.trim().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(DataDirLock { _file: file })
+}

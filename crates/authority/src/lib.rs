@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 mod error;
 pub mod files;
+mod password_guard;
 pub mod policy;
 mod principal;
 
@@ -27,7 +28,9 @@ mod registry;
 mod renewal_windows;
 mod revocation;
 mod server_tls;
+pub mod store_check;
 pub mod telemetry;
+mod tidy;
 mod tokens;
 
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
@@ -43,6 +46,7 @@ pub use policy::validate_service_id;
 pub use registry::{Registered, ServiceRegistration};
 pub use revocation::{CrlInfo, RevokeRequest, RevokeResponse};
 pub use server_tls::ServerTlsRenewer;
+pub use tidy::TIDY_EVERY;
 pub use tokens::{CreatedToken, TokenRole};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -58,6 +62,8 @@ pub struct Authority {
     clock: Arc<dyn Clock>,
     config: Arc<AuthorityConfig>,
     keys: RwLock<custody::CaKeys>,
+    /// Wrong CA passwords offered lately (creation, unlock): bounded per minute.
+    password_guard: password_guard::PasswordGuard,
     tls: Arc<dyn ServerTls>,
     /// Serialises CA reloads (custody.rs).
     ca_reload: tokio::sync::Mutex<()>,
@@ -71,7 +77,7 @@ pub struct Authority {
 }
 
 /// The service id the server's own TLS certificates are issued to.
-pub const SERVER_SERVICE_ID: &str = "vcc-pki-server";
+pub const SERVER_SERVICE_ID: &str = vcc_pki_store::SERVER_SERVICE_ID;
 
 impl Authority {
     pub async fn load(
@@ -118,6 +124,7 @@ impl Authority {
             store,
             clock,
             keys: RwLock::new(custody::CaKeys::locked_with(config.ca_password.clone())),
+            password_guard: Default::default(),
             config,
             tls,
             ca_reload: tokio::sync::Mutex::new(()),

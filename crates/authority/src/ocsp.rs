@@ -1,9 +1,10 @@
 //! The OCSP responder, a component of the Authority ([`OcspService`]): a delegated OCSP-signing
-//! certificate issued from the intermediate (stored and audited like every certificate, its key only in memory, rotated at
-//! half-life), and a cache of pre-signed responses per serial, re-signed at half-life and replaced
+//! certificate issued from the intermediate (stored and audited like every certificate, its key in
+//! memory and in the data dir (0600) so that a restart reuses it, rotated at half-life), and a cache of pre-signed responses per serial, re-signed at half-life and replaced
 //! at once when a certificate is revoked. Responses are built by vcc-pki-core; nothing here
 //! touches DER.
 use super::Authority;
+mod responder_file;
 use crate::{telemetry, AuthorityError, AuthorityResult, Clock};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -22,7 +23,7 @@ use vcc_pki_store::{
 };
 
 /// The service id the OCSP responder certificates are issued to.
-pub const OCSP_SERVICE_ID: &str = "vcc-pki-ocsp";
+pub const OCSP_SERVICE_ID: &str = vcc_pki_store::OCSP_SERVICE_ID;
 /// `profile` of the responder certificates in the certificates table.
 pub const OCSP_SIGNING_PROFILE: &str = "ocsp_signing";
 /// Validity of a responder certificate; it is replaced when half of it has passed, so that every
@@ -127,6 +128,8 @@ pub struct OcspService {
     /// Set when the cache starts over (first responder, new intermediate): the worker pre-signs
     /// every unexpired certificate again.
     warm_needed: AtomicBool,
+    /// The responder remembered in the data dir was looked at (once per process).
+    remembered_tried: AtomicBool,
     wake: Notify,
     /// New certificates' `good` responses waiting to be pre-signed on idle CPU.
     pub(super) presign: super::ocsp_presign::PresignQueue,
@@ -144,6 +147,7 @@ impl OcspService {
             cache: RwLock::default(),
             epoch: AtomicU64::default(),
             warm_needed: AtomicBool::default(),
+            remembered_tried: AtomicBool::default(),
             wake: Notify::new(),
             presign: Default::default(),
         }
@@ -152,6 +156,11 @@ impl OcspService {
     /// The Authority's time, in whole seconds.
     fn now(&self) -> OffsetDateTime {
         crate::clock::whole_seconds(self.clock.now())
+    }
+
+    /// Where the responder's key is remembered across restarts.
+    fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.authority.upgrade().map(|a| a.config.data_dir.clone())
     }
 
     /// The responder last installed (possibly due, expired or revoked).
@@ -369,6 +378,16 @@ impl OcspService {
             return Some(r);
         }
         if intermediate_id.is_none() {
+            // Sealed: the responder an earlier start left still signs (its key is not a CA key).
+            if current.is_none() {
+                let _rotation = self.rotation.lock().await;
+                if self.installed().is_none() {
+                    if let Some(active) = self.install_remembered(None).await {
+                        return Some(active);
+                    }
+                }
+                return usable(&self.installed(), self.now());
+            }
             return usable(&current, self.now());
         }
         let recently_failed = self
@@ -385,6 +404,12 @@ impl OcspService {
         let current = self.installed();
         if let Some(r) = fresh(&current, self.now()) {
             return Some(r);
+        }
+        // First use in this process: the responder an earlier start left, if still good.
+        if current.is_none() {
+            if let Some(active) = self.install_remembered(intermediate_id).await {
+                return Some(active);
+            }
         }
         // A revoked predecessor is replaced, not renewed: the store refuses to renew from a revoked certificate.
         let previous = current
@@ -484,6 +509,9 @@ impl OcspService {
         self.store
             .insert_certificate(&record, &effects, &audit)
             .await?;
+        if let Some(dir) = self.data_dir() {
+            responder_file::remember(&dir, &serial, &vcc_pki_core::keys::private_key_pem(&key));
+        }
         let responder = OcspResponder::new(&der, Arc::new(key))?;
         Ok(Arc::new(ActiveResponder {
             responder,
@@ -622,12 +650,11 @@ impl OcspService {
             self.epoch.fetch_add(1, Ordering::SeqCst);
             // By key, not by walking the cache: that was O(cache) per revocation, and with 40 000
             // cached responses revocations fell to ~120/s with both cores in `retain`.
+            // Every answer goes, a `revoked` one too: a revocation's reason can change (a later
+            // keyCompromise), on this replica or another; the next request signs from the store.
             for serial in serials {
                 for hash in CertIdHash::ALL {
-                    let key = (serial.clone(), hash);
-                    if cache.get(&key).is_some_and(|r| !r.says_revoked) {
-                        cache.remove(&key);
-                    }
+                    cache.remove(&(serial.clone(), hash));
                 }
             }
         }

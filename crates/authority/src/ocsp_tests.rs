@@ -229,9 +229,20 @@ async fn revocation_replaces_cached_responses_and_responders_rotate() {
         CertificateStatus::Revoked { .. }
     ));
 
-    // A revoked responder certificate is replaced at once and answers `revoked` itself.
-    authority
+    // An admin may not revoke the server's own responder certificate…
+    let refused = authority
         .revoke(&ctx, revoke(&responder_b.to_hex(), "keyCompromise"))
+        .await;
+    assert!(
+        matches!(refused, Err(AuthorityError::Forbidden(_))),
+        "{refused:?}"
+    );
+    // …but a revoked one (here by the system) is replaced at once and answers `revoked` itself.
+    authority
+        .revoke(
+            &Requester::system(),
+            revoke(&responder_b.to_hex(), "keyCompromise"),
+        )
         .await
         .unwrap();
     let (_, after) = ask(&authority, &responder_b.to_hex(), None).await;

@@ -103,7 +103,7 @@ impl Requester {
             .details(serde_json::json!({ "status": status, "reason": error.to_string() }));
         // Bounded: a refused request must not be able to write arbitrary amounts into the audit log.
         entry.target_id = target.map(|t| t.chars().take(128).collect());
-        if let Err(e) = store.audit(entry).await {
+        if let Err(e) = store.audit_refusal(entry).await {
             tracing::error!(error = %e, "could not write audit row for a refusal");
         }
         error
@@ -138,7 +138,8 @@ impl Requester {
         read: bool,
     ) -> Result<(), AuthorityError> {
         match &self.principal {
-            Principal::Admin => Ok(()),
+            // The server itself (never a request's principal: no credential maps to it).
+            Principal::Admin | Principal::System => Ok(()),
             Principal::Auditor if read => Ok(()),
             Principal::Auditor => Err(self.deny(store, action, target, read_only()).await),
             Principal::Anonymous => {

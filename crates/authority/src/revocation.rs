@@ -94,7 +94,18 @@ impl Authority {
                     .ok_or_else(|| {
                         AuthorityError::not_found(format!("no certificate with serial {serial}"))
                     })?;
+                if let Err(refusal) =
+                    crate::policy::reserved_for_the_server(&ctx.principal, &cert.service_id)
+                {
+                    return Err(ctx
+                        .deny(&self.store, ACTION, Some(&serial.to_hex()), refusal)
+                        .await);
+                }
                 if cert.status == CertificateStatus::Revoked {
+                    // RFC 5280 lets the reason change: a compromise found later blocks the key.
+                    if reason == RevocationReason::KeyCompromise {
+                        return self.escalate_to_key_compromise(ctx, &serial).await;
+                    }
                     return Err(AuthorityError::conflict(format!(
                         "certificate {serial} is already revoked"
                     )));
@@ -102,6 +113,13 @@ impl Authority {
                 RevocationTarget::Serial(serial)
             }
             (None, Some(service_id)) => {
+                if let Err(refusal) =
+                    crate::policy::reserved_for_the_server(&ctx.principal, service_id)
+                {
+                    return Err(ctx
+                        .deny(&self.store, ACTION, Some(service_id), refusal)
+                        .await);
+                }
                 if self.store.service(service_id).await?.is_none() {
                     return Err(AuthorityError::not_found(format!(
                         "unknown service '{service_id}'"
@@ -213,10 +231,46 @@ impl Authority {
                 }
             }));
         }
-        // Durable now: OCSP answers `revoked` from here on; the CRL follows in the background.
-        self.ocsp.revoked(&revoked, reason);
-        self.crl.revoked(&revoked);
+        self.revocation_stored(&revoked, reason);
         Ok(RevokeResponse { revoked, reason })
+    }
+
+    /// A certificate revoked for another reason becomes keyCompromise: its key is blocked and
+    /// every other certificate with that key revoked, as a first keyCompromise would.
+    async fn escalate_to_key_compromise(
+        &self,
+        ctx: &Requester,
+        serial: &Serial,
+    ) -> AuthorityResult<RevokeResponse> {
+        let reason = RevocationReason::KeyCompromise;
+        let audit = ctx
+            .audit("certificate.revoke", "certificate")
+            .target(serial.to_hex())
+            .details(serde_json::json!({ "reason": reason.as_str(), "reason_changed": true }));
+        let revoked = self
+            .store
+            .escalate_to_key_compromise(serial, &ctx.principal.actor(), &audit)
+            .await?;
+        self.revocation_stored(&revoked, reason);
+        Ok(RevokeResponse { revoked, reason })
+    }
+
+    /// Durable now: OCSP answers `revoked` from here on; the CRL follows in the background; a
+    /// served TLS certificate among them is replaced.
+    fn revocation_stored(
+        &self,
+        revoked: &[vcc_pki_store::RevokedRecord],
+        reason: RevocationReason,
+    ) {
+        self.ocsp.revoked(revoked, reason);
+        self.crl.revoked(revoked);
+        if revoked
+            .iter()
+            .any(|r| self.server_tls.serves(&r.serial_number))
+        {
+            let renewer = self.server_tls.clone();
+            tokio::spawn(async move { renewer.replace_if_revoked().await });
+        }
     }
 
     /// Build, sign and store a new CRL now.

@@ -64,6 +64,32 @@ impl ServerTlsRenewer {
         }
     }
 
+    /// Whether the certificate served now is one the store records as revoked.
+    pub async fn served_is_revoked(&self) -> bool {
+        let (Some(serial), Ok(authority)) = (self.tls.served_serial(), self.authority()) else {
+            return false;
+        };
+        matches!(
+            authority.store.certificate_by_serial(&serial).await,
+            Ok(Some(c)) if c.status == vcc_pki_store::CertificateStatus::Revoked
+        )
+    }
+
+    /// A served certificate that is revoked (at start, or by a revocation just now) is replaced
+    /// at once: clients that check OCSP or CRLs would refuse it, and after keyCompromise its key
+    /// must not be used again.
+    pub async fn replace_if_revoked(&self) {
+        if self.served_is_revoked().await {
+            tracing::warn!("the server's TLS certificate is revoked; replacing it now");
+            self.renew_if_possible().await;
+        }
+    }
+
+    /// Whether `serial` is the certificate served now.
+    pub fn serves(&self, serial: &vcc_pki_core::Serial) -> bool {
+        self.tls.served_serial().is_some_and(|s| &s == serial)
+    }
+
     /// Check every ten minutes and renew when due; ends with the Authority.
     pub async fn run(self: Arc<Self>) {
         loop {
@@ -73,6 +99,8 @@ impl ServerTlsRenewer {
             }
             if self.due() {
                 self.renew_if_possible().await;
+            } else {
+                self.replace_if_revoked().await;
             }
         }
     }

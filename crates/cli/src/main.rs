@@ -82,9 +82,9 @@ enum Command {
     /// Server health.
     #[command(subcommand)]
     Health(commands::system::HealthCommand),
-    /// Database statistics.
+    /// The store: statistics, backup, restore, verify.
     #[command(subcommand)]
-    Db(commands::system::DbCommand),
+    Db(commands::db::DbCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(commands::system::AuditCommand),
@@ -211,7 +211,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Service(c) => commands::service::run(c, global).await,
         Command::Crl(c) => commands::crl::run(c, global).await,
         Command::Health(c) => commands::system::health(c, global).await,
-        Command::Db(c) => commands::system::db(c, global).await,
+        Command::Db(c) => commands::db::db(c, global).await,
         Command::Audit(c) => commands::system::audit(c, global).await,
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Acme(c) => commands::acme::run(c, global).await,

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format, metrics_listen, database_wait.
+    /// TOML file with any of: data_dir, host, port, database_url, ca_password_file, dns_names, public_url, http_port, crl_shards, ui_idle_timeout, log_format, metrics_listen, database_wait, tidy_after, max_connections, max_connections_per_source, idle_timeout.
     #[arg(long, env = "VCC_PKI_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (database, admin token, trust anchor); created 0700. [default: ./pki-data]
@@ -56,6 +56,22 @@ pub struct ServeArgs {
     /// 0: fail at once). [default: 2m]
     #[arg(long, env = "VCC_PKI_DATABASE_WAIT")]
     database_wait: Option<String>,
+    /// Tidy what has been dead for longer than this (e.g. 90d): expired certificates lose their
+    /// DER (rows stay), old CRLs, expired ACME orders; hourly, audited. [default: off]
+    #[arg(long, env = "VCC_PKI_TIDY_AFTER")]
+    tidy_after: Option<String>,
+    /// Connections each listener takes at once; more are closed as soon as accepted. Keep it
+    /// below the process's file-descriptor limit. [default: 1024]
+    #[arg(long, env = "VCC_PKI_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Connections one source address may hold on a listener at once. [default: 256]
+    #[arg(long, env = "VCC_PKI_MAX_CONNECTIONS_PER_SOURCE")]
+    max_connections_per_source: Option<usize>,
+    /// Close a connection that moves no byte for this long (keep-alive, HTTP/2, unfinished TLS
+    /// handshakes), e.g. 60s, 5m; keep it above the 30 s request timeout, or slow requests may
+    /// be cut off. [default: 60s]
+    #[arg(long, env = "VCC_PKI_IDLE_TIMEOUT")]
+    idle_timeout: Option<String>,
     /// Port ACME http-01 validation connects to on the identifier's host. [default: 80]
     #[arg(long, env = "VCC_PKI_ACME_HTTP_PORT")]
     acme_http_port: Option<u16>,
@@ -119,6 +135,10 @@ struct FileConfig {
     log_format: Option<String>,
     metrics_listen: Option<String>,
     database_wait: Option<String>,
+    tidy_after: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    idle_timeout: Option<String>,
     #[serde(default)]
     acme: AcmeFileConfig,
 }
@@ -251,6 +271,35 @@ pub fn config(args: ServeArgs) -> anyhow::Result<(vcc_pki_server::config::ServeC
             "database_wait must be between 0 and 1h"
         );
         config.database_wait = std::time::Duration::from_secs(secs as u64);
+    }
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        anyhow::ensure!(n >= 1, "max_connections must be at least 1");
+        config.connection_caps.total = n;
+    }
+    if let Some(n) = args
+        .max_connections_per_source
+        .or(file.max_connections_per_source)
+    {
+        anyhow::ensure!(n >= 1, "max_connections_per_source must be at least 1");
+        config.connection_caps.per_source = n;
+    }
+    if let Some(idle) = args.idle_timeout.or(file.idle_timeout) {
+        let secs = crate::commands::acme::parse_duration(&idle)
+            .map_err(|e| anyhow::anyhow!("idle_timeout: {e}"))?;
+        anyhow::ensure!(
+            (1..=3600).contains(&secs),
+            "idle_timeout must be between 1s and 1h"
+        );
+        config.connection_caps.idle = std::time::Duration::from_secs(secs as u64);
+    }
+    if let Some(after) = args.tidy_after.or(file.tidy_after) {
+        let secs = crate::commands::acme::parse_duration(&after)
+            .map_err(|e| anyhow::anyhow!("tidy_after: {e}"))?;
+        anyhow::ensure!(
+            secs >= 86_400,
+            "tidy_after must be at least 1d: certificates are kept that long after they expire"
+        );
+        config.tidy_after = Some(std::time::Duration::from_secs(secs as u64));
     }
     if let Some(listen) = args.metrics_listen.or(file.metrics_listen) {
         config.metrics_listen = Some(listen.parse().with_context(|| {
@@ -434,6 +483,10 @@ mod tests {
         let all = parse(&every).unwrap();
         assert_eq!(all.database_url, "postgres://vcc@db.internal/vcc_pki");
         assert_eq!(all.database_wait, std::time::Duration::from_secs(120));
+        assert_eq!(
+            all.tidy_after,
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
         assert_eq!(all.acme.allow_ip, ["10.0.0.0/8"]);
         assert_eq!(
             all.acme.validation_timeout,
@@ -453,6 +506,10 @@ mod tests {
             "listen",
             "database_url",
             "database_wait",
+            "tidy_after",
+            "max_connections",
+            "max_connections_per_source",
+            "idle_timeout",
             "ca_password_file",
             "dns_names",
             "public_url",

@@ -174,6 +174,17 @@ pub fn decrypt_private_key_pem(pem: &str, password: &[u8]) -> Result<KeyPair, Co
     KeyPair::try_from(clear_der.as_slice()).map_err(|e| CoreError::Crypto(e.to_string()))
 }
 
+/// A clear PKCS#8 `PRIVATE KEY` PEM (as [`private_key_pem`] writes it) back into a key pair.
+pub fn private_key_from_pem(pem: &str) -> Result<KeyPair, CoreError> {
+    let der = Zeroizing::new(
+        crate::pem_decode_all(pem, "PRIVATE KEY")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoreError::Pem("no PRIVATE KEY block".into()))?,
+    );
+    KeyPair::try_from(der.as_slice()).map_err(|e| CoreError::Crypto(e.to_string()))
+}
+
 /// PKCS#8 v1 PEM (`PRIVATE KEY`) of a key pair, for keys handed once to the service that owns them.
 /// aws-lc writes Ed25519 keys as PKCS#8 v2 (with the public key), which OpenSSL 3.0 refuses; the
 /// public key is dropped so every TLS stack reads the result.

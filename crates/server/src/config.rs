@@ -31,6 +31,10 @@ pub struct ServeConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// How long start-up waits for a PostgreSQL server that does not answer yet.
     pub database_wait: std::time::Duration,
+    /// Connections each listener takes at once, in all and from one source address.
+    pub connection_caps: crate::connections::Caps,
+    /// Tidy (SPEC §10) what has been dead this long; `None`: off.
+    pub tidy_after: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -85,6 +89,12 @@ impl ServeConfig {
             ui_idle_timeout: std::time::Duration::from_secs(15 * 60),
             metrics_listen: None,
             database_wait: vcc_pki_store::DEFAULT_DATABASE_WAIT,
+            tidy_after: None,
+            connection_caps: crate::connections::Caps {
+                total: 1024,
+                per_source: 256,
+                idle: std::time::Duration::from_secs(60),
+            },
         }
     }
 }

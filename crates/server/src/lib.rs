@@ -4,10 +4,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod metrics;
 pub mod observe;
 pub mod ocsp;
 pub mod problem;
+pub mod refusals;
 pub mod state;
 pub mod tls;
 pub mod ui;
@@ -33,6 +35,18 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     metrics::install().context("cannot start the metrics recorder")?;
     files::ensure_private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    // One server per data dir: its TLS key and admin token file are this process's; `db restore`
+    // refuses a dir whose lock is held.
+    let _data_dir_lock = match files::lock_data_dir(&config.data_dir) {
+        Ok(lock) => Some(lock),
+        Err(files::DataDirLockError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::Unsupported =>
+        {
+            tracing::warn!(error = %source, "the data dir's file system has no locks: a second server on it would not be refused");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let store = Store::open_waiting(&config.database_url, config.database_wait)
         .await
         .with_context(|| {
@@ -64,8 +78,18 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     if authority.server_tls().due() {
         authority.server_tls().renew_if_possible().await;
+    } else {
+        authority.server_tls().replace_if_revoked().await;
     }
     authority.start_components();
+    if let Some(after) = config.tidy_after {
+        let retention = time::Duration::seconds(after.as_secs() as i64);
+        authority.start_tidy(retention);
+        tracing::info!(
+            retention_days = after.as_secs() / 86_400,
+            "tidy is on: hourly"
+        );
+    }
     let acme = vcc_pki_acme::Acme::new(store.clone(), authority.clone(), config.acme.clone())
         .await
         .context("cannot start the ACME front end")?;
@@ -89,6 +113,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         started: Instant::now(),
         acme,
         sessions: Arc::new(ui::session::Sessions::default()),
+        refusals: Arc::new(refusals::RefusalLimiter::default()),
     };
     let public_app = api::public_router(state.clone());
     let metrics_app = api::metrics_router(state.clone());
@@ -109,7 +134,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let http_addr = listener.local_addr()?;
         let http_handle = axum_server::Handle::new();
         handles.push(http_handle.clone());
-        let server = axum_server::from_tcp(listener)?.handle(http_handle);
+        let mut server = axum_server::from_tcp(listener)?
+            .acceptor(capped("http", config.connection_caps))
+            .handle(http_handle);
+        // As on HTTPS: a client that never finishes its headers is dropped.
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(Duration::from_secs(10));
         println!(
             "vcc-pki http listening on http://{}",
             display_addr(http_addr)
@@ -130,7 +162,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         let metrics_handle = axum_server::Handle::new();
         handles.push(metrics_handle.clone());
-        let server = axum_server::from_tcp(listener)?.handle(metrics_handle);
+        let metrics_caps = connections::Caps {
+            total: config.connection_caps.total.min(64),
+            per_source: config.connection_caps.per_source.min(64),
+            ..config.connection_caps
+        };
+        let server = axum_server::from_tcp(listener)?
+            .acceptor(capped("metrics", metrics_caps))
+            .handle(metrics_handle);
         println!(
             "vcc-pki metrics listening on http://{}",
             display_addr(bound)
@@ -147,7 +186,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(shutdown_on_signal(handles));
     // Announce the bound address on stdout (tests and scripts read this line).
     println!("vcc-pki listening on https://{}", display_addr(addr));
-    let mut server = axum_server::from_tcp_rustls(listener, rustls_config)?;
+    let https_caps = capped("https", config.connection_caps);
+    let mut server =
+        axum_server::from_tcp_rustls(listener, rustls_config)?.map(|tls| tls.acceptor(https_caps));
     // A client that opens a connection and never finishes its headers is dropped.
     server
         .http_builder()
@@ -158,6 +199,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())
+}
+
+/// The acceptor that caps a listener's connections (see `connections`).
+fn capped(listener: &'static str, caps: connections::Caps) -> connections::CappedAcceptor {
+    connections::CappedAcceptor::new(connections::ConnectionCap::new(listener, caps))
 }
 
 fn display_addr(addr: SocketAddr) -> String {

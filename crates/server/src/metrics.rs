@@ -15,6 +15,12 @@ use std::time::Duration;
 use vcc_pki_store::CaLevel;
 
 pub const HTTP_DURATION: &str = "vcc_pki_http_request_duration_seconds";
+pub const RATE_LIMITED: &str = "vcc_pki_http_rate_limited_total";
+
+/// One request answered 429: its source failed authentication too often.
+pub fn rate_limited() {
+    metrics::counter!(RATE_LIMITED).increment(1);
+}
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -60,13 +66,21 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from a request's arrival to its answer's head, by route template and status."
     );
+    metrics::describe_counter!(
+        crate::connections::REFUSED_METRIC,
+        "Connections closed as soon as accepted: over the listener's cap or its per-source cap, by listener and cap."
+    );
+    metrics::describe_counter!(
+        RATE_LIMITED,
+        "Requests answered 429 before any work: their source address failed authentication too often."
+    );
     metrics::describe_gauge!(
         "vcc_pki_certificates",
         "Certificates in the store by status (active, expired, revoked), from maintained counters."
     );
     metrics::describe_gauge!(
         "vcc_pki_certificates_expiring",
-        "Active certificates whose notAfter is within the window (7d, 30d)."
+        "Active certificates whose notAfter is within the window (7d, 30d); the server's own (TLS, OCSP responder) renew themselves and are left out."
     );
     metrics::describe_gauge!(
         "vcc_pki_ca_not_after_timestamp_seconds",

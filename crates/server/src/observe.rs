@@ -27,6 +27,11 @@ impl Notes {
     pub fn principal(&self, kind: &'static str) {
         let _ = self.0.principal.set(kind);
     }
+
+    /// What the request authenticated as, once an extractor has said so.
+    pub fn principal_kind(&self) -> Option<&'static str> {
+        self.0.principal.get().copied()
+    }
 }
 
 /// The `route_layer` half: the router has matched, so the route template is known.

@@ -17,4 +17,6 @@ pub struct AppState {
     pub acme: Arc<vcc_pki_acme::Acme>,
     /// Dashboard sessions (SPEC §11).
     pub sessions: Arc<crate::ui::session::Sessions>,
+    /// Failed authentications per source address (see `refusals`).
+    pub refusals: Arc<crate::refusals::RefusalLimiter>,
 }

@@ -330,6 +330,13 @@ impl vcc_pki_authority::ServerTls for TlsState {
         TlsState::set_client_trust(self, ca_ders)
     }
 
+    fn served_serial(&self) -> Option<vcc_pki_core::Serial> {
+        let s = TlsState::served(self)?;
+        let der = s.key.cert.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+        Some(vcc_pki_core::Serial::from_bytes(cert.raw_serial()))
+    }
+
     fn served(&self) -> Option<vcc_pki_authority::ServedValidity> {
         let s = TlsState::served(self)?;
         Some(vcc_pki_authority::ServedValidity {

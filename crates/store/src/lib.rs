@@ -9,6 +9,7 @@ mod acme_eab;
 mod acme_renewal;
 mod acme_sweep;
 mod audit;
+mod backup;
 mod batch_insert;
 #[cfg(feature = "bench")]
 mod bench;
@@ -17,13 +18,20 @@ mod certificates;
 mod crl;
 mod group_commit;
 mod inventory;
+mod key_compromise;
+mod refusal_audit;
 mod services;
 mod sqlite_writer;
 mod statements;
 pub mod telemetry;
+mod tidy;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditOutcome, AuditVerification};
+pub use backup::{
+    describe_sqlite_snapshot, snapshot_sqlite, sqlite_path, CheckFinding, SchemaStatus,
+    SnapshotSummary,
+};
 
 /// Why a write transaction refused an issuance: rules re-checked inside it, so that a concurrent
 /// change cannot slip between the authority's check and the insert.
@@ -59,6 +67,7 @@ pub use inventory::{
     MIN_FINGERPRINT_PREFIX, MIN_SERIAL_PREFIX,
 };
 pub use services::{NewService, ServiceRecord};
+pub use tidy::TidyReport;
 pub use tokens::{ActiveToken, TokenRecord};
 
 use sqlx::pool::{Pool, PoolOptions};
@@ -179,6 +188,8 @@ pub struct Store {
     /// Hashes of the active admin tokens, read at most once per [`tokens::ADMIN_TOKEN_CACHE_TTL`]
     /// (every API request checks them); cleared at once when this process adds or revokes one.
     admin_tokens: std::sync::Arc<tokens::AdminTokenCache>,
+    /// How many refusal rows may still be written one by one (see `refusal_audit`).
+    refusals: refusal_audit::SharedBudget,
     /// Alive while any clone of this store is: background tasks (the WAL checkpointer) hold a
     /// weak reference and stop when it is gone.
     _alive: std::sync::Arc<()>,
@@ -189,6 +200,11 @@ impl std::fmt::Debug for Store {
         write!(f, "Store({:?})", self.backend)
     }
 }
+
+/// The service id of the server's own TLS certificates.
+pub const SERVER_SERVICE_ID: &str = "vcc-pki-server";
+/// The service id of the OCSP responder's signing certificates.
+pub const OCSP_SERVICE_ID: &str = "vcc-pki-ocsp";
 
 /// The 8 tables and 4 views every backend carries (SPEC §7).
 pub const SEED_TABLES: [&str; 8] = [
@@ -224,17 +240,35 @@ impl Store {
     /// As [`Store::open`], waiting at most `wait` for a PostgreSQL server that is not up yet
     /// (SQLite does not wait).
     pub async fn open_waiting(url: &str, wait: Duration) -> Result<Self> {
+        Self::open_with(url, wait, true).await
+    }
+
+    /// Open an existing store as it is, without applying migrations and without creating a
+    /// SQLite file that is not there (`db verify`: a check changes nothing).
+    pub async fn open_existing(url: &str) -> Result<Self> {
+        if let Some(path) = sqlite_path(url) {
+            if !path.is_file() {
+                return Err(StoreError::NotFound(format!(
+                    "no SQLite store at {}",
+                    path.display()
+                )));
+            }
+        }
+        Self::open_with(url, Duration::ZERO, false).await
+    }
+
+    async fn open_with(url: &str, wait: Duration, migrate: bool) -> Result<Self> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
-            Self::open_sqlite(url).await
+            Self::open_sqlite(url, migrate).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::open_postgres(url, wait).await
+            Self::open_postgres(url, wait, migrate).await
         } else {
             Err(StoreError::UnsupportedUrl(redacted_url(url)))
         }
     }
 
-    async fn open_sqlite(url: &str) -> Result<Self> {
+    async fn open_sqlite(url: &str, migrate: bool) -> Result<Self> {
         let base = url.split('?').next().unwrap_or(url);
         // One writer: SQLite serialises writes anyway, and the audit chain needs a single appender.
         let write = PoolOptions::<Any>::new()
@@ -255,9 +289,14 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&format!("{base}?mode=rwc"))
+            .connect(&format!(
+                "{base}?mode={}",
+                if migrate { "rwc" } else { "rw" }
+            ))
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        if migrate {
+            sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        }
         let read = PoolOptions::<Any>::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -284,11 +323,13 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
+            refusals: Default::default(),
             _alive: alive,
-        })
+        }
+        .with_background_writers())
     }
 
-    async fn open_postgres(url: &str, wait: Duration) -> Result<Self> {
+    async fn open_postgres(url: &str, wait: Duration, migrate: bool) -> Result<Self> {
         let pool = PoolOptions::<Any>::new()
             .max_connections(16)
             .min_connections(0)
@@ -300,15 +341,17 @@ impl Store {
         // A server that is still starting (or restarting) is waited for, up to `wait`.
         let deadline = std::time::Instant::now() + wait;
         let mut attempt = 0;
-        loop {
-            match sqlx::migrate!("./migrations/postgres").run(&pool).await {
-                Ok(()) => break,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "PostgreSQL not ready for migrations; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        if migrate {
+            loop {
+                match sqlx::migrate!("./migrations/postgres").run(&pool).await {
+                    Ok(()) => break,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        attempt += 1;
+                        tracing::warn!(error = %e, attempt, "PostgreSQL not ready for migrations; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         let group_commit = group_commit::GroupCommit::start(pool.clone(), Backend::Postgres, None);
@@ -320,8 +363,10 @@ impl Store {
             group_commit,
             crl_build: Default::default(),
             admin_tokens: Default::default(),
+            refusals: Default::default(),
             _alive: alive,
-        })
+        }
+        .with_background_writers())
     }
 
     /// `open` taking an owned URL, for spawning.
@@ -353,6 +398,26 @@ impl Store {
     /// on PostgreSQL the one pool.
     pub(crate) fn crl_read_pool(&self) -> Pool<Any> {
         self.read.clone()
+    }
+
+    /// Start the tasks that live as long as the store (the refusal summary writer).
+    fn with_background_writers(self) -> Self {
+        refusal_audit::spawn_summary_writer(&self, std::sync::Arc::downgrade(&self._alive));
+        self
+    }
+
+    /// A clone that does not keep the store alive, for its own background tasks.
+    fn clone_without_life(&self) -> Self {
+        Self {
+            _alive: std::sync::Arc::new(()),
+            ..self.clone()
+        }
+    }
+
+    /// Close every connection of this store (before its files are moved or removed).
+    pub async fn close(self) {
+        self.read.close().await;
+        self.write.close().await;
     }
 
     pub fn backend(&self) -> Backend {
@@ -427,7 +492,8 @@ impl Store {
             certificates_active: active_later + today_live,
             certificates_revoked: revoked,
             certificates_expired: expired_earlier + today_expired,
-            certificates_expiring: today_live + expiring_between + soon_day_expiring,
+            certificates_expiring: today_live + expiring_between + soon_day_expiring
+                - self.own_expiring(now_t, soon_t).await?,
             services: count("services"),
             crls: count("crl_history"),
             audit_rows: count("audit_log"),
@@ -437,9 +503,31 @@ impl Store {
 
     /// Active certificates with now < notAfter <= now + `days`: the whole days between from the
     /// counters, today and the last day split at the exact time from the expiry index. O(days).
+    /// The server's own certificates are left out (see [`Store::own_expiring`]).
     pub async fn expiring_within(&self, days: i64) -> Result<i64> {
         let now_t = OffsetDateTime::now_utc();
         let end_t = now_t + time::Duration::days(days);
+        Ok(self.expiring_between(now_t, end_t).await? - self.own_expiring(now_t, end_t).await?)
+    }
+
+    /// The server's own active certificates (its TLS identity, its OCSP responder) with
+    /// now < notAfter <= end: they renew themselves, so "expiring" counts leave them out. A few
+    /// rows, read through the (service_id, not_after) index.
+    async fn own_expiring(&self, now_t: OffsetDateTime, end_t: OffsetDateTime) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates
+             WHERE service_id IN ($1, $2) AND not_after > $3 AND not_after <= $4 AND status = 'active'",
+        )
+        .bind(SERVER_SERVICE_ID)
+        .bind(OCSP_SERVICE_ID)
+        .bind(format_time(now_t))
+        .bind(format_time(end_t))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
+    async fn expiring_between(&self, now_t: OffsetDateTime, end_t: OffsetDateTime) -> Result<i64> {
         let day = |t: OffsetDateTime| format_time(t)[..10].to_string();
         let (today, end_day) = (day(now_t), day(end_t));
         if today == end_day {

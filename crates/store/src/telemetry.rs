@@ -5,6 +5,7 @@ use std::time::Duration;
 pub const COMMIT_DURATION: &str = "vcc_pki_store_commit_duration_seconds";
 pub const COMMIT_BATCH: &str = "vcc_pki_store_commit_batch_size";
 pub const COMMIT_FAILURES: &str = "vcc_pki_store_commit_failures_total";
+pub const REFUSALS_SUMMARISED: &str = "vcc_pki_audit_refusals_summarised_total";
 
 pub fn describe() {
     metrics::describe_histogram!(
@@ -20,6 +21,15 @@ pub fn describe() {
         COMMIT_FAILURES,
         "Group commits that failed (every request in them was refused, nothing stored), by kind."
     );
+    metrics::describe_counter!(
+        REFUSALS_SUMMARISED,
+        "Refusals counted into a summary audit row instead of a row each (over the refusal budget)."
+    );
+}
+
+/// One refusal was counted for a summary row instead of written.
+pub(crate) fn refusal_summarised() {
+    metrics::counter!(REFUSALS_SUMMARISED).increment(1);
 }
 
 /// One group commit of `size` requests of `kind` (issue, revoke) took `took`.

@@ -254,6 +254,27 @@ impl TestServer {
         }
     }
 
+    /// Start on a data dir that already holds a store (`dir`/data, e.g. restored from a backup):
+    /// SQLite only; `token` is an admin token in that store.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        password: Option<&str>,
+        token: &str,
+        args: Vec<String>,
+    ) -> Self {
+        let (child, url) = spawn(&dir.path().join("data"), password, &args);
+        Self {
+            dir,
+            url,
+            token: token.to_string(),
+            database_url: None,
+            owns_database: false,
+            http_url: None,
+            args,
+            child,
+        }
+    }
+
     /// Start with a plain-HTTP listener on a free port that is also the public URL, so issued
     /// certificates name `http://127.0.0.1:PORT/ocsp`, `/crl` and `/ca/intermediate.crt`.
     pub fn start_public(password: Option<&str>) -> Self {
@@ -277,6 +298,16 @@ impl TestServer {
         let (child, url) = spawn(&self.data_dir(), password, &self.args);
         self.child = child;
         self.url = url;
+    }
+
+    /// CPU seconds (user + system) the server process has used so far, from /proc.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name in parentheses: utime and stime are the 12th and 13th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
     }
 
     pub fn data_dir(&self) -> PathBuf {

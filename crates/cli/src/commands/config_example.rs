@@ -20,6 +20,16 @@ host = "0.0.0.0"
 # database_url = "postgres://vcc@db.internal/vcc_pki"
 # How long start-up waits for a PostgreSQL server that does not answer yet ("0": fail at once).
 # database_wait = "2m"
+# Tidy what has been dead this long (hourly, audited): expired certificates lose their DER (the
+# rows, serials and audit rows stay), old CRLs, expired ACME orders, expired enrollment tokens.
+# tidy_after = "90d"
+
+# Connections each listener (HTTPS, plain HTTP, metrics: at most 64) takes at once, and from one
+# source address; more are closed as soon as accepted. Keep below the file-descriptor limit.
+# max_connections = 1024
+# max_connections_per_source = 256
+# A connection that moves no byte this long is closed (keep-alive, HTTP/2, unfinished handshakes).
+# idle_timeout = "60s"
 
 # The CA password, read from a file (systemd: LoadCredential). Else VCC_CA_PASSWORD; without
 # either the CA starts sealed and an admin unlocks it (POST /api/ca/unlock).

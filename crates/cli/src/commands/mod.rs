@@ -7,6 +7,7 @@ pub mod ca;
 pub mod cert;
 pub mod config_example;
 pub mod crl;
+pub mod db;
 pub mod quickstart;
 pub mod service;
 pub mod system;

@@ -13,13 +13,6 @@ pub enum HealthCommand {
 }
 
 #[derive(Subcommand)]
-pub enum DbCommand {
-    /// Rows per table and certificates per status.
-    #[command(after_help = "Example:\n  vcc-pki db stats")]
-    Stats,
-}
-
-#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Recompute the audit log's hash chain; exit 1 if a row was edited or removed.
     #[command(after_help = "Example:\n  vcc-pki audit verify")]
@@ -101,35 +94,6 @@ pub async fn health(cmd: HealthCommand, g: &GlobalArgs) -> anyhow::Result<()> {
     if h["status"] != "healthy" {
         bail!("server is unhealthy");
     }
-    Ok(())
-}
-
-pub async fn db(cmd: DbCommand, g: &GlobalArgs) -> anyhow::Result<()> {
-    let DbCommand::Stats = cmd;
-    let out = g.output();
-    let h = g.client()?.get("/api/health").await?;
-    let stats = &h["statistics"];
-    if out.json() {
-        out.print_json(stats);
-        return Ok(());
-    }
-    out.heading("Rows per table");
-    let rows = stats["tables"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|t| vec![t[0].as_str().unwrap_or("").to_string(), t[1].to_string()])
-        .collect();
-    out.table(&["Table", "Rows"], rows);
-    out.heading("Certificates");
-    out.table(
-        &["Status", "Count"],
-        ["active", "expiring", "expired", "revoked"]
-            .iter()
-            .map(|s| vec![out.status(s), text(stats, &format!("certificates_{s}"))])
-            .collect(),
-    );
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let refusals = state.refusals.clone();
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .route("/api/ca/root", post(ca::create_root))
@@ -73,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         // each `from_fn` layer costs every request (OCSP included).
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
-                guard(max_body, req, next)
+                guard(max_body, refusals.clone(), req, next)
             },
         ))
         .with_state(state)
@@ -158,13 +159,56 @@ pub fn public_router(state: AppState) -> Router {
 /// and make every error a problem document (see [`problem_for_every_error`]).
 async fn guard(
     max: usize,
+    refusals: std::sync::Arc<crate::refusals::RefusalLimiter>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
     let (notes, id, started) = crate::observe::begin(&mut req);
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    // A source that has failed too often is answered before any work (see `refusals`).
+    let admission = match source.map(|ip| refusals.admit(ip)) {
+        Some(Ok(admission)) => Some(admission),
+        None => None,
+        Some(Err(retry_after)) => {
+            return rate_limited(retry_after, &method, &notes, id, started);
+        }
+    };
     let response = limited(max, req, next).await;
+    if let Some(admission) = admission {
+        let failed = crate::refusals::is_failure(response.status(), notes.principal_kind());
+        refusals.answered(admission, failed);
+    }
     crate::observe::finish("https", &method, &notes, id, started, response)
+}
+
+/// 429 with Retry-After, before any work (see `refusals`).
+fn rate_limited(
+    retry_after: Duration,
+    method: &axum::http::Method,
+    notes: &crate::observe::Notes,
+    id: axum::http::HeaderValue,
+    started: std::time::Instant,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    {
+        crate::metrics::rate_limited();
+        let mut response = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "too many failed authentications from this address; retry later",
+        )
+        .into_response();
+        if let Ok(v) = retry_after.as_secs().max(1).to_string().parse() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        crate::observe::finish("https", method, notes, id, started, response)
+    }
 }
 
 async fn limited(

@@ -83,7 +83,12 @@ pub fn issued(c: authority::IssuedCertificate) -> proto::IssuedCertificate {
 
 pub fn certificate(r: store::CertificateRecord) -> proto::Certificate {
     proto::Certificate {
-        certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
+        // Empty once tidy (`--tidy-after`) dropped the DER of a long-expired certificate.
+        certificate_pem: if r.certificate_der.is_empty() {
+            String::new()
+        } else {
+            vcc_pki_core::certificate_pem(&r.certificate_der)
+        },
         id: r.id,
         serial_number: r.serial_number.to_hex(),
         service_id: r.service_id,

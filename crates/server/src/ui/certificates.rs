@@ -381,6 +381,9 @@ async fn crl_listing(state: &AppState, serial: &Serial) -> UiResult<Option<i64>>
 /// The certificate's fields as `openssl x509 -text` shows them.
 fn decoded(der: &[u8]) -> Markup {
     use x509_parser::extensions::ParsedExtension;
+    if der.is_empty() {
+        return html! { p.notice { "Tidied: this certificate expired long ago and its DER was removed by tidy (--tidy-after). Its record and audit history are kept." } };
+    }
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return html! { p.notice { "The stored DER does not parse as a certificate." } };
     };
@@ -456,6 +459,13 @@ pub async fn pem(
         .require_reader(&state.store, "certificate.read", Some(&serial))
         .await?;
     let c = certificate(&state, &serial).await?;
+    if c.certificate_der.is_empty() {
+        return Err(UiError::new(
+            StatusCode::GONE,
+            "Tidied",
+            format!("Certificate {serial} expired long ago and its DER was removed by tidy; its record is kept."),
+        ));
+    }
     let body = format!(
         "{}{}",
         vcc_pki_core::certificate_pem(&c.certificate_der),

@@ -147,7 +147,7 @@ impl UiSession {
             .audit(action, "authorization")
             .outcome(AuditOutcome::Denied)
             .details(serde_json::json!({ "status": 403, "reason": "missing or wrong CSRF token" }));
-        if let Err(e) = state.store.audit(entry).await {
+        if let Err(e) = state.store.audit_refusal(entry).await {
             tracing::error!(error = %e, "could not write audit row for a CSRF refusal");
         }
         Err(UiError::new(
@@ -297,7 +297,7 @@ pub async fn login(
             .outcome(AuditOutcome::Denied)
             .source(source)
             .details(serde_json::json!({ "status": 401, "reason": "unknown or revoked token" }));
-        if let Err(e) = state.store.audit(entry).await {
+        if let Err(e) = state.store.audit_refusal(entry).await {
             tracing::error!(error = %e, "could not write audit row for a refused sign-in");
         }
         return sign_in_page(
