@@ -52,6 +52,13 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq systemd; else sudo apt-get update -qq && sudo apt-get install -y -qq systemd; fi
 fi
 
+# SoftHSM2: the PKCS#11 token the HSM key tests use (issue #17).
+if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -f /usr/lib/softhsm/libsofthsm2.so ]; then
+  echo "== installing softhsm2"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq softhsm2; else sudo apt-get update -qq && sudo apt-get install -y -qq softhsm2; fi
+fi
+[ -f /usr/lib/softhsm/libsofthsm2.so ] || { echo "softhsm2 missing after install" >&2; exit 1; }
+
 # PostgreSQL for the store and API tests on the second backend (issue #5): the machine's cluster,
 # a superuser role for the tests. Failing to reach it fails the suite.
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

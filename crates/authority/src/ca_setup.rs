@@ -2,15 +2,13 @@
 use super::Authority;
 use crate::Requester;
 use crate::{AuthorityError, AuthorityResult};
-use std::sync::Arc;
 use time::OffsetDateTime;
-use vcc_pki_core::keys::encrypt_private_key_pem;
 use vcc_pki_core::profile::{CaProfile, Validity};
-use vcc_pki_core::signer::self_signed_root;
+use vcc_pki_core::signer::{self_signed_root, SignerHandle};
 use vcc_pki_core::{
     certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType, Serial,
 };
-use vcc_pki_store::{CaLevel, CaRecord, NewCa};
+use vcc_pki_store::{CaKey, CaLevel, CaRecord, NewCa};
 use zeroize::Zeroizing;
 
 /// A new root or intermediate CA.
@@ -23,6 +21,8 @@ pub struct CaCreateRequest {
     pub validity_years: Option<u32>,
     /// Encrypts the CA key; else the server's configured CA password.
     pub password: Option<Zeroizing<String>>,
+    /// Make the key inside this PKCS#11 token (RFC 7512 URI) instead of in the store.
+    pub key_uri: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +49,8 @@ pub struct CaSummary {
     pub not_after: OffsetDateTime,
     pub days_until_expiry: i64,
     pub certificate_pem: String,
+    /// The token key's URI when the key is in a PKCS#11 token.
+    pub key_uri: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ pub struct CaInfo {
     pub root: Option<CaSummary>,
     pub intermediate: Option<CaSummary>,
     pub sealed: bool,
+    /// Why the keys could not be opened at the last load (a token missing, a PIN refused).
+    pub sealed_reason: Option<String>,
     /// "complete" when the intermediate verifies under the root, "no-root", "no-intermediate" or "broken".
     pub chain_status: &'static str,
 }
@@ -73,6 +77,10 @@ fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
         not_after: r.not_after,
         days_until_expiry: (r.not_after - now).whole_days(),
         certificate_pem: certificate_pem(&r.certificate_der),
+        key_uri: match &r.key {
+            vcc_pki_store::CaKey::Pkcs11Uri(uri) => Some(uri.clone()),
+            vcc_pki_store::CaKey::EncryptedPem(_) => None,
+        },
     }
 }
 
@@ -177,7 +185,13 @@ impl Authority {
                 CaLevel::Intermediate => "an intermediate CA already exists",
             }));
         }
-        let password = self.choose_password(ctx, action, req.password).await?;
+        let location = crate::ca_key::KeyLocation::parse(req.key_uri.as_deref())?;
+        // A key in a token is guarded by the token's PIN, not the CA password.
+        let password = if location.needs_password() || req.password.is_some() {
+            Some(self.choose_password(ctx, action, req.password).await?)
+        } else {
+            None
+        };
         let root = match level {
             CaLevel::Root => {
                 if self.root_pem().is_some() {
@@ -213,9 +227,12 @@ impl Authority {
         let pw = password.clone();
         let subject_for_sign = subject.clone();
         let serial_for_sign = serial.clone();
-        let (der, validity, key_pem) = tokio::task::spawn_blocking(
-            move || -> Result<(Vec<u8>, Validity, String), vcc_pki_core::CoreError> {
-                let key = key_type.generate()?;
+        let key_location = location.clone();
+        let (der, validity, stored_key) =
+            tokio::task::spawn_blocking(move || -> AuthorityResult<(Vec<u8>, Validity, CaKey)> {
+                let (signer, stored_key) =
+                    crate::ca_key::generate(&key_location, key_type, pw.as_ref())?;
+                let key = SignerHandle(signer.clone());
                 let (der, validity) = match &root {
                     None => self_signed_root(&subject_for_sign, &key, &serial_for_sign, validity)?,
                     Some(root) => root.issue_intermediate(
@@ -225,15 +242,12 @@ impl Authority {
                         validity,
                     )?,
                 };
-                let key_pem =
-                    encrypt_private_key_pem(&Zeroizing::new(key.serialize_der()), pw.as_bytes())?;
                 // Proves the key and certificate pair before anything is stored.
-                IssuingAuthority::new(der.clone(), Arc::new(key))?;
-                Ok((der, validity, key_pem))
-            },
-        )
-        .await
-        .map_err(|e| AuthorityError::internal(format!("signing task failed: {e}")))??;
+                IssuingAuthority::new(der.clone(), signer)?;
+                Ok((der, validity, stored_key))
+            })
+            .await
+            .map_err(|e| AuthorityError::internal(format!("signing task failed: {e}")))??;
 
         let fingerprint = fingerprint_sha256(&der);
         let record = NewCa {
@@ -242,7 +256,7 @@ impl Authority {
             serial_number: serial.clone(),
             key_type,
             certificate_der: der.clone(),
-            encrypted_private_key: key_pem,
+            key: stored_key,
             fingerprint_sha256: fingerprint.clone(),
             not_before: validity.not_before,
             not_after: validity.not_after,
@@ -250,11 +264,13 @@ impl Authority {
         let audit = ctx
             .audit(action, "ca")
             .target(serial.to_hex())
-            .details(serde_json::json!({"subject": record.subject, "key_type": key_type.as_str(), "fingerprint_sha256": fingerprint}));
+            .details(serde_json::json!({"subject": record.subject, "key_type": key_type.as_str(), "fingerprint_sha256": fingerprint, "key_storage": record.key.describe()}));
         self.store.insert_ca(level, &record, &audit).await?;
         // Keep the password in memory so the new CA is usable at once.
-        if let Ok(mut keys) = self.keys.write() {
-            keys.password = Some(password);
+        if let Some(password) = password {
+            if let Ok(mut keys) = self.keys.write() {
+                keys.password = Some(password);
+            }
         }
         self.reload_ca(false)
             .await
@@ -331,6 +347,7 @@ impl Authority {
             root: root.as_ref().map(|r| summary(r, self.now())),
             intermediate: intermediate.as_ref().map(|r| summary(r, self.now())),
             sealed: self.is_sealed(),
+            sealed_reason: self.sealed_reason(),
             chain_status,
         })
     }

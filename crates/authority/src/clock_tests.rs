@@ -52,6 +52,7 @@ async fn authority(dir: &std::path::Path) -> (Arc<Authority>, Arc<ManualClock>, 
             key_type: Some("ecdsa-p256".into()),
             validity_years: None,
             password: None,
+            key_uri: None,
         };
         authority.create_ca(&admin, level, req).await.unwrap();
     }

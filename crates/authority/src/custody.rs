@@ -24,6 +24,8 @@ pub(crate) struct CaKeys {
     /// Ids of the active root and intermediate records loaded, sealed or not: a replica that sees
     /// other ids in the store reloads.
     loaded: ActiveCaIds,
+    /// Why the last load left the CA sealed, when a key failed to open (token, PIN, password).
+    sealed_reason: Option<String>,
 }
 
 impl CaKeys {
@@ -68,24 +70,23 @@ impl Authority {
             next.intermediate_pem.clone().unwrap_or_default(),
             next.root_pem.clone().unwrap_or_default()
         );
-        if let Some(password) = &password {
-            // PBKDF2 at 600 000 iterations is a few hundred milliseconds of CPU per key: off the
-            // async threads, which keep serving (OCSP, CRLs, reads) meanwhile.
-            let (password, r, i) = (password.clone(), root.clone(), intermediate.clone());
-            let unlocked =
-                tokio::task::spawn_blocking(move || unlock_keys(&password, r.as_ref(), i.as_ref()))
-                    .await
-                    .map_err(|e| AuthorityError::internal(format!("CA unlock task: {e}")))?;
-            match unlocked {
-                Ok((root_key, intermediate_key)) => {
-                    next.root = root_key;
-                    next.intermediate = intermediate_key;
-                }
-                Err(e) if seal_on_key_failure => {
-                    tracing::warn!(error = %e, "the CA password does not open the CA keys in the store: sealed until an admin unlocks it");
-                }
-                Err(e) => return Err(e),
+        // PBKDF2 at 600 000 iterations is a few hundred milliseconds of CPU per key, and a token
+        // is I/O: off the async threads, which keep serving (OCSP, CRLs, reads) meanwhile.
+        let (pw, r, i) = (password.clone(), root.clone(), intermediate.clone());
+        let unlocked =
+            tokio::task::spawn_blocking(move || unlock_keys(pw.as_ref(), r.as_ref(), i.as_ref()))
+                .await
+                .map_err(|e| AuthorityError::internal(format!("CA unlock task: {e}")))?;
+        match unlocked {
+            Ok((root_key, intermediate_key)) => {
+                next.root = root_key;
+                next.intermediate = intermediate_key;
             }
+            Err(e) if seal_on_key_failure => {
+                tracing::warn!(error = %e, "a CA key did not open: sealed until it can be (fix the token or PIN and restart, or unlock with the CA password)");
+                next.sealed_reason = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
         }
         if let Some(r) = &root {
             // The local CLI's trust anchor (public data).
@@ -135,6 +136,14 @@ impl Authority {
                 "no intermediate CA exists yet: create one with POST /api/ca/intermediate",
             )),
         }
+    }
+
+    /// Why the CA is sealed, when a key failed to open at the last load.
+    pub fn sealed_reason(&self) -> Option<String> {
+        if !self.is_sealed() {
+            return None;
+        }
+        self.keys.read().ok().and_then(|k| k.sealed_reason.clone())
     }
 
     pub fn chain_pem(&self) -> String {
@@ -207,33 +216,33 @@ impl Authority {
     }
 }
 
-/// Decrypt the CA keys of `root` and `intermediate` into `next`.
-/// The unlocked root and intermediate. Both open with the one CA password, or neither is used:
-/// a password that opens only one of them is a misconfiguration the operator must see.
+/// The unlocked root and intermediate. Both open (a token key with its PIN, an encrypted one with
+/// the one CA password), or neither is used: a password that opens only one of them is a
+/// misconfiguration the operator must see. An encrypted key without a password stays sealed.
 type UnlockedKeys = (
     Option<Arc<IssuingAuthority>>,
     Option<(i64, Arc<IssuingAuthority>)>,
 );
 
 fn unlock_keys(
-    password: &Zeroizing<String>,
+    password: Option<&Zeroizing<String>>,
     root: Option<&CaRecord>,
     intermediate: Option<&CaRecord>,
 ) -> AuthorityResult<UnlockedKeys> {
-    let unlock = |record: &CaRecord, what: &str| -> AuthorityResult<Arc<IssuingAuthority>> {
-        let key = vcc_pki_core::keys::decrypt_private_key_pem(
-            &record.encrypted_private_key,
-            password.as_bytes(),
-        )
-        .map_err(|e| AuthorityError::forbidden(format!("{what} CA key: {e}")))?;
-        Ok(Arc::new(IssuingAuthority::new(
-            record.certificate_der.clone(),
-            Arc::new(key),
-        )?))
+    let unlock =
+        |record: &CaRecord, what: &str| -> AuthorityResult<Option<Arc<IssuingAuthority>>> {
+            let Some(signer) = crate::ca_key::open(&record.key, password, what)? else {
+                return Ok(None);
+            };
+            Ok(Some(Arc::new(IssuingAuthority::new(
+                record.certificate_der.clone(),
+                signer,
+            )?)))
+        };
+    let root = root.map(|r| unlock(r, "root")).transpose()?.flatten();
+    let intermediate = match intermediate {
+        Some(i) => unlock(i, "intermediate")?.map(|a| (i.id, a)),
+        None => None,
     };
-    let root = root.map(|r| unlock(r, "root")).transpose()?;
-    let intermediate = intermediate
-        .map(|i| Ok::<_, AuthorityError>((i.id, unlock(i, "intermediate")?)))
-        .transpose()?;
     Ok((root, intermediate))
 }

@@ -96,6 +96,7 @@ impl From<CoreError> for AuthorityError {
                 return Self::internal("cryptographic operation failed");
             }
             CoreError::KeyDecryption => return Self::forbidden(e.to_string()),
+            CoreError::KeyUnavailable => return Self::unavailable(e.to_string()),
             CoreError::ProfileViolation(detail) => {
                 tracing::error!(detail = %detail, "a certificate template broke its profile");
                 return Self::internal(e.to_string());

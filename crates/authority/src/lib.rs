@@ -14,6 +14,7 @@ mod password_guard;
 pub mod policy;
 mod principal;
 
+pub mod ca_key;
 mod ca_setup;
 #[cfg(test)]
 mod clock_tests;
@@ -129,7 +130,13 @@ impl Authority {
             tls,
             ca_reload: tokio::sync::Mutex::new(()),
         });
-        authority.reload_ca(false).await?;
+        match authority.reload_ca(false).await {
+            Ok(()) => {}
+            // A token that is missing or refuses its PIN: up, sealed, saying why (the next start
+            // or replica reload retries). A wrong CA password stays fatal, as the operator typed it.
+            Err(AuthorityError::Unavailable(_)) => authority.reload_ca(true).await?,
+            Err(e) => return Err(e),
+        }
         Ok(authority)
     }
 

@@ -87,6 +87,7 @@ async fn authority_with_ca(dir: &std::path::Path) -> (Arc<Authority>, Store, Req
             key_type: Some("ecdsa-p256".into()),
             validity_years: None,
             password: None,
+            key_uri: None,
         };
         authority.create_ca(&ctx, level, req).await.unwrap();
     }

@@ -42,7 +42,8 @@ async fn check_ca_key(
         Ok(None) => return CheckFinding::pass(name, "no active CA at this level"),
         Err(e) => return CheckFinding::fail(name, e.to_string()),
     };
-    let Some(password) = password else {
+    let token = matches!(record.key, vcc_pki_store::CaKey::Pkcs11Uri(_));
+    if password.is_none() && !token {
         return CheckFinding::pass(
             name,
             format!(
@@ -50,13 +51,16 @@ async fn check_ca_key(
                 record.common_name
             ),
         );
-    };
-    let key = match vcc_pki_core::keys::decrypt_private_key_pem(
-        &record.encrypted_private_key,
-        password,
+    }
+    let password =
+        password.map(|p| zeroize::Zeroizing::new(String::from_utf8_lossy(p).into_owned()));
+    let key = match crate::ca_key::open(
+        &record.key,
+        password.as_ref(),
+        name.trim_end_matches(" CA key"),
     ) {
-        Ok(k) => k,
-        Err(_) => {
+        Ok(Some(k)) => k,
+        Ok(None) | Err(_) if !token => {
             return CheckFinding::fail(
                 name,
                 format!(
@@ -65,11 +69,13 @@ async fn check_ca_key(
                 ),
             )
         }
+        Ok(None) => return CheckFinding::fail(name, "the token key did not open"),
+        Err(e) => return CheckFinding::fail(name, e.to_string()),
     };
     let certificate_spki = x509_parser::parse_x509_certificate(&record.certificate_der)
         .map(|(_, c)| c.tbs_certificate.subject_pki.raw.to_vec());
     match certificate_spki {
-        Ok(spki) if spki == vcc_pki_core::keys::spki_der(&key) => CheckFinding::pass(
+        Ok(spki) if spki == key.subject_public_key_info() => CheckFinding::pass(
             name,
             format!(
                 "{} opens and matches its certificate (SHA-256 {})",

@@ -88,6 +88,7 @@ async fn measure(args: RevocationBenchArgs) -> anyhow::Result<Summary> {
         key_type: Some(args.ca_key.clone()),
         validity_years: Some(2),
         password: None,
+        key_uri: None,
     };
     authority
         .create_ca(&admin, CaLevel::Root, ca("Benchmark Root"))

@@ -39,10 +39,17 @@ pub enum CoreError {
     /// A certificate template broke its profile's invariants; it was not signed.
     #[error("refused to sign: {0}")]
     ProfileViolation(String),
+    /// The CA key is in a token that did not sign (removed, logged out, failing): nothing was
+    /// signed; the next request works once the token answers again.
+    #[error("the CA key's token did not sign; retry once it is back")]
+    KeyUnavailable,
 }
 
 impl From<rcgen::Error> for CoreError {
     fn from(e: rcgen::Error) -> Self {
-        CoreError::Crypto(e.to_string())
+        match e {
+            rcgen::Error::RemoteKeyError => CoreError::KeyUnavailable,
+            e => CoreError::Crypto(e.to_string()),
+        }
     }
 }

@@ -9,8 +9,14 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// A CA private key. Implemented for in-memory keys (`rcgen::KeyPair`); an HSM key implements it too.
-pub trait CaSigner: SigningKey + Send + Sync {}
-impl<T: SigningKey + Send + Sync> CaSigner for T {}
+pub trait CaSigner: SigningKey + Send + Sync {
+    /// False when a signature is a call out of the process (a PKCS#11 token): then it is made
+    /// on a blocking thread however fast the algorithm is.
+    fn signs_in_process(&self) -> bool {
+        true
+    }
+}
+impl CaSigner for rcgen::KeyPair {}
 
 /// Cheaply clonable handle on a CA signer.
 #[derive(Clone)]
@@ -94,6 +100,9 @@ impl IssuingAuthority {
     /// True when one signature takes tens of microseconds (ECDSA, Ed25519): cheap enough to make
     /// on an async worker. RSA signatures (a millisecond and more) belong on a blocking thread.
     pub fn signs_quickly(&self) -> bool {
+        if !self.issuer.key().0.signs_in_process() {
+            return false;
+        }
         let alg = self.issuer.key().algorithm();
         [
             &rcgen::PKCS_ECDSA_P256_SHA256,

@@ -24,6 +24,12 @@ pub struct CaCreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub password: Option<Zeroizing<String>>,
+    /// Make the key inside a PKCS#11 token instead of encrypting it into the store: an RFC 7512
+    /// URI naming the token, the key's label, the module and a PIN source, e.g.
+    /// `pkcs11:token=vcc-ca;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin`.
+    /// The PIN is read by the server from that file or `env:NAME`; a `pin-value` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_uri: Option<String>,
 }
 
 /// `POST /api/ca/unlock`.

@@ -144,6 +144,12 @@ pub struct CaSummary {
     pub not_after: String,
     pub days_until_expiry: i64,
     pub certificate_pem: String,
+    /// "store" (encrypted PKCS#8 in the database) or "pkcs11" (inside a token).
+    #[serde(default)]
+    pub key_storage: String,
+    /// The token key's RFC 7512 URI when `key_storage` is "pkcs11" (it names a PIN source, never a PIN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +159,9 @@ pub struct CaInfo {
     pub intermediate: Option<CaSummary>,
     /// A CA exists but its keys are locked.
     pub sealed: bool,
+    /// Why the keys are locked when the server could not open them (a token missing, a PIN refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_reason: Option<String>,
     /// complete, no-root, no-intermediate or broken.
     pub chain_status: String,
 }

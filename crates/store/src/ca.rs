@@ -1,4 +1,5 @@
-//! Root and intermediate CA records. Keys are stored only as encrypted PKCS#8 PEM.
+//! Root and intermediate CA records. A CA key is stored only as encrypted PKCS#8 PEM, or as the
+//! PKCS#11 URI of a key that never leaves its token.
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, parse_time, Result, Store, StoreError};
 use sqlx::Row;
@@ -20,6 +21,33 @@ impl CaLevel {
     }
 }
 
+/// Where a CA's private key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaKey {
+    /// PKCS#8 PBES2 (PBKDF2-SHA256, AES-256-CBC) PEM, opened with the CA password.
+    EncryptedPem(String),
+    /// An RFC 7512 `pkcs11:` URI: the key is inside a token.
+    Pkcs11Uri(String),
+}
+
+impl CaKey {
+    /// The two columns: (encrypted_private_key, key_uri).
+    fn columns(&self) -> (&str, Option<&str>) {
+        match self {
+            Self::EncryptedPem(pem) => (pem, None),
+            Self::Pkcs11Uri(uri) => ("", Some(uri)),
+        }
+    }
+
+    /// Where the key is, for people: "encrypted in the store" or the token URI.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::EncryptedPem(_) => "encrypted PKCS#8 in the store".into(),
+            Self::Pkcs11Uri(uri) => format!("PKCS#11 token: {uri}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCa {
     pub common_name: String,
@@ -27,7 +55,7 @@ pub struct NewCa {
     pub serial_number: Serial,
     pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
-    pub encrypted_private_key: String,
+    pub key: CaKey,
     pub fingerprint_sha256: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -42,7 +70,7 @@ pub struct CaRecord {
     pub serial_number: Serial,
     pub key_type: KeyType,
     pub certificate_der: Vec<u8>,
-    pub encrypted_private_key: String,
+    pub key: CaKey,
     pub fingerprint_sha256: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -58,6 +86,7 @@ struct CaRow {
     key_type: String,
     certificate_der: Vec<u8>,
     encrypted_private_key: String,
+    key_uri: Option<String>,
     fingerprint_sha256: String,
     not_before: String,
     not_after: String,
@@ -75,7 +104,10 @@ impl TryFrom<CaRow> for CaRecord {
             serial_number: crate::parse_serial(&r.serial_number)?,
             key_type: crate::parse_key_type(&r.key_type)?,
             certificate_der: r.certificate_der,
-            encrypted_private_key: r.encrypted_private_key,
+            key: match r.key_uri {
+                Some(uri) => CaKey::Pkcs11Uri(uri),
+                None => CaKey::EncryptedPem(r.encrypted_private_key),
+            },
             fingerprint_sha256: r.fingerprint_sha256,
             not_before: parse_time(&r.not_before)?,
             not_after: parse_time(&r.not_after)?,
@@ -86,7 +118,7 @@ impl TryFrom<CaRow> for CaRecord {
 
 const CA_COLUMNS: &str =
     "id, common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key, \
-                          fingerprint_sha256, not_before, not_after, created_at";
+                          key_uri, fingerprint_sha256, not_before, not_after, created_at";
 
 /// Ids of the active root and intermediate CA records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,18 +168,20 @@ impl Store {
             }));
         }
         let now = format_time(OffsetDateTime::now_utc());
+        let (encrypted_private_key, key_uri) = ca.key.columns();
         let id = match level {
             CaLevel::Root => {
                 sqlx::query(
                     "INSERT INTO root_ca (common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key,
-                     fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id",
+                     key_uri, fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
                 )
                 .bind(&ca.common_name)
                 .bind(&ca.subject)
                 .bind(ca.serial_number.to_hex())
                 .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
-                .bind(&ca.encrypted_private_key)
+                .bind(encrypted_private_key)
+                .bind(key_uri)
                 .bind(&ca.fingerprint_sha256)
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))
@@ -163,7 +197,7 @@ impl Store {
                 let root_id = root.ok_or_else(|| StoreError::Conflict("no root CA exists yet".into()))?.0;
                 sqlx::query(
                     "INSERT INTO intermediate_ca (root_ca_id, common_name, subject, serial_number, key_type, certificate_der,
-                     encrypted_private_key, fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
+                     encrypted_private_key, key_uri, fingerprint_sha256, not_before, not_after, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
                 )
                 .bind(root_id)
                 .bind(&ca.common_name)
@@ -171,7 +205,8 @@ impl Store {
                 .bind(ca.serial_number.to_hex())
                 .bind(ca.key_type.as_str())
                 .bind(&ca.certificate_der)
-                .bind(&ca.encrypted_private_key)
+                .bind(encrypted_private_key)
+                .bind(key_uri)
                 .bind(&ca.fingerprint_sha256)
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))

@@ -56,7 +56,7 @@ pub use acme::{
 };
 pub use acme_eab::EabKeyRecord;
 pub use acme_renewal::{RenewalOverride, RenewalSelection};
-pub use ca::{ActiveCaIds, CaLevel, CaRecord, NewCa};
+pub use ca::{ActiveCaIds, CaKey, CaLevel, CaRecord, NewCa};
 pub use certificates::{
     CertificateRecord, CertificateStatus, IssueEffects, NewCertificate, RevocationTarget,
     RevokedRecord, EXPIRING_WITHIN,

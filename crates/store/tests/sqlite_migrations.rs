@@ -88,7 +88,7 @@ async fn sqlite_0006_rebuilds_a_populated_database() {
                 serial_number: serial(if level == CaLevel::Root { 901 } else { 902 }),
                 key_type: vcc_pki_core::KeyType::EcdsaP256,
                 certificate_der: vec![0x30, 0x00],
-                encrypted_private_key: "x".into(),
+                key: vcc_pki_store::CaKey::EncryptedPem("x".into()),
                 fingerprint_sha256: format!("{level:?}"),
                 not_before: now,
                 not_after: now + time::Duration::days(365),

@@ -660,3 +660,112 @@ pub async fn scrape_metrics(server: &TestServer) -> String {
     assert_eq!(response.status(), 200);
     response.text().await.unwrap()
 }
+
+/// Poll `GET /crl` until the CRL lists `serial`; returns it as PEM.
+pub async fn wait_for_crl_with(server: &TestServer, serial: &str) -> String {
+    let client = server.client();
+    let want = serial.to_uppercase();
+    for _ in 0..100 {
+        let resp = client
+            .get(format!("{}/crl", server.url))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
+            let der = resp.bytes().await.unwrap();
+            let path = write(server.dir.path(), "latest.crl", &der);
+            let (ok, text) = run(
+                "openssl",
+                &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"],
+            );
+            assert!(ok, "{text}");
+            if text.to_uppercase().contains(&want) {
+                let (_, pem) = run("openssl", &["crl", "-inform", "DER", "-in", &path]);
+                return pem;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("serial {serial} never appeared in the CRL");
+}
+
+/// A SoftHSM2 token directory for this test process: `SOFTHSM2_CONF` points at it (set once,
+/// before any server starts, so every `vcc-pki serve` child inherits it).
+pub struct SoftHsm {
+    pub dir: PathBuf,
+}
+
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub const SOFTHSM_PIN: &str = "731246";
+
+impl SoftHsm {
+    pub fn get() -> &'static SoftHsm {
+        static HSM: std::sync::OnceLock<SoftHsm> = std::sync::OnceLock::new();
+        HSM.get_or_init(|| {
+            // Kept for the life of the test process (tokens outlive single servers on restart).
+            let dir = tempfile::tempdir().unwrap().keep();
+            let tokens = dir.join("tokens");
+            std::fs::create_dir(&tokens).unwrap();
+            let conf = dir.join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .unwrap();
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+            SoftHsm { dir }
+        })
+    }
+
+    /// The file holding `label`'s user PIN (pin-source=file:…), one per token so that a test
+    /// that spoils its PIN does not spoil another's.
+    pub fn pin_file(&self, label: &str) -> PathBuf {
+        self.dir.join(format!("{label}.pin"))
+    }
+
+    /// Initialise a token labelled `label`; returns the pkcs11: URI of key `object` in it.
+    pub fn token(&self, label: &str, object: &str) -> String {
+        std::fs::write(self.pin_file(label), format!("{SOFTHSM_PIN}\n")).unwrap();
+        let (ok, out) = run(
+            "softhsm2-util",
+            &[
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                SOFTHSM_PIN,
+                "--so-pin",
+                "97531",
+            ],
+        );
+        assert!(ok, "softhsm2-util (Debian softhsm2): {out}");
+        self.uri(label, object)
+    }
+
+    pub fn uri(&self, label: &str, object: &str) -> String {
+        format!(
+            "pkcs11:token={label};object={object}?module-path={SOFTHSM_MODULE}&pin-source=file:{}",
+            self.pin_file(label).display()
+        )
+    }
+
+    /// The directory SoftHSM keeps `label`'s token in (to take the token away and put it back).
+    pub fn token_dir(&self, label: &str) -> PathBuf {
+        let tokens = self.dir.join("tokens");
+        for entry in std::fs::read_dir(&tokens).unwrap() {
+            let path = entry.unwrap().path();
+            let conf = path.join("token.object");
+            if let Ok(bytes) = std::fs::read(&conf) {
+                if bytes.windows(label.len()).any(|w| w == label.as_bytes()) {
+                    return path;
+                }
+            }
+        }
+        panic!("no SoftHSM token directory for {label}");
+    }
+}

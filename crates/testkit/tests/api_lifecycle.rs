@@ -423,35 +423,6 @@ async fn issue_renew_revoke_and_crl_as_the_seed_workflow() {
     assert!(docs.as_str().unwrap().contains("/openapi.json"));
 }
 
-/// Poll `GET /crl` until the CRL lists `serial`; returns it as PEM.
-pub async fn wait_for_crl_with(server: &TestServer, serial: &str) -> String {
-    let client = server.client();
-    let want = serial.to_uppercase();
-    for _ in 0..100 {
-        let resp = client
-            .get(format!("{}/crl", server.url))
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 200 {
-            assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
-            let der = resp.bytes().await.unwrap();
-            let path = write(server.dir.path(), "latest.crl", &der);
-            let (ok, text) = run(
-                "openssl",
-                &["crl", "-inform", "DER", "-in", &path, "-noout", "-text"],
-            );
-            assert!(ok, "{text}");
-            if text.to_uppercase().contains(&want) {
-                let (_, pem) = run("openssl", &["crl", "-inform", "DER", "-in", &path]);
-                return pem;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("serial {serial} never appeared in the CRL");
-}
-
 /// The typed admin client against the real server: every answer decodes into the proto types
 /// (a field renamed on one side fails here), and a refusal comes back as the problem document.
 #[tokio::test]

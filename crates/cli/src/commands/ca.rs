@@ -14,7 +14,7 @@ pub enum CaCommand {
     InitRoot(CaArgs<10>),
     /// Create the Intermediate CA, signed by the root (seed default RSA-2048, 5 years).
     #[command(
-        after_help = "Example:\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --country DE --org 'VCC GmbH'"
+        after_help = "Examples:\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --country DE --org 'VCC GmbH'\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --key-type ecdsa-p256 \\\n    --key-uri 'pkcs11:token=vcc-ca;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/vcc/pin'"
     )]
     CreateIntermediate(CaArgs<5>),
     /// Subjects, fingerprints, validity, key types and chain status.
@@ -48,6 +48,11 @@ pub struct CaArgs<const YEARS: u32> {
     /// Validity in years.
     #[arg(long, default_value_t = YEARS)]
     validity_years: u32,
+    /// Make the key inside a PKCS#11 token (RFC 7512 URI, read by the server), e.g.
+    /// 'pkcs11:token=vcc-ca;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/vcc/pin'.
+    /// The PIN comes from the pin-source file or env:NAME on the server, never from this command line.
+    #[arg(long)]
+    key_uri: Option<String>,
 }
 
 impl<const Y: u32> CaArgs<Y> {
@@ -59,6 +64,7 @@ impl<const Y: u32> CaArgs<Y> {
             key_type: self.key_type.clone(),
             validity_years: Some(self.validity_years),
             password: password.clone().map(zeroize::Zeroizing::new),
+            key_uri: self.key_uri.clone(),
         }
     }
 }
@@ -104,10 +110,20 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                             format!("{} → {}", text(ca, "not_before"), text(ca, "not_after")),
                         ),
                         ("Days left", text(ca, "days_until_expiry")),
+                        (
+                            "Key",
+                            match ca.get("key_uri").and_then(Value::as_str) {
+                                Some(uri) => format!("in a PKCS#11 token: {uri}"),
+                                None => "encrypted in the store".to_string(),
+                            },
+                        ),
                     ]),
                 }
             }
             let sealed = info["sealed"].as_bool().unwrap_or(false);
+            if let Some(reason) = info.get("sealed_reason").and_then(Value::as_str) {
+                out.fields(&[("Sealed because", reason.to_string())]);
+            }
             out.fields(&[
                 ("Chain", out.status(&text(&info, "chain_status"))),
                 (
@@ -134,13 +150,18 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                 let crt = base.join(format!("{level}.crt"));
                 let key = base.join(format!("{level}.key"));
                 write_file(&crt, &text(entry, "certificate_pem"), 0o644)?;
-                write_file(&key, &text(entry, "encrypted_private_key_pem"), 0o600)?;
+                // A key inside a token has nothing to export: it never leaves the token.
+                let key_pem = text(entry, "encrypted_private_key_pem");
+                if !key_pem.is_empty() {
+                    write_file(&key, &key_pem, 0o600)?;
+                    written.push(key);
+                }
                 write_file(
                     &base.join(format!("{level}.srl")),
                     &format!("{}\n", text(entry, "serial_number")),
                     0o644,
                 )?;
-                written.extend([crt, key]);
+                written.push(crt);
             }
             if !export["intermediate"].is_null() {
                 let chain = dir.join("intermediate_ca").join("ca_chain.pem");

@@ -47,6 +47,7 @@ pub fn ca_create_request(r: proto::CaCreateRequest) -> authority::CaCreateReques
         key_type: r.key_type,
         validity_years: r.validity_years,
         password: r.password,
+        key_uri: r.key_uri,
     }
 }
 
@@ -164,6 +165,13 @@ fn ca_summary(r: authority::CaSummary) -> proto::CaSummary {
         not_after: time(r.not_after),
         days_until_expiry: r.days_until_expiry,
         certificate_pem: r.certificate_pem,
+        key_storage: if r.key_uri.is_some() {
+            "pkcs11"
+        } else {
+            "store"
+        }
+        .into(),
+        key_uri: r.key_uri,
     }
 }
 
@@ -172,6 +180,7 @@ pub fn ca_info(r: authority::CaInfo) -> proto::CaInfo {
         root: r.root.map(ca_summary),
         intermediate: r.intermediate.map(ca_summary),
         sealed: r.sealed,
+        sealed_reason: r.sealed_reason,
         chain_status: r.chain_status.to_string(),
     }
 }
@@ -179,7 +188,11 @@ pub fn ca_info(r: authority::CaInfo) -> proto::CaInfo {
 pub fn exported_ca(r: &store::CaRecord) -> proto::ExportedCa {
     proto::ExportedCa {
         certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
-        encrypted_private_key_pem: r.encrypted_private_key.clone(),
+        // A token key has nothing to export: the field is empty and `key_uri` says where it is.
+        encrypted_private_key_pem: match &r.key {
+            store::CaKey::EncryptedPem(pem) => pem.clone(),
+            store::CaKey::Pkcs11Uri(_) => String::new(),
+        },
         serial_number: r.serial_number.to_hex(),
     }
 }
