@@ -76,6 +76,8 @@ pub(crate) fn open(
                 .map_err(|e| AuthorityError::forbidden(format!("{what} CA key: {e}")))?;
             Ok(Some(Arc::new(key)))
         }
+        // Kept by `vcc-pki ceremony` on another machine: nothing to open here, by design.
+        CaKey::Offline => Ok(None),
         CaKey::Pkcs11Uri(uri) => {
             let uri = KeyUri::parse(uri)
                 .map_err(|e| AuthorityError::internal(format!("{what} CA key: stored {e}")))?;

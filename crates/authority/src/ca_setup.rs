@@ -49,6 +49,8 @@ pub struct CaSummary {
     pub not_after: OffsetDateTime,
     pub days_until_expiry: i64,
     pub certificate_pem: String,
+    /// "store" (encrypted here), "pkcs11" (in a token) or "offline" (kept by a ceremony).
+    pub key_storage: &'static str,
     /// The token key's URI when the key is in a PKCS#11 token.
     pub key_uri: Option<String>,
 }
@@ -66,7 +68,7 @@ pub struct CaInfo {
 
 pub const MIN_CA_PASSWORD_LEN: usize = 8;
 
-fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
+pub(crate) fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
     CaSummary {
         common_name: r.common_name.clone(),
         subject: r.subject.clone(),
@@ -77,14 +79,19 @@ fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
         not_after: r.not_after,
         days_until_expiry: (r.not_after - now).whole_days(),
         certificate_pem: certificate_pem(&r.certificate_der),
+        key_storage: match &r.key {
+            CaKey::EncryptedPem(_) => "store",
+            CaKey::Pkcs11Uri(_) => "pkcs11",
+            CaKey::Offline => "offline",
+        },
         key_uri: match &r.key {
-            vcc_pki_store::CaKey::Pkcs11Uri(uri) => Some(uri.clone()),
-            vcc_pki_store::CaKey::EncryptedPem(_) => None,
+            CaKey::Pkcs11Uri(uri) => Some(uri.clone()),
+            _ => None,
         },
     }
 }
 
-fn subject_string(s: &CaSubject) -> String {
+pub(crate) fn subject_string(s: &CaSubject) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &s.country {
         parts.push(format!("C={c}"));
@@ -97,7 +104,7 @@ fn subject_string(s: &CaSubject) -> String {
 }
 
 impl Authority {
-    async fn choose_password(
+    pub(crate) async fn choose_password(
         &self,
         ctx: &Requester,
         action: &str,
@@ -211,6 +218,12 @@ impl Authority {
                     .map_err(|_| AuthorityError::internal("lock poisoned"))?;
                 match (&keys.root, &keys.root_pem) {
                     (Some(r), _) => Some(r.clone()),
+                    (None, Some(_)) if keys.root_offline => {
+                        return Err(AuthorityError::conflict(
+                            "the root CA is offline: make a CSR with `vcc-pki ca create-intermediate --csr-out FILE`, \
+                             sign it with `vcc-pki ceremony sign`, then `vcc-pki ca import-intermediate --cert FILE`",
+                        ))
+                    }
                     (None, Some(_)) => return Err(AuthorityError::Sealed),
                     (None, None) => {
                         return Err(AuthorityError::conflict(

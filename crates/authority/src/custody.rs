@@ -26,6 +26,8 @@ pub(crate) struct CaKeys {
     loaded: ActiveCaIds,
     /// Why the last load left the CA sealed, when a key failed to open (token, PIN, password).
     sealed_reason: Option<String>,
+    /// The active root's key is offline (a ceremony keeps it): its absence here is not "sealed".
+    pub(crate) root_offline: bool,
 }
 
 impl CaKeys {
@@ -61,6 +63,9 @@ impl Authority {
             },
             ..Default::default()
         };
+        next.root_offline = root
+            .as_ref()
+            .is_some_and(|r| r.key == vcc_pki_store::CaKey::Offline);
         next.root_pem = root.as_ref().map(|r| certificate_pem(&r.certificate_der));
         next.intermediate_pem = intermediate
             .as_ref()
@@ -118,7 +123,7 @@ impl Authority {
         self.keys
             .read()
             .map(|k| {
-                (k.root_pem.is_some() && k.root.is_none())
+                (k.root_pem.is_some() && k.root.is_none() && !k.root_offline)
                     || (k.intermediate_pem.is_some() && k.intermediate.is_none())
             })
             .unwrap_or(true)

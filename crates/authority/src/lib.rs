@@ -14,8 +14,10 @@ mod password_guard;
 pub mod policy;
 mod principal;
 
+mod ca_import;
 pub mod ca_key;
 mod ca_setup;
+pub mod ceremony;
 #[cfg(test)]
 mod clock_tests;
 mod crl_worker;
@@ -34,6 +36,7 @@ pub mod telemetry;
 mod tidy;
 mod tokens;
 
+pub use ca_import::IntermediateRequested;
 pub use ca_setup::{CaCreateRequest, CaCreated, CaInfo, CaSummary};
 pub use crl_worker::CrlPublisher;
 pub use eab::{cidr_contains, dns_allowed, parse_cidr, CreatedEabKey, EabKeyRequest};

@@ -70,6 +70,9 @@ enum Command {
     /// Root and Intermediate CA.
     #[command(subcommand)]
     Ca(commands::ca::CaCommand),
+    /// The offline root: make it, sign issuing CAs and its CRL, on a machine with no server.
+    #[command(subcommand)]
+    Ceremony(commands::ceremony::CeremonyCommand),
     /// Service certificates: issue, renew, revoke, inspect.
     #[command(subcommand)]
     Cert(commands::cert::CertCommand),
@@ -216,6 +219,7 @@ async fn dispatch(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Token(c) => commands::system::token(c, global).await,
         Command::Acme(c) => commands::acme::run(c, global).await,
         Command::Bootstrap(a) => commands::bootstrap::run(a, global).await,
+        Command::Ceremony(c) => commands::ceremony::run(c, global),
         Command::Serve(_)
         | Command::Completions { .. }
         | Command::Quickstart(_)

@@ -43,6 +43,10 @@ pub enum CoreError {
     /// signed; the next request works once the token answers again.
     #[error("the CA key's token did not sign; retry once it is back")]
     KeyUnavailable,
+    /// A CA certificate brought in from elsewhere (an offline root's signature) is not one this
+    /// CA may use.
+    #[error("CA certificate refused: {0}")]
+    InvalidCaCertificate(String),
 }
 
 impl From<rcgen::Error> for CoreError {

@@ -1,6 +1,7 @@
 //! Pure PKI logic for VCC PKI: key types, the CA signer, X.509 profiles, CSR checks,
 //! certificate, CRL and OCSP response building. No I/O and no async: everything here is a function of its inputs.
 
+pub mod ca_certificate;
 pub mod csr;
 pub mod error;
 pub mod keys;

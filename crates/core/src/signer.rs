@@ -184,18 +184,7 @@ impl IssuingAuthority {
     pub fn subject(&self) -> Result<CaSubject, CoreError> {
         let (_, cert) = X509Certificate::from_der(&self.certificate_der)
             .map_err(|e| CoreError::Crypto(format!("CA certificate does not parse: {e}")))?;
-        let first = |attrs: Vec<&x509_parser::x509::AttributeTypeAndValue<'_>>| {
-            attrs
-                .first()
-                .and_then(|a| a.as_str().ok())
-                .map(str::to_string)
-        };
-        let subject = cert.subject();
-        Ok(CaSubject {
-            common_name: first(subject.iter_common_name().collect()).unwrap_or_default(),
-            country: first(subject.iter_country().collect()),
-            organization: first(subject.iter_organization().collect()),
-        })
+        Ok(crate::ca_certificate::ca_subject_of(&cert))
     }
 
     /// Sign a v2 CRL with the given number and entries.

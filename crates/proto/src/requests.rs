@@ -232,3 +232,13 @@ pub struct AcmeListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
 }
+
+/// `POST /api/ca/intermediate/import`: the issuing CA's certificate signed by an offline root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IntermediateImportRequest {
+    /// PEM: the intermediate certificate, followed by the root's when this server has no root yet
+    /// (what `vcc-pki ceremony sign` writes).
+    pub certificate_pem: String,
+}

@@ -144,7 +144,8 @@ pub struct CaSummary {
     pub not_after: String,
     pub days_until_expiry: i64,
     pub certificate_pem: String,
-    /// "store" (encrypted PKCS#8 in the database) or "pkcs11" (inside a token).
+    /// "store" (encrypted PKCS#8 in the database), "pkcs11" (inside a token) or "offline" (a root
+    /// kept by `vcc-pki ceremony` on another machine).
     #[serde(default)]
     pub key_storage: String,
     /// The token key's RFC 7512 URI when `key_storage` is "pkcs11" (it names a PIN source, never a PIN).
@@ -351,4 +352,16 @@ pub struct AcmeAccountList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcmeOrderList {
     pub orders: Vec<AcmeOrderInfo>,
+}
+
+/// `201` of `POST /api/ca/intermediate/csr`: a CSR for a new issuing CA whose key waits on the
+/// server until `POST /api/ca/intermediate/import` brings its certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntermediateRequested {
+    pub csr_pem: String,
+    pub subject: String,
+    pub key_type: String,
+    /// SHA-256 of the key's SubjectPublicKeyInfo, for the ceremony's witnesses to compare.
+    pub public_key_sha256: String,
 }

@@ -2,7 +2,7 @@
 //! PKCS#11 URI of a key that never leaves its token.
 use crate::audit::{append, AuditEntry};
 use crate::{format_time, parse_time, Result, Store, StoreError};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 use vcc_pki_core::{KeyType, Serial};
 
@@ -28,6 +28,9 @@ pub enum CaKey {
     EncryptedPem(String),
     /// An RFC 7512 `pkcs11:` URI: the key is inside a token.
     Pkcs11Uri(String),
+    /// No key here: an offline root, kept by `vcc-pki ceremony` on another machine. Stored as an
+    /// empty encrypted_private_key and no key_uri.
+    Offline,
 }
 
 impl CaKey {
@@ -36,6 +39,7 @@ impl CaKey {
         match self {
             Self::EncryptedPem(pem) => (pem, None),
             Self::Pkcs11Uri(uri) => ("", Some(uri)),
+            Self::Offline => ("", None),
         }
     }
 
@@ -44,6 +48,7 @@ impl CaKey {
         match self {
             Self::EncryptedPem(_) => "encrypted PKCS#8 in the store".into(),
             Self::Pkcs11Uri(uri) => format!("PKCS#11 token: {uri}"),
+            Self::Offline => "offline (not on this server)".into(),
         }
     }
 }
@@ -106,6 +111,7 @@ impl TryFrom<CaRow> for CaRecord {
             certificate_der: r.certificate_der,
             key: match r.key_uri {
                 Some(uri) => CaKey::Pkcs11Uri(uri),
+                None if r.encrypted_private_key.is_empty() => CaKey::Offline,
                 None => CaKey::EncryptedPem(r.encrypted_private_key),
             },
             fingerprint_sha256: r.fingerprint_sha256,
@@ -155,21 +161,34 @@ impl Store {
     /// Store a new CA; refuses when an active one of the same level exists (409).
     pub async fn insert_ca(&self, level: CaLevel, ca: &NewCa, audit: &AuditEntry) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let existing: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM {} WHERE status = 'active' LIMIT 1",
-            level.table()
-        )))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if existing.is_some() {
-            return Err(StoreError::Conflict(match level {
-                CaLevel::Root => "a root CA already exists".into(),
-                CaLevel::Intermediate => "an intermediate CA already exists".into(),
-            }));
-        }
-        let now = format_time(OffsetDateTime::now_utc());
-        let (encrypted_private_key, key_uri) = ca.key.columns();
-        let id = match level {
+        let id = insert_ca_in(&mut tx, level, ca).await?;
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+/// Insert a CA record inside `tx`; refuses when an active one of the same level exists (409).
+pub(crate) async fn insert_ca_in(
+    tx: &mut Transaction<'_, Any>,
+    level: CaLevel,
+    ca: &NewCa,
+) -> Result<i64> {
+    let existing: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {} WHERE status = 'active' LIMIT 1",
+        level.table()
+    )))
+    .fetch_optional(&mut **tx)
+    .await?;
+    if existing.is_some() {
+        return Err(StoreError::Conflict(match level {
+            CaLevel::Root => "a root CA already exists".into(),
+            CaLevel::Intermediate => "an intermediate CA already exists".into(),
+        }));
+    }
+    let now = format_time(OffsetDateTime::now_utc());
+    let (encrypted_private_key, key_uri) = ca.key.columns();
+    let id = match level {
             CaLevel::Root => {
                 sqlx::query(
                     "INSERT INTO root_ca (common_name, subject, serial_number, key_type, certificate_der, encrypted_private_key,
@@ -186,13 +205,13 @@ impl Store {
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))
                 .bind(&now)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?
                 .try_get::<i64, _>(0)?
             }
             CaLevel::Intermediate => {
                 let root: Option<(i64,)> = sqlx::query_as("SELECT id FROM root_ca WHERE status = 'active' LIMIT 1")
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
                 let root_id = root.ok_or_else(|| StoreError::Conflict("no root CA exists yet".into()))?.0;
                 sqlx::query(
@@ -211,13 +230,10 @@ impl Store {
                 .bind(format_time(ca.not_before))
                 .bind(format_time(ca.not_after))
                 .bind(&now)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?
                 .try_get::<i64, _>(0)?
             }
         };
-        append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
+    Ok(id)
 }

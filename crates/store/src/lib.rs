@@ -19,6 +19,7 @@ mod crl;
 mod group_commit;
 mod inventory;
 mod key_compromise;
+mod pending_ca;
 mod refusal_audit;
 mod services;
 mod sqlite_writer;
@@ -66,6 +67,7 @@ pub use inventory::{
     CertificateCursor, CertificateFilter, CertificatePage, CertificateSearch,
     MIN_FINGERPRINT_PREFIX, MIN_SERIAL_PREFIX,
 };
+pub use pending_ca::{NewPendingCa, PendingCa};
 pub use services::{NewService, ServiceRecord};
 pub use tidy::TidyReport;
 pub use tokens::{ActiveToken, TokenRecord};

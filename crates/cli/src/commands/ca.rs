@@ -16,7 +16,23 @@ pub enum CaCommand {
     #[command(
         after_help = "Examples:\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --country DE --org 'VCC GmbH'\n  vcc-pki ca create-intermediate --cn 'VCC Intermediate CA' --key-type ecdsa-p256 \\\n    --key-uri 'pkcs11:token=vcc-ca;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/vcc/pin'"
     )]
-    CreateIntermediate(CaArgs<5>),
+    CreateIntermediate {
+        #[command(flatten)]
+        args: CaArgs<5>,
+        /// Do not sign here: write a CSR for an offline root to sign (`vcc-pki ceremony sign`); the
+        /// key waits on the server until `ca import-intermediate` brings the certificate back.
+        #[arg(long)]
+        csr_out: Option<PathBuf>,
+    },
+    /// Bring back the issuing CA certificate an offline root signed (`vcc-pki ceremony sign`'s output:
+    /// the intermediate, then the root when this server has none yet).
+    #[command(
+        after_help = "Example:\n  vcc-pki ca import-intermediate --cert ./intermediate-chain.pem"
+    )]
+    ImportIntermediate {
+        #[arg(long)]
+        cert: PathBuf,
+    },
     /// Subjects, fingerprints, validity, key types and chain status.
     #[command(after_help = "Example:\n  vcc-pki ca info --output json")]
     Info,
@@ -79,7 +95,50 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                 .await?;
             show_created(&out, "Root CA created", &created, g);
         }
-        CaCommand::CreateIntermediate(args) => {
+        CaCommand::CreateIntermediate {
+            args,
+            csr_out: Some(path),
+        } => {
+            let requested = client
+                .send_request("/api/ca/intermediate/csr", &args.body(&g.password))
+                .await?;
+            write_file(&path, &text(&requested, "csr_pem"), 0o644)?;
+            if out.json() {
+                out.print_json(&requested);
+            } else {
+                out.success(&format!(
+                    "CSR written to {}; its key waits on the server. Sign it offline with \
+                     `vcc-pki ceremony sign --csr {}`, then `vcc-pki ca import-intermediate --cert FILE`",
+                    path.display(),
+                    path.display()
+                ));
+                out.fields(&[
+                    ("Subject", text(&requested, "subject")),
+                    ("Key type", text(&requested, "key_type")),
+                    ("Key SHA-256", text(&requested, "public_key_sha256")),
+                ]);
+            }
+        }
+        CaCommand::ImportIntermediate { cert } => {
+            let pem = std::fs::read_to_string(&cert)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", cert.display()))?;
+            let created = client
+                .send_request(
+                    "/api/ca/intermediate/import",
+                    &json!({ "certificate_pem": pem }),
+                )
+                .await?;
+            show_created(
+                &out,
+                "Intermediate CA imported; the server now uses a TLS certificate it issued",
+                &created,
+                g,
+            );
+        }
+        CaCommand::CreateIntermediate {
+            args,
+            csr_out: None,
+        } => {
             let created = client
                 .send_request("/api/ca/intermediate", &args.body(&g.password))
                 .await?;
@@ -112,9 +171,15 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                         ("Days left", text(ca, "days_until_expiry")),
                         (
                             "Key",
-                            match ca.get("key_uri").and_then(Value::as_str) {
-                                Some(uri) => format!("in a PKCS#11 token: {uri}"),
-                                None => "encrypted in the store".to_string(),
+                            match (
+                                text(ca, "key_storage").as_str(),
+                                ca.get("key_uri").and_then(Value::as_str),
+                            ) {
+                                (_, Some(uri)) => format!("in a PKCS#11 token: {uri}"),
+                                ("offline", _) => {
+                                    "offline (kept by the ceremony, not on this server)".to_string()
+                                }
+                                _ => "encrypted in the store".to_string(),
                             },
                         ),
                     ]),

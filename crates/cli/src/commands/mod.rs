@@ -4,6 +4,7 @@ pub mod acme;
 pub mod bench;
 pub mod bootstrap;
 pub mod ca;
+pub mod ceremony;
 pub mod cert;
 pub mod config_example;
 pub mod crl;

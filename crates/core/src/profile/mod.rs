@@ -81,7 +81,7 @@ impl CaSubject {
         Ok(())
     }
 
-    fn distinguished_name(&self) -> Result<DistinguishedName, CoreError> {
+    pub(crate) fn distinguished_name(&self) -> Result<DistinguishedName, CoreError> {
         self.validate()?;
         let mut dn = DistinguishedName::new();
         if let Some(c) = &self.country {

@@ -7,7 +7,10 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use vcc_pki_proto::{CaCreateRequest, CaCreated, CaExport, CaInfo, Problem, UnlockRequest};
+use vcc_pki_proto::{
+    CaCreateRequest, CaCreated, CaExport, CaInfo, IntermediateImportRequest, IntermediateRequested,
+    Problem, UnlockRequest,
+};
 use vcc_pki_store::CaLevel;
 
 #[utoipa::path(post, path = "/api/ca/root", tag = "ca",
@@ -60,6 +63,53 @@ pub async fn create_intermediate(
                 .await?,
         )),
     ))
+}
+
+#[utoipa::path(post, path = "/api/ca/intermediate/csr", tag = "ca",
+    request_body = CaCreateRequest,
+    responses(
+        (status = 201, description = "A CSR for a new issuing CA (for an offline root to sign); its key waits on the server", body = IntermediateRequested),
+        (status = "4XX", description = "Refused, malformed, or an intermediate exists", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn request_intermediate(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    body: Result<Json<CaCreateRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<IntermediateRequested>)> {
+    ctx.require_admin(&state.store, "ca.request_intermediate", None)
+        .await?;
+    let Json(req) = body?;
+    let requested = state
+        .authority
+        .request_intermediate(&ctx, wire::ca_create_request(req))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::intermediate_requested(requested)),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/ca/intermediate/import", tag = "ca",
+    request_body = IntermediateImportRequest,
+    responses(
+        (status = 201, description = "The issuing CA is active; the offline root came with it if the server had none", body = CaCreated),
+        (status = "4XX", description = "Refused: not signed by the root, not the CA profile, or no pending key matches", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn import_intermediate(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    body: Result<Json<IntermediateImportRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CaCreated>)> {
+    ctx.require_admin(&state.store, "ca.import_intermediate", None)
+        .await?;
+    let Json(req) = body?;
+    let created = state
+        .authority
+        .import_intermediate(&ctx, &req.certificate_pem)
+        .await?;
+    Ok((StatusCode::CREATED, Json(wire::ca_created(created))))
 }
 
 #[utoipa::path(post, path = "/api/ca/unlock", tag = "ca",

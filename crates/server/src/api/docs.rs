@@ -16,6 +16,8 @@ use utoipa::OpenApi;
     paths(
         super::ca::create_root,
         super::ca::create_intermediate,
+        super::ca::request_intermediate,
+        super::ca::import_intermediate,
         super::ca::unlock,
         super::ca::info,
         super::ca::bundle,

@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/ca/root", post(ca::create_root))
         .route("/api/ca/intermediate", post(ca::create_intermediate))
+        .route("/api/ca/intermediate/csr", post(ca::request_intermediate))
+        .route("/api/ca/intermediate/import", post(ca::import_intermediate))
         .route("/api/ca/unlock", post(ca::unlock))
         .route("/api/ca/info", get(ca::info))
         .route("/api/ca/bundle", get(ca::bundle))

@@ -51,6 +51,15 @@ pub fn ca_create_request(r: proto::CaCreateRequest) -> authority::CaCreateReques
     }
 }
 
+pub fn intermediate_requested(r: authority::IntermediateRequested) -> proto::IntermediateRequested {
+    proto::IntermediateRequested {
+        csr_pem: r.csr_pem,
+        subject: r.subject,
+        key_type: r.key_type.as_str().into(),
+        public_key_sha256: r.public_key_sha256,
+    }
+}
+
 pub fn registration(r: proto::RegisterRequest) -> authority::ServiceRegistration {
     authority::ServiceRegistration {
         service_id: r.service_id,
@@ -165,12 +174,7 @@ fn ca_summary(r: authority::CaSummary) -> proto::CaSummary {
         not_after: time(r.not_after),
         days_until_expiry: r.days_until_expiry,
         certificate_pem: r.certificate_pem,
-        key_storage: if r.key_uri.is_some() {
-            "pkcs11"
-        } else {
-            "store"
-        }
-        .into(),
+        key_storage: r.key_storage.into(),
         key_uri: r.key_uri,
     }
 }
@@ -191,7 +195,7 @@ pub fn exported_ca(r: &store::CaRecord) -> proto::ExportedCa {
         // A token key has nothing to export: the field is empty and `key_uri` says where it is.
         encrypted_private_key_pem: match &r.key {
             store::CaKey::EncryptedPem(pem) => pem.clone(),
-            store::CaKey::Pkcs11Uri(_) => String::new(),
+            store::CaKey::Pkcs11Uri(_) | store::CaKey::Offline => String::new(),
         },
         serial_number: r.serial_number.to_hex(),
     }
