@@ -110,6 +110,7 @@ impl Authority {
         &self,
         ctx: &Requester,
         chain_pem: &str,
+        password: Option<zeroize::Zeroizing<String>>,
     ) -> AuthorityResult<CaCreated> {
         let action = "ca.import_intermediate";
         ctx.require_admin(&self.store, action, None).await?;
@@ -164,14 +165,24 @@ impl Authority {
                      (vcc-pki ca create-intermediate --csr-out FILE)",
                 )
             })?;
-        // The pending key opens and is the certificate's key.
-        let (key, password, der) = (
-            pending.key.clone(),
-            self.password(),
-            intermediate_der.clone(),
-        );
+        // The pending key opens and is the certificate's key. An encrypted one needs the CA
+        // password: the server's, or one sent with the import (checked like at creation).
+        let password = match (&pending.key, password) {
+            (CaKey::EncryptedPem(_), Some(given)) => {
+                Some(self.choose_password(ctx, action, Some(given)).await?)
+            }
+            (CaKey::EncryptedPem(_), None) if self.password().is_none() => {
+                return Err(AuthorityError::malformed(
+                    "the pending key is encrypted with the CA password and this server has none: \
+                     send 'password' (--password / VCC_CA_PASSWORD)",
+                ))
+            }
+            _ => self.password(),
+        };
+        let (key, der) = (pending.key.clone(), intermediate_der.clone());
+        let for_open = password.clone();
         tokio::task::spawn_blocking(move || -> AuthorityResult<()> {
-            let signer = crate::ca_key::open(&key, password.as_ref(), "intermediate")?
+            let signer = crate::ca_key::open(&key, for_open.as_ref(), "intermediate")?
                 .ok_or(AuthorityError::Sealed)?;
             IssuingAuthority::new(der, signer)?;
             Ok(())
@@ -190,6 +201,11 @@ impl Authority {
         self.store
             .import_intermediate(new_root.as_ref(), &record, pending.id, &audit)
             .await?;
+        if let Some(password) = password {
+            if let Ok(mut keys) = self.keys.write() {
+                keys.password.get_or_insert(password);
+            }
+        }
         self.reload_ca(false).await?;
         self.ca_changed().await;
         Ok(CaCreated {

@@ -57,7 +57,7 @@ pub struct RootSection {
     pub organization: Option<String>,
     /// [default: rsa-4096]
     pub key_type: Option<String>,
-    /// [default: 10, at most 25]
+    /// [default: 10; at most CaProfile::Root.max_years()]
     pub validity_years: Option<u32>,
     /// The root certificate (PEM), written by `ceremony root`.
     pub certificate: PathBuf,
@@ -251,10 +251,16 @@ impl Ceremony {
             written,
             crl_number: None,
         };
+        let key_storage = match (&stored, &key_path) {
+            (CaKey::EncryptedPem(_), Some(path)) => {
+                format!("encrypted PKCS#8 file {}", path.display())
+            }
+            _ => stored.describe(),
+        };
         self.record(
             &outcome,
             now,
-            serde_json::json!({"key_type": key_type.as_str(), "key_storage": stored.describe()}),
+            serde_json::json!({"key_type": key_type.as_str(), "key_storage": key_storage}),
         )?;
         Ok(outcome)
     }
@@ -378,10 +384,21 @@ impl Ceremony {
             .map_err(|e| {
                 CeremonyError::Config(format!("[crl] revoked_at '{}': {e}", r.revoked_at))
             })?;
+            let reason = RevocationReason::parse(&r.reason)?;
+            // The root revokes for good: a hold would need a later CRL to take it back.
+            if matches!(
+                reason,
+                RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl
+            ) {
+                return Err(CeremonyError::Config(format!(
+                    "[crl] revoked '{}': {} is not a reason a root revokes an issuing CA for",
+                    r.serial, r.reason
+                )));
+            }
             entries.push(RevokedEntry {
                 serial,
                 revoked_at,
-                reason: RevocationReason::parse(&r.reason)?,
+                reason,
             });
         }
         let days = section.next_update_days.unwrap_or(365);

@@ -42,6 +42,15 @@ async fn check_ca_key(
         Ok(None) => return CheckFinding::pass(name, "no active CA at this level"),
         Err(e) => return CheckFinding::fail(name, e.to_string()),
     };
+    if record.key == vcc_pki_store::CaKey::Offline {
+        return CheckFinding::pass(
+            name,
+            format!(
+                "{} is offline: no key on this server, by design",
+                record.common_name
+            ),
+        );
+    }
     let token = matches!(record.key, vcc_pki_store::CaKey::Pkcs11Uri(_));
     if password.is_none() && !token {
         return CheckFinding::pass(

@@ -182,6 +182,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Summary> {
     let accounts = Arc::new(accounts);
     let floor_secs = args.floor_secs;
     let work = floor::Work {
+        sign_uri: None,
         sign: args.ca_key,
         verify: Some(KeyType::EcdsaP256),
         keygen: None,

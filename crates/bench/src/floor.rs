@@ -19,6 +19,8 @@ pub struct Floor {
     /// The CA (intermediate) key type that signs every certificate.
     pub sign_key_type: String,
     pub sign_per_second: f64,
+    /// What made those signatures: "aws-lc-rs" in process, or "PKCS#11 <module>" (a token).
+    pub sign_provider: String,
     /// Key type of the CSRs whose signature the server checks (issue-csr only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_key_type: Option<String>,
@@ -36,6 +38,9 @@ pub struct Floor {
 /// What one request costs in crypto.
 pub struct Work {
     pub sign: KeyType,
+    /// The CA key is in this PKCS#11 token: measure the token's signing rate (through the same
+    /// module the server loads) instead of aws-lc-rs's.
+    pub sign_uri: Option<String>,
     pub verify: Option<KeyType>,
     pub keygen: Option<KeyType>,
 }
@@ -52,13 +57,28 @@ pub fn measure(work: &Work, secs: f64) -> anyhow::Result<Floor> {
     let window = Duration::from_secs_f64(secs.max(0.1));
     let message = vec![0x5au8; MESSAGE_LEN];
 
-    let signer = work.sign.generate().map_err(|e| anyhow!("{e}"))?;
-    let sign_per_second = on_all_cores(cores, window, || {
-        signer
-            .sign(&message)
-            .map(|_| ())
-            .map_err(|e| anyhow!("sign: {e}"))
-    })?;
+    let (sign_per_second, sign_provider) = match &work.sign_uri {
+        None => {
+            let signer = work.sign.generate().map_err(|e| anyhow!("{e}"))?;
+            let rate = on_all_cores(cores, window, || {
+                signer
+                    .sign(&message)
+                    .map(|_| ())
+                    .map_err(|e| anyhow!("sign: {e}"))
+            })?;
+            (rate, "aws-lc-rs".to_string())
+        }
+        Some(uri) => {
+            let uri = vcc_pki_pkcs11::KeyUri::parse(uri).map_err(|e| anyhow!("{e}"))?;
+            let key = vcc_pki_pkcs11::Pkcs11Key::open(&uri).map_err(|e| anyhow!("{e}"))?;
+            let rate = on_all_cores(cores, window, || {
+                key.sign_message(&message)
+                    .map(|_| ())
+                    .map_err(|e| anyhow!("token sign: {e}"))
+            })?;
+            (rate, format!("PKCS#11 {}", uri.module_path.display()))
+        }
+    };
     let mut inverse = 1.0 / sign_per_second;
 
     let verify_per_second = match work.verify {
@@ -102,6 +122,7 @@ pub fn measure(work: &Work, secs: f64) -> anyhow::Result<Floor> {
         cores,
         sign_key_type: work.sign.as_str().into(),
         sign_per_second,
+        sign_provider,
         verify_key_type: work.verify.map(|k| k.as_str().into()),
         verify_per_second,
         keygen_key_type: work.keygen.map(|k| k.as_str().into()),

@@ -15,6 +15,7 @@ mod load;
 mod report;
 pub mod revocation;
 mod scenario;
+mod softhsm;
 mod spawn;
 
 use anyhow::{anyhow, bail, Context};
@@ -106,6 +107,13 @@ pub struct BenchArgs {
     /// With --spawn: the intermediate CA's key type (the key that signs every certificate).
     #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key_type)]
     ca_key: KeyType,
+    /// With --spawn: make the intermediate's key in this PKCS#11 token (RFC 7512 URI); the crypto
+    /// floor is then the token's own signing rate, measured through the same module.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "softhsm")]
+    ca_key_uri: Option<String>,
+    /// With --spawn: a throwaway SoftHSM2 token (Debian softhsm2) holds the intermediate's key.
+    #[arg(long)]
+    softhsm: bool,
     /// With --spawn: the root CA's key type [default: the --ca-key type].
     #[arg(long, value_parser = parse_key_type)]
     root_key: Option<KeyType>,
@@ -181,6 +189,19 @@ pub fn run(args: BenchArgs, server: Option<Connection>) -> anyhow::Result<Summar
     if args.spawn == server.is_some() {
         bail!("--spawn starts its own server; leave out --server (or VCC_PKI_SERVER), or give one without --spawn");
     }
+    if (args.softhsm || args.ca_key_uri.is_some()) && !args.spawn {
+        bail!("--softhsm and --ca-key-uri make the CA of a spawned server: add --spawn");
+    }
+    // Before the server starts: it inherits SOFTHSM2_CONF.
+    let softhsm = if args.softhsm {
+        Some(softhsm::ThrowawayToken::create()?)
+    } else {
+        None
+    };
+    let ca_key_uri = softhsm
+        .as_ref()
+        .map(|t| t.uri.clone())
+        .or_else(|| args.ca_key_uri.clone());
     let spawned = if args.spawn {
         Some(spawn::SpawnedServer::start()?)
     } else {
@@ -190,7 +211,12 @@ pub fn run(args: BenchArgs, server: Option<Connection>) -> anyhow::Result<Summar
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(bench(&args, server, spawned.as_ref()));
+    let report = runtime.block_on(bench(
+        &args,
+        server,
+        spawned.as_ref(),
+        ca_key_uri.as_deref(),
+    ));
     let report = match (report, &spawned) {
         (Err(e), Some(s)) if !s.alive() => {
             return Err(e.context(format!(
@@ -208,14 +234,16 @@ async fn bench(
     args: &BenchArgs,
     server: Option<Connection>,
     spawned: Option<&spawn::SpawnedServer>,
+    ca_key_uri: Option<&str>,
 ) -> anyhow::Result<report::Report> {
     let scenario = args.scenario;
     let mut rss = report::ServerRss::default();
     let conn = match spawned {
         Some(s) => {
-            s.create_ca(
+            s.create_ca_in(
                 args.root_key.unwrap_or(args.ca_key).as_str(),
                 args.ca_key.as_str(),
+                ca_key_uri,
             )
             .await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -276,16 +304,19 @@ async fn bench(
     let work = match scenario {
         Scenario::IssueCsr => Some(floor::Work {
             sign: ca_key,
+            sign_uri: ca_key_uri.map(str::to_string),
             verify: Some(args.csr_key),
             keygen: None,
         }),
         Scenario::IssueKeygen => Some(floor::Work {
             sign: ca_key,
+            sign_uri: ca_key_uri.map(str::to_string),
             verify: None,
             keygen: Some(scenario::KEYGEN_KEY_TYPE),
         }),
         Scenario::Renew => Some(floor::Work {
             sign: ca_key,
+            sign_uri: ca_key_uri.map(str::to_string),
             verify: None,
             keygen: None,
         }),

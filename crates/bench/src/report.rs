@@ -152,8 +152,9 @@ pub fn summary(r: &Report) -> Summary {
     match &r.floor {
         Some(f) => {
             let mut parts = vec![format!(
-                "sign {} {}/s",
+                "sign {} ({}) {}/s",
                 f.sign_key_type,
+                f.sign_provider,
                 rate(f.sign_per_second)
             )];
             if let (Some(k), Some(v)) = (&f.verify_key_type, f.verify_per_second) {

@@ -143,6 +143,17 @@ impl SpawnedServer {
 
     /// Create the Root and the Intermediate CA (the server's VCC_CA_PASSWORD encrypts them).
     pub async fn create_ca(&self, root_key: &str, intermediate_key: &str) -> anyhow::Result<()> {
+        self.create_ca_in(root_key, intermediate_key, None).await
+    }
+
+    /// As [`SpawnedServer::create_ca`], the intermediate's key made in the PKCS#11 token
+    /// `intermediate_key_uri` names when given.
+    pub async fn create_ca_in(
+        &self,
+        root_key: &str,
+        intermediate_key: &str,
+        intermediate_key_uri: Option<&str>,
+    ) -> anyhow::Result<()> {
         // Before the intermediate exists the server presents its self-signed bootstrap
         // certificate, which the data dir's tls/self-signed.pem anchors.
         let started = Instant::now();
@@ -175,7 +186,10 @@ impl SpawnedServer {
             .await
             .context("creating the root CA")?;
         client
-            .create_intermediate(&subject("VCC PKI Bench Intermediate CA", intermediate_key))
+            .create_intermediate(&vcc_pki_proto::CaCreateRequest {
+                key_uri: intermediate_key_uri.map(str::to_string),
+                ..subject("VCC PKI Bench Intermediate CA", intermediate_key)
+            })
             .await
             .context("creating the intermediate CA")?;
         Ok(())

@@ -101,6 +101,10 @@ impl Pkcs11Key {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            // A CA key signs and does nothing else.
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
             Attribute::Label(label),
             Attribute::Id(id),
         ];
@@ -261,14 +265,18 @@ impl Pkcs11Key {
             .map(Ok)
             .unwrap_or_else(|| self.sessions[start % n].lock())
             .map_err(|_| key_error(&self.uri, "session lock poisoned"))?;
-        // Once with the session we have, once more with a fresh one (the token may have been
-        // removed and put back, or the session closed under us).
+        // Once with the session we have, then with a fresh one (the session may have closed
+        // under us), then after the module looked for its tokens again (the token may have been
+        // removed and put back).
         let mut last = None;
-        for _ in 0..2 {
+        for _ in 0..3 {
             if guard.is_none() {
                 match self.connect() {
                     Ok(live) => *guard = Some(live),
                     Err(e) => {
+                        if matches!(e, Pkcs11Error::Token { .. }) {
+                            crate::module::rescan(&self.uri.module_path);
+                        }
                         last = Some(e);
                         continue;
                     }

@@ -234,11 +234,16 @@ pub struct AcmeListQuery {
 }
 
 /// `POST /api/ca/intermediate/import`: the issuing CA's certificate signed by an offline root.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it may carry the CA password.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntermediateImportRequest {
     /// PEM: the intermediate certificate, followed by the root's when this server has no root yet
     /// (what `vcc-pki ceremony sign` writes).
     pub certificate_pem: String,
+    /// The CA password that opens the pending key, when the server was started without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub password: Option<Zeroizing<String>>,
 }

@@ -129,7 +129,7 @@ async fn an_offline_root_signs_the_servers_issuing_ca_and_its_key_never_reaches_
     };
 
     // The server: no CA yet; it makes the issuing CA's key and a CSR.
-    let server = TestServer::start_public(Some(PASSWORD));
+    let mut server = TestServer::start_public(Some(PASSWORD));
     let data = server.data_dir();
     let data_arg = data.to_str().unwrap();
     let global = ["--server", server.url.as_str(), "--data-dir", data_arg];
@@ -203,7 +203,10 @@ async fn an_offline_root_signs_the_servers_issuing_ca_and_its_key_never_reaches_
     );
     assert!(ok, "{out}");
 
-    // Back online: a certificate for a key this server did not make is refused.
+    // Back online — after a restart without the CA password: the import brings it.
+    server.restart(None);
+    let global = ["--server", server.url.as_str(), "--data-dir", data_arg];
+    // A certificate for a key this server did not make is refused.
     let stranger = {
         let (_, pem) = openssl_csr(
             off,
@@ -300,6 +303,12 @@ async fn an_offline_root_signs_the_servers_issuing_ca_and_its_key_never_reaches_
             "the root's key is in {}",
             path.display()
         );
+    }
+
+    // `db verify` reports the offline root as such, and opens the intermediate's key.
+    let (ok, out) = cli(&["--data-dir", data_arg, "db", "verify"], Some(PASSWORD));
+    if server.database_url.is_none() {
+        assert!(ok && out.contains("is offline"), "{out}");
     }
 
     // The root's CRL, offline: numbered 1, then 2 with the issuing CA revoked.

@@ -189,10 +189,25 @@ async fn a_missing_token_or_refused_pin_at_start_seals_with_the_reason_until_it_
     assert_eq!(s, 201);
     let certificates = server.count("certificates");
 
-    // The token taken away: the server starts, sealed, and says why; issuance is refused, nothing stored.
+    // The token taken away while the server runs: issuance is a 503 problem and stores nothing;
+    // once it is back the next request works, without a restart.
     let token_dir = hsm.token_dir("vcc-ca-faults");
     // Out of SoftHSM's token directory altogether (it loads every directory in it, whatever its name).
     let away = hsm.dir.join("vcc-ca-faults.away");
+    std::fs::rename(&token_dir, &away).unwrap();
+    let (s, refused) = issue(&server, "during.example.internal").await;
+    assert_eq!(s, 503, "{refused}");
+    assert_eq!(refused["status"], 503, "a problem document: {refused}");
+    assert_eq!(server.count("certificates"), certificates);
+    std::fs::rename(&away, &token_dir).unwrap();
+    // The module looks for its tokens again at most once a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, issued) = issue(&server, "after.example.internal").await;
+    assert_eq!(s, 201, "{issued}");
+    let certificates = server.count("certificates");
+
+    // The token taken away at start: the server starts, sealed, and says why; issuance is
+    // refused, nothing stored.
     std::fs::rename(&token_dir, &away).unwrap();
     server.restart(Some(PASSWORD));
     let (_, info) = server.admin("GET", "/api/ca/info", None).await;

@@ -61,9 +61,9 @@ pub struct CaArgs<const YEARS: u32> {
     /// rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 or ed25519 (default: the seed's RSA sizes).
     #[arg(long)]
     key_type: Option<String>,
-    /// Validity in years.
-    #[arg(long, default_value_t = YEARS)]
-    validity_years: u32,
+    /// Validity in years [default: 10 for the root, 5 for the intermediate].
+    #[arg(long)]
+    validity_years: Option<u32>,
     /// Make the key inside a PKCS#11 token (RFC 7512 URI, read by the server), e.g.
     /// 'pkcs11:token=vcc-ca;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/vcc/pin'.
     /// The PIN comes from the pin-source file or env:NAME on the server, never from this command line.
@@ -78,7 +78,7 @@ impl<const Y: u32> CaArgs<Y> {
             country: self.country.clone(),
             organization: self.org.clone(),
             key_type: self.key_type.clone(),
-            validity_years: Some(self.validity_years),
+            validity_years: Some(self.validity_years.unwrap_or(Y)),
             password: password.clone().map(zeroize::Zeroizing::new),
             key_uri: self.key_uri.clone(),
         }
@@ -125,7 +125,7 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
             let created = client
                 .send_request(
                     "/api/ca/intermediate/import",
-                    &json!({ "certificate_pem": pem }),
+                    &json!({ "certificate_pem": pem, "password": g.password }),
                 )
                 .await?;
             show_created(
@@ -237,7 +237,8 @@ pub async fn run(cmd: CaCommand, g: &GlobalArgs) -> anyhow::Result<()> {
                 out.print_json(&json!({"written": written}));
             } else {
                 out.success(&format!(
-                    "CA exported to {} (keys remain encrypted with the CA password)",
+                    "CA exported to {} (keys in the store stay encrypted with the CA password; \
+                     a token or offline key is never exported)",
                     dir.display()
                 ));
                 for p in written {

@@ -107,7 +107,7 @@ pub async fn import_intermediate(
     let Json(req) = body?;
     let created = state
         .authority
-        .import_intermediate(&ctx, &req.certificate_pem)
+        .import_intermediate(&ctx, &req.certificate_pem, req.password)
         .await?;
     Ok((StatusCode::CREATED, Json(wire::ca_created(created))))
 }

@@ -192,7 +192,8 @@ pub fn ca_info(r: authority::CaInfo) -> proto::CaInfo {
 pub fn exported_ca(r: &store::CaRecord) -> proto::ExportedCa {
     proto::ExportedCa {
         certificate_pem: vcc_pki_core::certificate_pem(&r.certificate_der),
-        // A token key has nothing to export: the field is empty and `key_uri` says where it is.
+        // A token or offline key has nothing to export: the field is empty (`GET /api/ca/info`
+        // says where the key is).
         encrypted_private_key_pem: match &r.key {
             store::CaKey::EncryptedPem(pem) => pem.clone(),
             store::CaKey::Pkcs11Uri(_) | store::CaKey::Offline => String::new(),
