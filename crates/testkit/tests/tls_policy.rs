@@ -180,3 +180,134 @@ async fn client_certificates_fail_closed() {
         "a certificate the store does not hold renewed: {status}"
     );
 }
+
+/// An expired client certificate issued by this CA (made with `openssl ca`, backdated, from the
+/// exported intermediate key) is refused in the handshake with the "certificate expired" alert;
+/// the same CA's current certificate is accepted on the same connection settings.
+#[tokio::test]
+async fn an_expired_client_certificate_is_refused_in_the_handshake() {
+    let server = TestServer::start(Some(PASSWORD));
+    server.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let dir = server.dir.path();
+    let (s, export) = server.admin("GET", "/api/ca/export", None).await;
+    assert_eq!(s, 200, "{export}");
+    let inter_cert = write(
+        dir,
+        "inter.crt",
+        export["intermediate"]["certificate_pem"].as_str().unwrap(),
+    );
+    let inter_enc = write(
+        dir,
+        "inter.enc.key",
+        export["intermediate"]["encrypted_private_key_pem"]
+            .as_str()
+            .unwrap(),
+    );
+    let inter_key = dir.join("inter.key").to_str().unwrap().to_string();
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            &inter_enc,
+            "-passin",
+            &format!("pass:{PASSWORD}"),
+            "-out",
+            &inter_key,
+        ],
+    );
+    assert!(ok, "{out}");
+    let (key, csr) = openssl_csr(
+        dir,
+        "expired",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "billing.example.internal",
+        "",
+        &[],
+    );
+    let csr = write(dir, "expired.csr", csr);
+    let key = write(dir, "expired-client.key", key);
+    write(dir, "index.txt", "");
+    write(dir, "serial", "01\n");
+    let conf = write(
+        dir,
+        "ca.cnf",
+        format!(
+            "[ca]\ndefault_ca = x\n[x]\ndatabase = {d}/index.txt\nnew_certs_dir = {d}\nserial = {d}/serial\n\
+             default_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n\
+             [ext]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+             extendedKeyUsage = clientAuth\nsubjectAltName = DNS:billing.example.internal\n",
+            d = dir.display()
+        ),
+    );
+    let expired = dir.join("expired.crt").to_str().unwrap().to_string();
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            &conf,
+            "-cert",
+            &inter_cert,
+            "-keyfile",
+            &inter_key,
+            "-in",
+            &csr,
+            "-out",
+            &expired,
+            "-startdate",
+            "20250101000000Z",
+            "-enddate",
+            "20250201000000Z",
+            "-extensions",
+            "ext",
+            "-notext",
+        ],
+    );
+    assert!(ok, "{out}");
+    // It is this CA's: openssl says only that it expired.
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            &write(dir, "root.pem", server.root_pem()),
+            "-untrusted",
+            &inter_cert,
+            &expired,
+        ],
+    );
+    assert!(!ok && out.contains("certificate has expired"), "{out}");
+
+    let out = s_client(&server, &format!("-tls1_2 -cert {expired} -key {key}"));
+    assert!(
+        out.contains("alert certificate expired"),
+        "an expired client certificate was not refused with its alert: {out}"
+    );
+    let status = renew_with(
+        &server,
+        &std::fs::read_to_string(&expired).unwrap(),
+        &std::fs::read_to_string(&key).unwrap(),
+        "expired-renew",
+    );
+    assert!(
+        status == 0 || status == 401,
+        "an expired certificate renewed: {status}"
+    );
+
+    // The CA's current certificate on the same settings: the handshake completes.
+    let good = issue(&server, "billing.example.internal").await;
+    let cert = write(
+        dir,
+        "good-client.crt",
+        good["certificate_pem"].as_str().unwrap(),
+    );
+    let gkey = write(
+        dir,
+        "good-client.key",
+        good["private_key_pem"].as_str().unwrap(),
+    );
+    let out = s_client(&server, &format!("-tls1_2 -cert {cert} -key {gkey}"));
+    assert!(handshake_ok(&out) && !out.contains("alert"), "{out}");
+}
