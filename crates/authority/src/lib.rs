@@ -14,6 +14,7 @@ mod password_guard;
 pub mod policy;
 mod principal;
 
+pub mod audit_anchor;
 mod ca_import;
 pub mod ca_key;
 mod ca_setup;
@@ -78,6 +79,8 @@ pub struct Authority {
 
     /// The OCSP responder: its signing certificate and pre-signed responses.
     ocsp: Arc<ocsp::OcspService>,
+    /// One audit anchor written at a time (audit_anchor.rs).
+    audit_anchoring: tokio::sync::Mutex<()>,
 }
 
 /// The service id the server's own TLS certificates are issued to.
@@ -132,6 +135,7 @@ impl Authority {
             config,
             tls,
             ca_reload: tokio::sync::Mutex::new(()),
+            audit_anchoring: tokio::sync::Mutex::new(()),
         });
         match authority.reload_ca(false).await {
             Ok(()) => {}
@@ -162,6 +166,7 @@ impl Authority {
         tokio::spawn(self.crl.clone().run_worker());
         tokio::spawn(self.server_tls.clone().run());
         tokio::spawn(Self::run_ca_follower(Arc::downgrade(self)));
+        self.start_audit_anchors();
     }
 
     /// The CA changed (created, replaced, unlocked, loaded from another replica): the

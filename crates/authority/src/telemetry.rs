@@ -34,6 +34,10 @@ pub fn describe() {
         OCSP_RESPONSES,
         "OCSP answers, by certificate status (or refusal status) and whether a pre-signed response served it."
     );
+    metrics::describe_gauge!(
+        crate::audit_anchor::ANCHORED_ROW,
+        "Id of the newest audit row anchored outside the database (audit-anchors.jsonl in the data dir)."
+    );
 }
 
 /// Where a request came in, for the `front_end` label.

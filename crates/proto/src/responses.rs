@@ -267,6 +267,15 @@ pub struct AuditVerification {
     /// Id of the first row whose hash or link does not match.
     pub first_broken_id: Option<i64>,
     pub head_hash: String,
+    /// Anchors (signed heads kept outside the database) checked against the store.
+    #[serde(default)]
+    pub anchors_checked: usize,
+    /// The newest anchored row id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored_row: Option<i64>,
+    /// Why the store does not match its anchors: rows truncated, or changed and recomputed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_failure: Option<String>,
 }
 
 /// `POST /api/acme/renewal-windows/move`.

@@ -279,6 +279,24 @@ impl Store {
         })
     }
 
+    /// The newest audit row: its id and hash (`None`: the log is empty).
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// The stored hash of audit row `id`, if the row exists.
+    pub async fn audit_row_hash(&self, id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT row_hash FROM audit_log WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// A page of audit rows, newest first, below `before` (an id), of one action or one target
     /// if asked (each through its own index).
     pub async fn audit_page(

@@ -104,6 +104,17 @@ pub async fn audit(cmd: AuditCommand, g: &GlobalArgs) -> anyhow::Result<()> {
     if out.json() {
         out.print_json(&v);
     }
+    if let Some(failure) = v["anchor_failure"].as_str() {
+        bail!(
+            "audit log does not match its anchors: {failure} ({} rows, chain {})",
+            text(&v, "rows"),
+            if v["first_broken_id"].is_null() {
+                "recomputes"
+            } else {
+                "broken"
+            }
+        );
+    }
     if v["intact"].as_bool() != Some(true) {
         bail!(
             "audit chain BROKEN at row {} ({} rows checked)",
@@ -112,9 +123,11 @@ pub async fn audit(cmd: AuditCommand, g: &GlobalArgs) -> anyhow::Result<()> {
         );
     }
     out.success(&format!(
-        "audit chain intact: {} rows, head {}",
+        "audit chain intact: {} rows, head {}; {} anchors match (newest row {})",
         text(&v, "rows"),
-        text(&v, "head_hash")
+        text(&v, "head_hash"),
+        text(&v, "anchors_checked"),
+        text(&v, "anchored_row")
     ));
     Ok(())
 }

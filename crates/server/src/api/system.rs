@@ -56,9 +56,16 @@ pub async fn audit_verify(
 ) -> ApiResult<Json<vcc_pki_proto::AuditVerification>> {
     ctx.require_reader(&state.store, "audit.verify", None)
         .await?;
-    Ok(Json(super::wire::audit_verification(
-        state.store.verify_audit_chain().await?,
-    )))
+    let chain = state.store.verify_audit_chain().await?;
+    let anchors = state.authority.check_audit_anchors().await?;
+    let verified = super::wire::audit_verification(chain, anchors);
+    // A head that verified is anchored, so that what was checked stays checkable.
+    if verified.intact {
+        if let Err(e) = state.authority.anchor_audit_head().await {
+            tracing::warn!(error = %e, "could not anchor the verified audit head");
+        }
+    }
+    Ok(Json(verified))
 }
 
 /// `/metrics` on HTTPS: for admin and auditor tokens (SPEC §10).

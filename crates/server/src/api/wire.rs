@@ -229,11 +229,17 @@ pub fn token(r: store::TokenRecord) -> proto::Token {
     }
 }
 
-pub fn audit_verification(r: store::AuditVerification) -> proto::AuditVerification {
+pub fn audit_verification(
+    r: store::AuditVerification,
+    anchors: authority::audit_anchor::AnchorCheck,
+) -> proto::AuditVerification {
     proto::AuditVerification {
         rows: r.rows,
-        intact: r.intact,
+        intact: r.intact && anchors.failure.is_none(),
         first_broken_id: r.first_broken_id,
         head_hash: r.head_hash,
+        anchors_checked: anchors.checked,
+        anchored_row: anchors.anchored_row,
+        anchor_failure: anchors.failure,
     }
 }
