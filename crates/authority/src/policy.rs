@@ -111,6 +111,12 @@ impl Names {
         ips: &[String],
         normalize: fn(&str) -> Result<String, vcc_pki_core::CoreError>,
     ) -> AuthorityResult<()> {
+        // Before any work: a request with thousands of names is refused at once.
+        if dns.len() + ips.len() > MAX_NAMES {
+            return Err(AuthorityError::malformed(format!(
+                "at most {MAX_NAMES} names per certificate"
+            )));
+        }
         for d in dns {
             let d = normalize(d)?;
             if !self.dns.contains(&d) {

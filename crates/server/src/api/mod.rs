@@ -213,6 +213,27 @@ fn rate_limited(
     }
 }
 
+/// How far past the body limit an HTTP/2 body is read (and discarded) to answer 413 cleanly.
+const DRAIN_FACTOR: usize = 32;
+/// The longest an over-limit HTTP/2 body is waited for before the 413.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Read and drop a body of `declared` bytes, within [`DRAIN_TIME`]; keeps no more than one frame.
+async fn drain(body: axum::body::Body, declared: u64) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > declared {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn limited(
     max: usize,
     req: axum::extract::Request,
@@ -224,7 +245,13 @@ async fn limited(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if let Some(n) = declared.filter(|n| *n > max as u64) {
+        // HTTP/2: a 413 sent while the client still uploads ends in a stream reset, which clients
+        // (curl) report as a framing error instead of the answer. So read and discard a body of
+        // up to DRAIN_FACTOR times the limit first; beyond that the reset bounds the work.
+        if req.version() == axum::http::Version::HTTP_2 && n <= (max * DRAIN_FACTOR) as u64 {
+            drain(req.into_body(), n).await;
+        }
         return ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
