@@ -255,3 +255,50 @@ async fn a_missing_token_or_refused_pin_at_start_seals_with_the_reason_until_it_
     );
     assert!(ok, "{out}");
 }
+
+/// Root and intermediate both in the token: no CA password at all, before or after a restart;
+/// the root's self-signature and the intermediate's signature are the token's.
+#[tokio::test]
+async fn a_root_and_an_intermediate_in_the_token_need_no_ca_password() {
+    let hsm = SoftHsm::get();
+    let root_uri = hsm.token("vcc-ca-both", "root");
+    let issuing_uri = hsm.uri("vcc-ca-both", "issuing");
+    let mut server = TestServer::start_public(None);
+    let (s, root) = server
+        .admin(
+            "POST",
+            "/api/ca/root",
+            Some(
+                json!({"common_name": "Token Root", "key_type": "ecdsa-p384", "key_uri": root_uri}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{root}");
+    let (s, created) = server
+        .admin(
+            "POST",
+            "/api/ca/intermediate",
+            Some(json!({"common_name": "Token Issuing CA", "key_type": "rsa-2048", "key_uri": issuing_uri})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(
+        server.sql("SELECT length(encrypted_private_key) FROM root_ca"),
+        "0"
+    );
+    server.restart(None);
+    let (_, info) = server.admin("GET", "/api/ca/info", None).await;
+    assert_eq!(info["sealed"], false, "{info}");
+    assert_eq!(info["root"]["key_storage"], "pkcs11", "{info}");
+    assert_eq!(info["chain_status"], "complete", "{info}");
+    let (s, issued) = issue(&server, "token.example.internal").await;
+    assert_eq!(s, 201, "{issued}");
+    let (ok, out) = openssl_verify(
+        server.dir.path(),
+        &server.root_pem(),
+        issued["ca_chain_pem"].as_str().unwrap(),
+        issued["certificate_pem"].as_str().unwrap(),
+        None,
+    );
+    assert!(ok, "{out}");
+}
