@@ -166,6 +166,14 @@ impl GlobalArgs {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A CLI command piped into `head` ends quietly when the pipe closes, as Unix tools do,
+        // instead of panicking on a failed print. The server keeps SIGPIPE ignored (sockets).
+        // SAFETY: restoring a signal's default disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let out = cli.global.output();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
