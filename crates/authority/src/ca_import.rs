@@ -2,12 +2,12 @@
 //! makes the key and a CSR (`ca create-intermediate --csr-out`), keeps the key pending, and
 //! takes the signed certificate back (`ca import-intermediate --cert`), with the root it came
 //! with when the store has none yet. The root's key never comes here.
-use crate::ca_setup::{subject_string, CaCreateRequest, CaCreated};
+use crate::ca_setup::{requested_subject, subject_string, CaCreateRequest, CaCreated};
 use crate::{Authority, AuthorityError, AuthorityResult, Requester};
 use vcc_pki_core::ca_certificate::{ca_csr_der, check_ca_certificate, CaCertificateFacts};
 use vcc_pki_core::profile::CaProfile;
 use vcc_pki_core::signer::SignerHandle;
-use vcc_pki_core::{certificate_pem, fingerprint_sha256, CaSubject, IssuingAuthority, KeyType};
+use vcc_pki_core::{certificate_pem, fingerprint_sha256, IssuingAuthority, KeyType};
 use vcc_pki_store::{CaKey, CaLevel, NewCa, NewPendingCa};
 
 /// A CSR for a new issuing CA, its key kept pending on the server.
@@ -30,17 +30,11 @@ impl Authority {
     ) -> AuthorityResult<IntermediateRequested> {
         let action = "ca.request_intermediate";
         ctx.require_admin(&self.store, action, None).await?;
-        let subject = CaSubject {
-            common_name: req.common_name.trim().to_string(),
-            country: req
-                .country
-                .map(|c| c.trim().to_ascii_uppercase())
-                .filter(|c| !c.is_empty()),
-            organization: req
-                .organization
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty()),
-        };
+        let subject = requested_subject(
+            &req.common_name,
+            req.country.as_deref(),
+            req.organization.as_deref(),
+        );
         subject.validate()?;
         let key_type = req
             .key_type

@@ -91,6 +91,24 @@ pub(crate) fn summary(r: &CaRecord, now: OffsetDateTime) -> CaSummary {
     }
 }
 
+/// A CA subject as an operator asked for it (REST or ceremony file): trimmed, the country upper
+/// case, empty parts left out. The one normalisation of CA subjects.
+pub(crate) fn requested_subject(
+    common_name: &str,
+    country: Option<&str>,
+    organization: Option<&str>,
+) -> CaSubject {
+    CaSubject {
+        common_name: common_name.trim().to_string(),
+        country: country
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty()),
+        organization: organization
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty()),
+    }
+}
+
 pub(crate) fn subject_string(s: &CaSubject) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &s.country {
@@ -148,17 +166,11 @@ impl Authority {
             CaLevel::Intermediate => "ca.create_intermediate",
         };
         ctx.require_admin(&self.store, action, None).await?;
-        let subject = CaSubject {
-            common_name: req.common_name.trim().to_string(),
-            country: req
-                .country
-                .map(|c| c.trim().to_ascii_uppercase())
-                .filter(|c| !c.is_empty()),
-            organization: req
-                .organization
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty()),
-        };
+        let subject = requested_subject(
+            &req.common_name,
+            req.country.as_deref(),
+            req.organization.as_deref(),
+        );
         subject.validate()?;
         let profile = match level {
             CaLevel::Root => CaProfile::Root,

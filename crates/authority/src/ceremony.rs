@@ -3,7 +3,7 @@
 //! a PKCS#11 token); what leaves is the root certificate, signed intermediate certificates and
 //! the root's CRLs. Every step appends a line to the ceremony record, for the witnesses.
 use crate::ca_key::{self, KeyLocation};
-use crate::ca_setup::MIN_CA_PASSWORD_LEN;
+use crate::ca_setup::{requested_subject as subject, MIN_CA_PASSWORD_LEN};
 use crate::files::{write_public, write_secret};
 use serde::Deserialize;
 use std::io::Write;
@@ -460,18 +460,6 @@ impl Ceremony {
         writeln!(f, "{line}")
             .and_then(|_| f.sync_all())
             .map_err(|source| io(&path, source))
-    }
-}
-
-fn subject(common_name: &str, country: Option<&str>, organization: Option<&str>) -> CaSubject {
-    CaSubject {
-        common_name: common_name.trim().to_string(),
-        country: country
-            .map(|c| c.trim().to_ascii_uppercase())
-            .filter(|c| !c.is_empty()),
-        organization: organization
-            .map(|o| o.trim().to_string())
-            .filter(|o| !o.is_empty()),
     }
 }
 
