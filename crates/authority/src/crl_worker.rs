@@ -18,6 +18,12 @@ use tokio::sync::Notify;
 use vcc_pki_core::{fingerprint_sha256, Serial};
 use vcc_pki_store::{AuditEntry, CrlRecord, RevokedRecord, SignedCrl, Store};
 
+mod follower;
+
+/// Fault injection for tests (issue 18): when set, a revocation marks nothing for a rebuild here,
+/// as if this replica died right after committing it; another replica's follower must relist it.
+const FAULT_SKIP_MARK: &str = "VCC_PKI_FAULT_SKIP_CRL_MARK";
+
 /// The complete CRL waits this many times its last build time before it is rebuilt again.
 pub const COMPLETE_CRL_DUTY: u32 = 10;
 /// Most shards a deployment may configure.
@@ -68,6 +74,8 @@ pub struct CrlPublisher {
     schedule: Mutex<CrlSchedule>,
     /// Wakes the worker after a revocation (rebuilds are coalesced).
     wake: Notify,
+    /// [`FAULT_SKIP_MARK`] is set: revocations here mark nothing.
+    skip_mark: bool,
 }
 
 impl CrlPublisher {
@@ -86,6 +94,7 @@ impl CrlPublisher {
             replica_id,
             schedule: Mutex::default(),
             wake: Notify::new(),
+            skip_mark: std::env::var_os(FAULT_SKIP_MARK).is_some_and(|v| v == "1"),
         }
     }
 
@@ -132,21 +141,27 @@ impl CrlPublisher {
 
     /// Certificates were revoked (durably): rebuild their shards and the complete CRL.
     pub(super) fn revoked(&self, revoked: &[RevokedRecord]) {
+        if self.skip_mark {
+            tracing::warn!(
+                "{FAULT_SKIP_MARK}=1: this revocation's CRLs are left to another replica"
+            );
+            return;
+        }
+        self.mark(revoked.iter().filter_map(|r| r.crl_shard), true);
+    }
+
+    /// Mark shards (and the complete CRL) for a rebuild and wake the worker.
+    fn mark(&self, shards: impl IntoIterator<Item = i64>, complete: bool) {
         if let Ok(mut schedule) = self.schedule.lock() {
-            schedule
-                .dirty_shards
-                .extend(revoked.iter().filter_map(|r| r.crl_shard));
-            schedule.complete_dirty = true;
+            schedule.dirty_shards.extend(shards);
+            schedule.complete_dirty |= complete;
         }
         self.wake.notify_one();
     }
 
     /// Ask for a rebuild of the complete CRL (a new intermediate, an unlock).
     pub fn trigger(&self) {
-        if let Ok(mut schedule) = self.schedule.lock() {
-            schedule.complete_dirty = true;
-        }
-        self.wake.notify_one();
+        self.mark(std::iter::empty(), true);
     }
 
     /// Build, sign and store one CRL now: the complete one (`shard` `None`) or a shard's.

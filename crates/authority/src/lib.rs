@@ -164,6 +164,7 @@ impl Authority {
         tokio::spawn(self.ocsp.clone().run_worker());
         tokio::spawn(self.ocsp.clone().run_revocation_follower());
         tokio::spawn(self.crl.clone().run_worker());
+        tokio::spawn(self.crl.clone().run_revocation_follower());
         tokio::spawn(self.server_tls.clone().run());
         tokio::spawn(Self::run_ca_follower(Arc::downgrade(self)));
         self.start_audit_anchors();

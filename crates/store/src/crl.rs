@@ -239,6 +239,36 @@ impl Store {
             .collect()
     }
 
+    /// How far the newest CRL of each scope of `issuer_ca_id` reaches: (shard, the highest
+    /// revocation id committed before it was read; 0 for a CRL made before this was recorded).
+    /// `None` as shard: the complete CRL. O(CRLs kept) on the (crl_shard, crl_number) index.
+    pub async fn crl_coverage(&self, issuer_ca_id: i64) -> Result<Vec<(Option<i64>, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT h.crl_shard, COALESCE(h.covers_revocation_id, 0) FROM crl_history h
+             JOIN (SELECT MAX(crl_number) AS n FROM crl_history WHERE issuer_ca_id = $1 GROUP BY crl_shard) newest
+               ON h.crl_number = newest.n",
+        )
+        .bind(issuer_ca_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Revocations after `after_id`, oldest first, each as (id, issuer, CRL shard): what the CRL
+    /// publisher follows to see revocations made through every replica.
+    pub async fn revocation_scopes_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, Option<i64>)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, issuer_ca_id, crl_shard FROM revoked_certificates WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// The shards that have a CRL, each with the `this_update` of its newest one.
     pub async fn shard_crl_updates(&self) -> Result<Vec<(i64, OffsetDateTime)>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -277,6 +307,12 @@ impl Store {
             sqlx::query_as("SELECT COALESCE(MAX(crl_number), 0) + 1 FROM crl_history")
                 .fetch_one(&self.crl_read_pool())
                 .await?;
+        // Read before the rows: every revocation up to this id is committed and visible to the
+        // read below (one committed after this read may be listed too; never one fewer).
+        let (covers,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM revoked_certificates")
+                .fetch_one(&self.crl_read_pool())
+                .await?;
         let now_text = format_time(OffsetDateTime::now_utc());
         // Entries of certificates that have expired are dropped (RFC 5280 §3.3): the CRL's size
         // follows the revoked-and-still-valid certificates, not history.
@@ -297,8 +333,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (created_at, now) = crate::now_stored();
         sqlx::query(
-            "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            "INSERT INTO crl_history (crl_number, issuer_ca_id, this_update, next_update, revoked_count, crl_der, fingerprint_sha256, created_at, crl_shard, covers_revocation_id)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
         )
         .bind(number)
         .bind(issuer_ca_id)
@@ -309,6 +345,7 @@ impl Store {
         .bind(&signed.fingerprint_sha256)
         .bind(&now)
         .bind(shard)
+        .bind(covers)
         .execute(&mut *tx)
         .await?;
         let mut audit = audit.clone();

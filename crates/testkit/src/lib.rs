@@ -112,9 +112,19 @@ pub fn bin() -> &'static str {
     })
 }
 
+fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, String) {
+    spawn_with_env(data_dir, password, args, &[])
+}
+
+/// As [`spawn`], with extra environment variables for the server (fault injection).
 // The child is owned by TestServer, whose Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, String) {
+fn spawn_with_env(
+    data_dir: &Path,
+    password: Option<&str>,
+    args: &[String],
+    envs: &[(&str, &str)],
+) -> (Child, String) {
     // stderr (the log) and stdout after the address line go to files beside the data dir:
     // server.log and server.out, kept for a failing test to show and for log checks. Servers
     // log at `warn` unless started with --log-format (then `info`: every request line).
@@ -135,6 +145,7 @@ fn spawn(data_dir: &Path, password: Option<&str>, args: &[String]) -> (Child, St
         .args(args)
         .env_remove("VCC_CA_PASSWORD")
         .env("VCC_PKI_LOG", level)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log);
     if let Some(p) = password {
@@ -230,11 +241,24 @@ impl TestServer {
         owner: bool,
         extra: Vec<String>,
     ) -> Self {
+        Self::start_on_with_env(password, database_url, token, owner, extra, &[])
+    }
+
+    /// As [`TestServer::start_on_with`], with extra environment variables for this server only
+    /// (fault injection; a restart does not keep them).
+    pub fn start_on_with_env(
+        password: Option<&str>,
+        database_url: &str,
+        token: Option<&str>,
+        owner: bool,
+        extra: Vec<String>,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut args = vec!["--database-url".to_string(), database_url.to_string()];
         args.extend(extra);
-        let (child, url) = spawn(&data, password, &args);
+        let (child, url) = spawn_with_env(&data, password, &args, envs);
         let token = match token {
             Some(t) => t.to_string(),
             None => std::fs::read_to_string(data.join("admin.token"))
@@ -289,6 +313,13 @@ impl TestServer {
         let mut server = Self::start_with(password, args);
         server.http_url = Some(http_url);
         server
+    }
+
+    /// Kill the server with SIGKILL (no shutdown of any kind) and wait for it to be gone; the
+    /// data dir (and, for a replica, the database) stays.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stop and start again on the same data dir.

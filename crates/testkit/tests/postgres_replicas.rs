@@ -450,3 +450,116 @@ async fn two_replicas_serve_one_acme_flow_alternately() {
     assert_eq!(status, 200);
     assert_eq!(verified["intact"], true, "{verified}");
 }
+
+/// A replica that dies between a revocation's commit and its shard's CRL rebuild (issue 18): the
+/// revocation is acknowledged, so another replica's CRL for that shard must list it within 60 s.
+/// Replica A is started with `VCC_PKI_FAULT_SKIP_CRL_MARK=1`, so it never schedules the rebuild
+/// (as if killed in that window), and is then killed with SIGKILL; B learns of the revocation
+/// only from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_a_revocation_whose_replica_died_is_listed_by_the_other() {
+    let db = new_postgres_database();
+    let shards = vec![
+        "--public-url".to_string(),
+        "http://127.0.0.1:9".to_string(),
+        "--crl-shards".to_string(),
+        "4".to_string(),
+    ];
+    let mut a = TestServer::start_on_with_env(
+        Some(PASSWORD),
+        &db,
+        None,
+        true,
+        shards.clone(),
+        &[("VCC_PKI_FAULT_SKIP_CRL_MARK", "1")],
+    );
+    a.create_ca("ecdsa-p256", "ecdsa-p256").await;
+    let b = TestServer::start_on_with(Some(PASSWORD), &db, Some(&a.token), false, shards);
+    let (s, issued) = a
+        .admin(
+            "POST",
+            "/api/certificates/issue",
+            Some(json!({"service_id": "ledger", "common_name": "ledger.internal"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{issued}");
+    let serial = issued["serial_number"].as_str().unwrap().to_string();
+    let shard: i64 = a
+        .sql(&format!(
+            "SELECT crl_shard FROM certificates WHERE serial_number = '{serial}'"
+        ))
+        .parse()
+        .unwrap();
+    let dir = b.dir.path();
+    let chain = write(
+        dir,
+        "chain.pem",
+        format!(
+            "{}{}",
+            first_pem(issued["ca_chain_pem"].as_str().unwrap()),
+            a.root_pem()
+        ),
+    );
+    // The shard's CRL as B serves it: its DER, verified against the chain, as text.
+    let shard_crl = || async {
+        let resp = b
+            .client()
+            .get(format!("{}/crl/{shard}", b.url))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != 200 {
+            return None;
+        }
+        let path = write(dir, "shard.crl", resp.bytes().await.unwrap());
+        let (ok, text) = run(
+            "openssl",
+            &[
+                "crl", "-inform", "DER", "-in", &path, "-CAfile", &chain, "-noout", "-text",
+            ],
+        );
+        assert!(ok && text.contains("verify OK"), "{text}");
+        Some(text.to_uppercase())
+    };
+    // Both replicas' start-up rebuilds have made the shard's CRL before the revocation.
+    let started = std::time::Instant::now();
+    while shard_crl().await.is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let before: i64 = a
+        .sql("SELECT COALESCE(MAX(crl_number), 0) FROM crl_history")
+        .parse()
+        .unwrap();
+
+    let (s, body) = a
+        .admin(
+            "POST",
+            "/api/certificates/revoke",
+            Some(json!({"serial_number": serial, "reason": "keyCompromise"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    a.kill();
+    let revoked_at = std::time::Instant::now();
+    let want = serial.to_uppercase();
+    loop {
+        if shard_crl().await.is_some_and(|text| text.contains(&want)) {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(60),
+            "60 s after the revocation, B's CRL for shard {shard} does not list {serial}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let after: i64 = b
+        .sql("SELECT COALESCE(MAX(crl_number), 0) FROM crl_history")
+        .parse()
+        .unwrap();
+    assert!(after > before, "no new CRL was made");
+    println!(
+        "shard {shard} relisted by the other replica {:.1} s after the revocation",
+        revoked_at.elapsed().as_secs_f64()
+    );
+}
