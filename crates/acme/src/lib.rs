@@ -24,7 +24,7 @@ mod tls_alpn;
 mod validate;
 
 pub use directory::Directory;
-pub use jws::{thumbprint, ALGORITHMS};
+pub use jws::{thumbprint, Jws, ALGORITHMS};
 pub use limits::RateLimits;
 pub use nonce::{NonceError, Nonces, NONCE_LIFETIME};
 pub use problem::{AcmeErrorType, AcmeProblem};
