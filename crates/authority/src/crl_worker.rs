@@ -174,7 +174,7 @@ impl CrlPublisher {
         let partition_url = shard.and_then(|k| self.url(Some(k)));
         let started = Instant::now();
         let clock = self.clock.clone();
-        let record = self
+        let (record, work) = self
             .store
             .insert_crl_with(issuer_id, shard, &audit, move |number, entries| {
                 let revoked_count = entries.len() as i64;
@@ -204,7 +204,10 @@ impl CrlPublisher {
         }
         if let Ok(mut schedule) = self.schedule.lock() {
             if shard.is_none() {
-                schedule.complete_not_before = Instant::now() + cost * (COMPLETE_CRL_DUTY - 1);
+                // The duty cycle counts the build's own work: time spent queued behind the load's
+                // writes (or a database coming back) would hold the next complete CRL back for
+                // nine times as long, while revocations wait for it.
+                schedule.complete_not_before = Instant::now() + work * (COMPLETE_CRL_DUTY - 1);
             }
             schedule.built.insert(shard, record.this_update);
         }
@@ -213,6 +216,7 @@ impl CrlPublisher {
             shard = ?shard,
             revoked = record.revoked_count,
             millis = cost.as_millis() as u64,
+            work_millis = work.as_millis() as u64,
             "CRL issued"
         );
         Ok(record)

@@ -26,7 +26,12 @@ fn bench(args: &[&str]) -> (bool, Value, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.success(), json, format!("{stdout}\n{stderr}"))
+    // The exit status names a signal when the process was killed (empty stdout and stderr).
+    (
+        out.status.success(),
+        json,
+        format!("{}\n{stdout}\n{stderr}", out.status),
+    )
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {

@@ -288,13 +288,16 @@ impl Store {
     ///
     /// Rows are read in chunks and parsed into entries one chunk at a time, so a million-entry CRL
     /// never holds the rows' text and the entries at once.
+    ///
+    /// Returns the stored CRL and the build's own work: reading its rows and signing, without the
+    /// waits for the build lock, a connection or the write (which follow the load, not the CRL).
     pub async fn insert_crl_with<F>(
         &self,
         issuer_ca_id: i64,
         shard: Option<i64>,
         audit: &AuditEntry,
         sign: F,
-    ) -> Result<CrlRecord>
+    ) -> Result<(CrlRecord, std::time::Duration)>
     where
         F: FnOnce(i64, Vec<RevokedRow>) -> std::result::Result<SignedCrl, String> + Send + 'static,
     {
@@ -362,7 +365,7 @@ impl Store {
             store_ms = (started.elapsed() - signed_at).as_millis() as u64,
             "CRL stored"
         );
-        Ok(CrlRecord {
+        let record = CrlRecord {
             crl_number: number,
             issuer_ca_id,
             this_update: signed.this_update,
@@ -372,6 +375,7 @@ impl Store {
             fingerprint_sha256: signed.fingerprint_sha256,
             created_at,
             crl_shard: shard,
-        })
+        };
+        Ok((record, signed_at))
     }
 }
