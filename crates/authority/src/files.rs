@@ -24,12 +24,19 @@ fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(mode);
-    let mut f = options.open(&tmp)?;
-    #[cfg(unix)]
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = (|| {
+        let mut f = options.open(&tmp)?;
+        #[cfg(unix)]
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full volume: leave the old file and no half-written temporary behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A secret (token, key): mode 0600.

@@ -279,6 +279,7 @@ impl Store {
             // connection: no ping (a round trip to SQLite's worker thread) each time.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _meta| Box::pin(release_check(conn)))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     use sqlx::Executor;
@@ -625,6 +626,24 @@ impl Drop for CrlBuildGuard {
                     let _ = conn.detach();
                 }
             });
+        }
+    }
+}
+
+/// A SQLite write connection goes back into the pool only outside any transaction. When a COMMIT
+/// fails (SQLITE_FULL on a full volume, an I/O error), SQLite keeps the transaction open, and sqlx
+/// can lose track of it: the next `begin` on that connection then opens a savepoint inside the
+/// stale transaction, its "commit" releases only the savepoint, and a certificate answered 201
+/// would sit in a transaction no other connection sees, to be lost with the process (and its
+/// write lock would stall every other writer for the busy timeout). `BEGIN` fails inside a
+/// transaction, which closes the connection here; closing rolls the stale transaction back.
+async fn release_check(conn: &mut sqlx::AnyConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Executor;
+    match conn.execute("BEGIN; ROLLBACK").await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            tracing::warn!(error = %e, "a write connection was left inside a failed transaction: closing it");
+            Ok(false)
         }
     }
 }

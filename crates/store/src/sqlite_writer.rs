@@ -51,6 +51,17 @@ impl SqliteWriter {
         Ok(Self { conn })
     }
 
+    /// A transaction whose COMMIT and ROLLBACK both failed (a full volume) is still open: end it
+    /// before the next, which would otherwise fail to begin.
+    fn leave_failed_transaction(&mut self) {
+        if !self.conn.is_autocommit() {
+            tracing::warn!(
+                "the writer's connection was left inside a failed transaction: rolling it back"
+            );
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// Store every item that passes the in-transaction checks, in one transaction, and commit.
     /// `Err`: nothing was stored.
     pub(crate) fn store(
@@ -58,6 +69,7 @@ impl SqliteWriter {
         items: &[BatchItem<'_>],
     ) -> rusqlite::Result<Vec<StoreResult<i64>>> {
         let now = format_time(OffsetDateTime::now_utc());
+        self.leave_failed_transaction();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -125,6 +137,7 @@ impl SqliteWriter {
         requests: &[&Revocation],
     ) -> rusqlite::Result<Vec<Vec<RevokedRecord>>> {
         let (at, now) = crate::now_stored();
+        self.leave_failed_transaction();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -299,6 +299,31 @@ impl TestServer {
         }
     }
 
+    /// Start a first server on `dir`/data, which may already exist empty (e.g. a mount point):
+    /// SQLite only.
+    pub fn start_fresh_in(
+        dir: tempfile::TempDir,
+        password: Option<&str>,
+        args: Vec<String>,
+    ) -> Self {
+        let data = dir.path().join("data");
+        let (child, url) = spawn(&data, password, &args);
+        let token = std::fs::read_to_string(data.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Self {
+            dir,
+            url,
+            token,
+            database_url: None,
+            owns_database: true,
+            http_url: None,
+            args,
+            child,
+        }
+    }
+
     /// Start with a plain-HTTP listener on a free port that is also the public URL, so issued
     /// certificates name `http://127.0.0.1:PORT/ocsp`, `/crl` and `/ca/intermediate.crt`.
     pub fn start_public(password: Option<&str>) -> Self {
