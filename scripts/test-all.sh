@@ -118,4 +118,8 @@ pyran=$(grep -Eo '^Ran [0-9]+ test' "$pylog" | awk '{print $2}' | tail -1)
 rm -f "$pylog"
 if [ "$pystatus" -ne 0 ]; then exit "$pystatus"; fi
 if [ "${pyran:-0}" -lt 1 ]; then echo "no Python tests ran: failing" >&2; exit 1; fi
-echo "== all green: $passed Rust tests, $pyran Python tests"
+# The fuzz targets (issue 18), 15 s each from the committed seed corpus, on the stable toolchain
+# (no sanitizer): a crash fails the suite. scripts/fuzz.sh with no argument runs 10 minutes each.
+echo "== fuzz targets, 15 s each"
+VCC_FUZZ_SANITIZER=none bash scripts/fuzz.sh 15
+echo "== all green: $passed Rust tests, $pyran Python tests, fuzz targets without a crash"
