@@ -138,10 +138,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             .acceptor(capped("http", config.connection_caps))
             .handle(http_handle);
         // As on HTTPS: a client that never finishes its headers is dropped.
-        server
-            .http_builder()
-            .http1()
-            .header_read_timeout(Duration::from_secs(10));
+        limit_heads(server.http_builder());
         println!(
             "vcc-pki http listening on http://{}",
             display_addr(http_addr)
@@ -189,16 +186,29 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let https_caps = capped("https", config.connection_caps);
     let mut server =
         axum_server::from_tcp_rustls(listener, rustls_config)?.map(|tls| tls.acceptor(https_caps));
-    // A client that opens a connection and never finishes its headers is dropped.
-    server
-        .http_builder()
-        .http1()
-        .header_read_timeout(Duration::from_secs(10));
+    limit_heads(server.http_builder());
     server
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())
+}
+
+/// How much of a request head the connection layer reads (HTTP/1.1 read buffer, HTTP/2
+/// SETTINGS_MAX_HEADER_LIST_SIZE): room above the router's [`api::MAX_HEADER_BYTES`], so that a
+/// head over that limit is answered with a 431 problem document rather than by the protocol layer.
+pub const PROTOCOL_HEAD_BYTES: usize = 64 * 1024;
+
+/// The connection-level limits of every listener: a client that opens a connection and never
+/// finishes its headers is dropped after 10 s, and heads are read up to [`PROTOCOL_HEAD_BYTES`].
+fn limit_heads<E>(builder: &mut hyper_util::server::conn::auto::Builder<E>) {
+    builder
+        .http1()
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(PROTOCOL_HEAD_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(PROTOCOL_HEAD_BYTES as u32);
 }
 
 /// The acceptor that caps a listener's connections (see `connections`).

@@ -130,7 +130,10 @@ async fn observed(
 ) -> axum::response::Response {
     let method = req.method().clone();
     let (notes, id, started) = crate::observe::begin(&mut req);
-    let response = next.run(req).await;
+    let response = match oversized_head(&req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     crate::observe::finish(listener, &method, &notes, id, started, response)
 }
 
@@ -213,6 +216,29 @@ fn rate_limited(
     }
 }
 
+/// Request heads larger than this (target plus every header's name and value, 32 bytes more per
+/// header as HTTP/2 counts them) get a 431 problem. The connection layer lets up to
+/// [`crate::PROTOCOL_HEAD_BYTES`] through to here on both protocols, so that a client over the
+/// limit reads the problem document; beyond that hyper (HTTP/1.1) or h2 answers a bare 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The 431 problem for a request head over [`MAX_HEADER_BYTES`], if it is.
+fn oversized_head(req: &axum::extract::Request) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let bytes = req.headers().iter().fold(target, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 32
+    });
+    (bytes > MAX_HEADER_BYTES).then(|| {
+        ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("request headers of {bytes} bytes (at most {MAX_HEADER_BYTES})"),
+        )
+        .into_response()
+    })
+}
+
 /// How far past the body limit an HTTP/2 body is read (and discarded) to answer 413 cleanly.
 const DRAIN_FACTOR: usize = 32;
 /// The longest an over-limit HTTP/2 body is waited for before the 413.
@@ -240,6 +266,9 @@ async fn limited(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if let Some(refused) = oversized_head(&req) {
+        return refused;
+    }
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -301,6 +330,7 @@ fn problem_kind(status: axum::http::StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::REQUEST_TIMEOUT => "request-timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
         _ if status.is_server_error() => "internal",
