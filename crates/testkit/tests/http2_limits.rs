@@ -4,6 +4,15 @@
 //! and HTTP/2, on the HTTPS and the plain-HTTP listener.
 use vcc_pki_testkit::*;
 
+/// Certificates issued to services: the server's own TLS and OCSP-responder certificates are
+/// issued in the background after the CA appears and do not count.
+fn issued(server: &TestServer) -> i64 {
+    server
+        .sql("SELECT COUNT(*) FROM certificates WHERE service_id NOT IN ('vcc-pki-server', 'vcc-pki-ocsp')")
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_over_limit_body_over_http2_gets_a_413_problem_not_a_reset() {
     let server = TestServer::start(Some(PASSWORD));
@@ -15,7 +24,7 @@ async fn an_over_limit_body_over_http2_gets_a_413_problem_not_a_reset() {
     );
     let body_file = write(dir, "big.json", body);
     let root = write(dir, "root.pem", server.root_pem());
-    let certificates = server.count("certificates");
+    let certificates = issued(&server);
     for attempt in 0..5 {
         let (ok, out) = run(
             "curl",
@@ -45,7 +54,7 @@ async fn an_over_limit_body_over_http2_gets_a_413_problem_not_a_reset() {
             "attempt {attempt}: {out}"
         );
     }
-    assert_eq!(server.count("certificates"), certificates);
+    assert_eq!(issued(&server), certificates);
     // Within the limit, the same connection settings issue.
     let (ok, out) = run(
         "curl",
@@ -101,21 +110,14 @@ async fn an_oversized_request_head_gets_a_431_problem_on_both_protocols_and_list
         format!("X-Padding: {}\n", "a".repeat(20_000)),
     );
     let auth = format!("Authorization: Bearer {}", server.token);
-    let certificates = server.count("certificates");
+    let certificates = issued(&server);
     let issue = format!("{}/api/certificates/issue", server.url);
+    // A POST without a body: the head is refused before any body would be read, and over HTTP/2
+    // curl 7.88 reports a stream still uploading when the answer and RST_STREAM(NO_ERROR) arrive
+    // (RFC 9113 §8.1, what h2 sends) as a framing error instead of the answer.
     for (protocol, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
         let out = curl_with_header(
-            &[
-                protocol,
-                "--cacert",
-                &root,
-                "-H",
-                &auth,
-                "-H",
-                "content-type: application/json",
-                "--data",
-                r#"{"service_id":"billing","common_name":"billing.example.internal"}"#,
-            ],
+            &[protocol, "--cacert", &root, "-H", &auth, "-X", "POST"],
             &big,
             &issue,
         );
@@ -129,11 +131,7 @@ async fn an_oversized_request_head_gets_a_431_problem_on_both_protocols_and_list
             "{protocol}: {out}"
         );
     }
-    assert_eq!(
-        server.count("certificates"),
-        certificates,
-        "nothing is issued"
-    );
+    assert_eq!(issued(&server), certificates, "nothing is issued");
     // The plain-HTTP listener (OCSP, CRL) answers the same way.
     let crl = format!("{}/crl", server.http_url.as_deref().unwrap());
     let out = curl_with_header(&[], &big, &crl);
